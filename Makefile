@@ -1,0 +1,42 @@
+# Khalex Pay — `make` lists the targets.
+.DEFAULT_GOAL := help
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: uv
+uv: ## Install uv if it is missing
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+
+.PHONY: install
+install: uv ## Create .venv from the lock file
+	@$(UV) sync --locked --quiet
+
+.PHONY: dev
+dev: install ## Run everything in one process (SQLite, in-process queue, simulator) on :8000
+	@$(UV) run khalex-pay dev
+
+.PHONY: services
+services: ## Start the local PostgreSQL and Redis if they are down
+	@scripts/ensure-services
+
+.PHONY: lint
+lint: install ## ruff (lint and format check) and mypy --strict
+	@$(UV) run ruff check .
+	@$(UV) run ruff format --check .
+	@$(UV) run mypy
+
+.PHONY: test
+test: install services lint ## The whole suite: lint, unit, integration, simulator, end to end
+	@$(UV) run pytest
+
+.PHONY: fmt
+fmt: install ## Format and autofix
+	@$(UV) run ruff format .
+	@$(UV) run ruff check --fix .
+
+.PHONY: bench
+bench: install services ## Print the benchmark figures
+	@$(UV) run python -m benchmarks

@@ -1,0 +1,51 @@
+"""Liveness and readiness for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from litestar import Response, get
+
+from khalex_pay.container import Container
+
+
+@get("/health/live", sync_to_thread=False, tags=["health"])
+def live() -> dict[str, str]:
+    """200 while the process runs."""
+    return {"status": "ok"}
+
+
+@get("/health/ready", sync_to_thread=True, tags=["health"])
+def ready(container: Container) -> Response[dict[str, object]]:
+    """200 when the database and Redis answer, else 503 naming what failed."""
+    failed = [name for name, check in _checks(container).items() if not _passes(check)]
+    body: dict[str, object] = {"status": "unavailable" if failed else "ok", "failed": failed}
+    return Response(body, status_code=503 if failed else 200)
+
+
+def _checks(container: Container) -> dict[str, object]:
+    checks: dict[str, object] = {"database": lambda: _database(container)}
+    if container.settings.redis_url:
+        checks["redis"] = lambda: _redis(container.settings.redis_url)
+    return checks
+
+
+def _passes(check: object) -> bool:
+    try:
+        return bool(check())  # type: ignore[operator]
+    except Exception:  # any failure means "not ready"
+        return False
+
+
+def _database(container: Container) -> bool:
+    with container.engine.connect() as conn:
+        return conn.execute(sa.select(1)).scalar() == 1
+
+
+def _redis(url: str) -> bool:
+    import redis  # noqa: PLC0415
+
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return bool(client.ping())
+    finally:
+        client.close()

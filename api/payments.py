@@ -1,0 +1,110 @@
+"""The shop's payment endpoints and Safaricom's callback endpoint (CONTRACT.md §4)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from litestar import Controller, MediaType, Response, get, post
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from api.errors import ApiError
+from api.schemas import parse_initiate, present
+from api.types import AnyRequest
+from khalex_pay import callbacks, initiation
+from khalex_pay.container import Container
+from store import payments
+from store.payments import PhoneBusy
+
+#: Seconds a client should wait before initiating again for a phone with a payment in flight.
+RETRY_AFTER_BUSY_S = 30
+#: Longest Idempotency-Key we keep (Stripe's limit).
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class PaymentController(Controller):
+    path = "/api/payments"
+    tags = ["payments"]  # noqa: RUF012 - Litestar declares it an instance attribute
+
+    @post("/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED)
+    def initiate(self, request: AnyRequest, container: Container,
+                 body: bytes) -> Response[dict[str, object]]:  # fmt: skip
+        """Start an M-Pesa payment; the STK push is sent by a worker. Poll the Location URL.
+
+        Body: amount (integer KES 1..250000), phoneNumber, productId, productName,
+        customerName, customerEmail, optional orderId. Optional header Idempotency-Key.
+        """
+        new = parse_initiate(body)
+        key = request.headers.get("idempotency-key")
+        if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+            raise ApiError(
+                422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
+            )
+        try:
+            result = initiation.initiate(container, new, key)
+        except initiation.IdempotencyKeyReused as exc:
+            raise ApiError(
+                409,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request.",
+            ) from exc
+        except PhoneBusy as exc:
+            raise ApiError(
+                409,
+                "payment_in_progress",
+                "A payment for this phone number is still waiting for the customer.",
+                "phoneNumber",
+                headers={"Retry-After": str(RETRY_AFTER_BUSY_S)},
+                paymentId=exc.payment_id or None,
+            ) from exc
+        except sa.exc.OperationalError as exc:
+            raise _unavailable(container) from exc
+        headers = {"Location": f"/api/payments/status/{result.payment.id}"}
+        if result.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(present(result.payment), status_code=202, headers=headers)
+
+    @get("/status/{ref:str}", sync_to_thread=True)
+    def status(self, ref: str, container: Container) -> dict[str, object]:
+        """A payment by its paymentId or its Daraja CheckoutRequestID."""
+        with container.engine.connect() as conn:
+            record = payments.find(conn, ref)
+        if record is None:
+            raise ApiError(404, "payment_not_found", f"No payment {ref!r}.")
+        return present(record)
+
+    @post("/webhook", sync_to_thread=True, status_code=200, include_in_schema=True)
+    def webhook(self, request: AnyRequest, container: Container,
+                body: bytes) -> Response[dict[str, object]]:  # fmt: skip
+        """Daraja's STK callback: stored durably, then processed by a worker."""
+        return _receive(request, container, body, None)
+
+    @post("/webhook/{token:str}", sync_to_thread=True, status_code=200)
+    def webhook_with_token(self, request: AnyRequest, container: Container,
+                           body: bytes, token: str) -> Response[dict[str, object]]:  # fmt: skip
+        """Daraja's STK callback on a payment's own URL (the token ties it to the payment)."""
+        return _receive(request, container, body, token)
+
+
+def _receive(request: AnyRequest, container: Container, body: bytes,
+             token: str | None) -> Response[dict[str, object]]:  # fmt: skip
+    source_ip = request.client.host if request.client else None
+    try:
+        received = callbacks.receive(
+            container, body, source_ip=source_ip, token=token, headers=dict(request.headers)
+        )
+    except sa.exc.OperationalError as exc:
+        # Not stored: answering non-200 is honest, though Safaricom will not send it again.
+        raise _unavailable(container) from exc
+    if received.status_code == 200:
+        return Response(dict(callbacks.ACCEPTED), status_code=200, media_type=MediaType.JSON)
+    code = "callback_refused" if received.status_code == 403 else "invalid_callback"
+    raise ApiError(
+        received.status_code, code, received.reason or "refused", inboxId=received.inbox_id
+    )
+
+
+def _unavailable(container: Container) -> ApiError:
+    return ApiError(
+        503, "payments_unavailable",
+        "M-Pesa payments are unavailable right now. Please order by phone.",
+        contact=container.settings.shop_contact, headers={"Retry-After": "30"},
+    )  # fmt: skip

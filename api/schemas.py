@@ -1,0 +1,116 @@
+"""Request parsing with field-named errors, and the Payment answer (camelCase, masked)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from api.errors import ApiError
+from domain.money import InvalidAmount, parse_amount
+from domain.payment import Status, customer_message, public_status
+from domain.phone import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
+from store.payments import NewPayment, PaymentRecord
+
+#: Text fields of an initiate request: (JSON name, longest allowed, required).
+TEXT_FIELDS = (
+    ("productId", 100, True),
+    ("productName", 200, True),
+    ("customerName", 200, True),
+    ("customerEmail", 254, True),
+    ("orderId", 64, False),
+)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def decode_object(body: bytes) -> dict[str, Any]:
+    """The JSON object in `body`: 400 when it is not JSON, 422 when it is not an object."""
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_body", "The body must be a JSON object.")
+    return data
+
+
+def parse_initiate(body: bytes) -> NewPayment:
+    """Validate an initiate request, naming the first bad field."""
+    data = decode_object(body)
+    if "amount" not in data:
+        raise ApiError(422, "missing_field", "amount is required.", "amount")
+    try:
+        amount = parse_amount(data["amount"])
+    except InvalidAmount as exc:
+        raise ApiError(422, "invalid_amount", str(exc), "amount") from exc
+    phone = data.get("phoneNumber")
+    if phone is None:
+        raise ApiError(422, "missing_field", "phoneNumber is required.", "phoneNumber")
+    if not isinstance(phone, str):
+        raise ApiError(422, "invalid_phone_number", "phoneNumber must be a string.", "phoneNumber")
+    try:
+        msisdn = normalise_msisdn(phone)
+    except InvalidPhoneNumber as exc:
+        raise ApiError(422, "invalid_phone_number", str(exc), "phoneNumber") from exc
+    text = {name: _text(data, name, limit, required) for name, limit, required in TEXT_FIELDS}
+    if not _EMAIL.match(text["customerEmail"] or ""):
+        raise ApiError(
+            422, "invalid_email", "customerEmail is not an e-mail address.", "customerEmail"
+        )
+    return NewPayment(
+        amount=amount,
+        phone_number=msisdn,
+        product_id=text["productId"] or "",
+        product_name=text["productName"] or "",
+        customer_name=text["customerName"] or "",
+        customer_email=text["customerEmail"] or "",
+        order_id=text["orderId"],
+    )
+
+
+def _text(data: dict[str, Any], name: str, limit: int, required: bool) -> str | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise ApiError(422, "missing_field", f"{name} is required.", name)
+        return None
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_field", f"{name} must be a string.", name)
+    value = value.strip()
+    if required and not value:
+        raise ApiError(422, "invalid_field", f"{name} must not be empty.", name)
+    if len(value) > limit:
+        raise ApiError(422, "invalid_field", f"{name} must be at most {limit} characters.", name)
+    return value or None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def present(record: PaymentRecord) -> dict[str, object]:
+    """A payment as the shop's frontend sees it: camelCase, phone masked, no e-mail."""
+    domain = record.to_domain()
+    return {
+        "paymentId": record.id,
+        "status": public_status(Status(record.status)),
+        "amount": record.amount,
+        "currency": record.currency,
+        "phoneNumber": mask_msisdn(record.phone_number),
+        "productId": record.product_id,
+        "productName": record.product_name,
+        "orderId": record.order_id,
+        "checkoutRequestId": record.checkout_request_id,
+        "merchantRequestId": record.merchant_request_id,
+        "mpesaReceiptNumber": record.mpesa_receipt_number,
+        "transactionDate": _iso(record.transaction_date),
+        "resultCode": record.result_code,
+        "resultDesc": record.result_desc,
+        "failureReason": record.failure_reason,
+        "lateSuccess": record.late_success,
+        "message": customer_message(domain),
+        "createdAt": _iso(record.created_at),
+        "updatedAt": _iso(record.updated_at),
+    }

@@ -1,0 +1,11 @@
+"""Type aliases shared by the API modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+
+#: A request whose user, auth and state we do not use.
+AnyRequest = Request[Any, Any, State]

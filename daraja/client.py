@@ -1,0 +1,470 @@
+"""`DarajaClient`: STK push and STK query against Daraja (or the simulator).
+
+What the client promises its callers (the payment workers):
+
+- every push either returns `PushAccepted` or raises `Refused` (nothing reached the phone;
+  `retryable` says whether to try again later) or `OutcomeUnknown` (the prompt may be out:
+  never resend, reconcile); it never resends a push that may have been processed;
+- pushes refused for a passing reason (rate limit, locked subscriber, a connection that never
+  opened) are retried here a bounded number of times with short jittered backoff, then
+  handed back as `Refused(retryable=True)` so the worker can wait longer;
+- one shared OAuth token (see `tokens.py`), refreshed once when Daraja calls it invalid;
+- a fresh Nairobi Timestamp and Password for every HTTP request;
+- every HTTP attempt is offered to an `ExchangeRecorder` before it is sent and after it
+  ends, so the caller can store raw exchanges before acting on them;
+- no credential, token, Password or full phone number in logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+import httpx
+
+from daraja.classify import (
+    Reply,
+    push_outcome,
+    push_transport_failure,
+    query_outcome,
+    query_transport_failure,
+    token_outcome,
+    token_transport_failure,
+)
+from daraja.errors import (
+    AnswerKind,
+    DarajaError,
+    InvalidToken,
+    OutcomeUnknown,
+    QueryNotReady,
+    Reason,
+    Refused,
+)
+from daraja.tokens import TokenCache, token_scope
+from daraja.wire import (
+    MSISDN,
+    OAUTH_PATH,
+    PUSH_PATH,
+    QUERY_PATH,
+    AccessToken,
+    PushAccepted,
+    QueryResult,
+    mask_msisdn,
+    nairobi_timestamp,
+    push_body,
+    query_body,
+    read_answer,
+    redacted,
+)
+
+if TYPE_CHECKING:
+    from khalex_pay.settings import Settings
+
+__all__ = [
+    "DarajaClient",
+    "DarajaConfig",
+    "ExchangeRecorder",
+    "PushAccepted",
+    "QueryResult",
+]
+
+#: Opening a TCP/TLS connection should be quick; a slow one is better retried than waited on.
+CONNECT_TIMEOUT_S = 3.0
+#: First in-client backoff before resending a refused push; doubles each time...
+BACKOFF_BASE_S = 0.5
+#: ...up to this; longer waits are the worker's job.
+BACKOFF_CAP_S = 4.0
+#: Refusals worth retrying at once: short-lived, and nothing reached the phone.
+RETRY_IN_CLIENT = frozenset({Reason.RATE_LIMITED, Reason.SUBSCRIBER_LOCKED, Reason.CONNECT_FAILED})
+#: Daraja's limits on the prompt's texts (DARAJA.md §2).
+MAX_ACCOUNT_REFERENCE = 12
+MAX_DESCRIPTION = 13
+
+log = logging.getLogger("daraja.client")
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class DarajaConfig:
+    """The Daraja app and shortcode this client speaks for. Secrets stay out of `repr`."""
+
+    base_url: str
+    consumer_key: str = field(repr=False)
+    consumer_secret: str = field(repr=False)
+    shortcode: str
+    passkey: str = field(repr=False)
+    transaction_type: str
+    party_b: str
+    timeout_s: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DarajaConfig:
+        """The `MPESA_*` settings every process reads at start."""
+        return cls(
+            base_url=settings.mpesa_base_url.rstrip("/"),
+            consumer_key=settings.mpesa_consumer_key,
+            consumer_secret=settings.mpesa_consumer_secret,
+            shortcode=settings.mpesa_business_shortcode,
+            passkey=settings.mpesa_passkey,
+            transaction_type=settings.mpesa_transaction_type,
+            party_b=settings.mpesa_party_b,
+            timeout_s=settings.mpesa_timeout_s,
+        )
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """Explicit timeouts: a short connect, and `timeout_s` for everything else."""
+        return httpx.Timeout(self.timeout_s, connect=min(CONNECT_TIMEOUT_S, self.timeout_s))
+
+
+class ExchangeRecorder(Protocol):
+    """Stores raw Daraja exchanges (one per HTTP attempt) before the caller acts on them."""
+
+    def request_sent(self, operation: str, url: str, body: Mapping[str, object]) -> object:
+        """Called before the request goes out; `body` has its Password redacted.
+
+        Returns a handle passed back to `answer_received`. If this raises, nothing is sent.
+        """
+        ...
+
+    def answer_received(
+        self,
+        handle: object,
+        http_status: int | None,
+        text: str | None,
+        error: str | None,
+        elapsed_ms: int,
+    ) -> None:
+        """Called when the attempt ends: the answer's status and text, or the error text."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Operation:
+    """What differs between a push and a query on the way out and back."""
+
+    name: str
+    path: str
+    transport_failure: Callable[[httpx.RequestError], DarajaError]
+    #: What an answer we could not record means: for a push the prompt may be out.
+    lost: type[DarajaError]
+
+
+_PUSH = _Operation("stk_push", PUSH_PATH, push_transport_failure, OutcomeUnknown)
+_QUERY = _Operation("stk_query", QUERY_PATH, query_transport_failure, QueryNotReady)
+
+
+@dataclass(frozen=True)
+class _Push:
+    phone: str
+    amount: int
+    callback_url: str
+    account_reference: str
+    description: str
+
+
+class DarajaClient:
+    """Calls Daraja's STK push and STK query; see the module docstring for its promises.
+
+    Parameters:
+        config: the Daraja app and shortcode.
+        tokens: the shared token cache (`RedisTokenCache`, or `MemoryTokenCache`).
+        http: an `httpx.Client` to use (tests pass one with a `MockTransport`); the
+            client's own timeouts are applied to every request either way.
+        now: the clock for Timestamps; must return aware datetimes.
+        sleep: how to wait between retries (tests pass a recorder).
+        max_refused_retries: in-client resends of a push refused for a passing reason.
+        jitter: a source of floats in [0, 1) for the backoff.
+    """
+
+    def __init__(
+        self,
+        config: DarajaConfig,
+        tokens: TokenCache,
+        *,
+        http: httpx.Client | None = None,
+        now: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_refused_retries: int = 2,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._config = config
+        self._tokens = tokens
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.Client(timeout=config.timeout)
+        self._now = now or (lambda: datetime.now(UTC))
+        self._sleep = sleep
+        self._max_refused_retries = max_refused_retries
+        self._jitter = jitter
+        self._scope = token_scope(config.base_url, config.consumer_key)
+
+    def stk_push(
+        self,
+        *,
+        phone: str,
+        amount: int,
+        callback_url: str,
+        account_reference: str,
+        description: str,
+        recorder: ExchangeRecorder | None = None,
+    ) -> PushAccepted:
+        """Ask Daraja to prompt `phone` to pay `amount` KES.
+
+        Raises:
+            Refused: nothing was sent to the phone (`retryable` says if later may work);
+                also raised, not retryable, for input Daraja would refuse.
+            OutcomeUnknown: the prompt may be out; never resend, reconcile.
+        """
+        push = _Push(phone, amount, callback_url, account_reference, description)
+        _check_push(push)
+        attempt = 0
+        while True:
+            try:
+                accepted = self._with_token(lambda token: self._push_once(token, push, recorder))
+            except Refused as exc:
+                if exc.reason not in RETRY_IN_CLIENT or attempt >= self._max_refused_retries:
+                    _log_failure("stk push", exc)
+                    raise
+                attempt += 1
+                self._back_off(attempt, exc)
+            except DarajaError as exc:
+                _log_failure("stk push", exc)
+                raise
+            else:
+                log.info("stk push accepted: %s", accepted.checkout_request_id)
+                return accepted
+
+    def stk_query(
+        self, checkout_request_id: str, *, recorder: ExchangeRecorder | None = None
+    ) -> QueryResult:
+        """Ask Daraja how the push `checkout_request_id` ended. Never retried here.
+
+        Raises:
+            QueryNotReady: no final answer this time (still processing, unknown id yet,
+                timeouts, server errors); ask again later.
+            Refused: Daraja refused the query (`retryable` for rate limits).
+            DarajaError: an answer that could not be read.
+        """
+        if not checkout_request_id.strip():
+            raise _invalid("empty CheckoutRequestID")
+        try:
+            result = self._with_token(
+                lambda token: self._query_once(token, checkout_request_id, recorder)
+            )
+        except DarajaError as exc:
+            _log_failure(f"stk query {checkout_request_id}", exc)
+            raise
+        log.info("stk query %s: ResultCode %s", checkout_request_id, result.result_code)
+        return result
+
+    def close(self) -> None:
+        """Close the HTTP client if this client created it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> DarajaClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _push_once(
+        self, token: str, push: _Push, recorder: ExchangeRecorder | None
+    ) -> PushAccepted:
+        cfg = self._config
+        log.info("stk push to %s for KES %d", mask_msisdn(push.phone), push.amount)
+        body = push_body(
+            shortcode=cfg.shortcode,
+            passkey=cfg.passkey,
+            timestamp=nairobi_timestamp(self._now()),
+            transaction_type=cfg.transaction_type,
+            party_b=cfg.party_b,
+            phone=push.phone,
+            amount=push.amount,
+            callback_url=push.callback_url,
+            account_reference=push.account_reference,
+            description=push.description,
+        )
+        return push_outcome(self._post(_PUSH, body, token, recorder))
+
+    def _query_once(
+        self, token: str, checkout_request_id: str, recorder: ExchangeRecorder | None
+    ) -> QueryResult:
+        body = query_body(
+            shortcode=self._config.shortcode,
+            passkey=self._config.passkey,
+            timestamp=nairobi_timestamp(self._now()),
+            checkout_request_id=checkout_request_id,
+        )
+        return query_outcome(self._post(_QUERY, body, token, recorder))
+
+    def _with_token(self, call: Callable[[str], _T]) -> _T:
+        """Run `call` with the shared token; on an invalid-token answer, refresh once."""
+        token = self._tokens.token(self._scope, self._fetch_token)
+        try:
+            return call(token)
+        except InvalidToken as exc:
+            log.warning("Daraja refused the access token (%s); fetching a new one", exc.code)
+            self._tokens.invalidate(self._scope, token)
+        token = self._tokens.token(self._scope, self._fetch_token)
+        try:
+            return call(token)
+        except InvalidToken as exc:
+            raise Refused(
+                f"access token refused again after a refresh: {exc.message}",
+                retryable=False,
+                reason=Reason.INVALID_TOKEN,
+                kind=exc.kind,
+                code=exc.code,
+                http_status=exc.http_status,
+                request_id=exc.request_id,
+            ) from exc
+
+    def _fetch_token(self) -> AccessToken:
+        cfg = self._config
+        log.info("fetching a Daraja access token")
+        try:
+            response = self._http.get(
+                cfg.base_url + OAUTH_PATH,
+                params={"grant_type": "client_credentials"},
+                auth=httpx.BasicAuth(cfg.consumer_key, cfg.consumer_secret),
+                timeout=cfg.timeout,
+            )
+        except httpx.RequestError as exc:
+            raise token_transport_failure(exc) from exc
+        return token_outcome(_reply(response))
+
+    def _post(
+        self,
+        operation: _Operation,
+        body: Mapping[str, object],
+        token: str,
+        recorder: ExchangeRecorder | None,
+    ) -> Reply:
+        url = self._config.base_url + operation.path
+        handle = _record_request(recorder, operation, url, body)
+        started = time.monotonic()
+        try:
+            response = self._http.post(
+                url,
+                json=dict(body),
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self._config.timeout,
+            )
+        except httpx.RequestError as exc:
+            failure = operation.transport_failure(exc)
+            _record_answer(recorder, operation, handle, started, error=str(failure))
+            raise failure from exc
+        _record_answer(
+            recorder, operation, handle, started, status=response.status_code, text=response.text
+        )
+        return _reply(response)
+
+    def _back_off(self, attempt: int, exc: Refused) -> None:
+        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+        # "Equal jitter": never less than half the step, so retries stay spaced out, but
+        # spread enough that workers refused together do not come back together.
+        delay = ceiling / 2 + self._jitter() * ceiling / 2
+        log.warning(
+            "stk push refused (%s); retry %d of %d in %.2fs",
+            exc.reason.value,
+            attempt,
+            self._max_refused_retries,
+            delay,
+        )
+        self._sleep(delay)
+
+
+def _record_request(
+    recorder: ExchangeRecorder | None, operation: _Operation, url: str, body: Mapping[str, object]
+) -> object:
+    if recorder is None:
+        return None
+    try:
+        return recorder.request_sent(operation.name, url, redacted(body))
+    except Exception as exc:
+        # Nothing has been sent: the caller may try again once its store works.
+        raise Refused(
+            f"recording the request failed: {type(exc).__name__}",
+            retryable=True,
+            reason=Reason.RECORDER_FAILED,
+            kind=AnswerKind.LOCAL,
+        ) from exc
+
+
+def _record_answer(
+    recorder: ExchangeRecorder | None,
+    operation: _Operation,
+    handle: object,
+    started: float,
+    *,
+    status: int | None = None,
+    text: str | None = None,
+    error: str | None = None,
+) -> None:
+    if recorder is None:
+        return
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+    try:
+        recorder.answer_received(handle, status, text, error, elapsed_ms)
+    except Exception as exc:
+        # The answer is lost to the caller, so for a push the outcome is unknown.
+        raise operation.lost(
+            f"recording the answer failed: {type(exc).__name__}",
+            reason=Reason.RECORDER_FAILED,
+            kind=AnswerKind.LOCAL,
+            http_status=status,
+        ) from exc
+
+
+def _reply(response: httpx.Response) -> Reply:
+    content_type = response.headers.get("content-type", "")
+    return Reply(
+        status=response.status_code,
+        answer=read_answer(content_type, response.content),
+        retry_after_s=_retry_after(response),
+    )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after", "")
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None  # an HTTP date: rare enough to ignore
+
+
+def _check_push(push: _Push) -> None:
+    """Refuse locally what Daraja would refuse (DARAJA.md §2), with a clearer message."""
+    if not MSISDN.match(push.phone):
+        raise _invalid(f"phone {mask_msisdn(push.phone)} is not a 2547/2541 MSISDN")
+    if isinstance(push.amount, bool) or not isinstance(push.amount, int) or push.amount < 1:
+        raise _invalid("amount must be a whole number of KES, at least 1")
+    if not push.callback_url.startswith(("https://", "http://")) or any(
+        c.isspace() for c in push.callback_url
+    ):
+        raise _invalid("callback_url must be an http(s) URL without spaces")
+    if not push.account_reference.strip() or len(push.account_reference) > MAX_ACCOUNT_REFERENCE:
+        raise _invalid(f"account_reference must be 1 to {MAX_ACCOUNT_REFERENCE} characters")
+    if not push.description.strip() or len(push.description) > MAX_DESCRIPTION:
+        raise _invalid(f"description must be 1 to {MAX_DESCRIPTION} characters")
+
+
+def _invalid(message: str) -> Refused:
+    return Refused(message, retryable=False, reason=Reason.INVALID_REQUEST, kind=AnswerKind.LOCAL)
+
+
+def _log_failure(what: str, exc: DarajaError) -> None:
+    # "Not ready" is the normal answer to most polls; an unknown push needs a human's eye.
+    level = logging.WARNING
+    if isinstance(exc, OutcomeUnknown):
+        level = logging.ERROR
+    elif isinstance(exc, QueryNotReady):
+        level = logging.INFO
+    log.log(level, "%s failed: %s (%s)", what, exc, type(exc).__name__)

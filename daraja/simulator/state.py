@@ -1,0 +1,98 @@
+"""The running simulator: config, current chaos, ledger, tokens and background tasks.
+
+One `SimulatorState` backs one set of route handlers. Prompt timers and callback deliveries
+run as tasks it owns, so `reset()` and `aclose()` can stop them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any
+
+import httpx
+
+from daraja.simulator.chaos import Chaos
+from daraja.simulator.config import SimulatorConfig
+from daraja.simulator.ledger import Ledger, Tokens
+
+log = logging.getLogger("daraja.simulator")
+
+#: How long Daraja-side callback delivery waits for the receiver before giving up.
+CALLBACK_TIMEOUT_S = 10.0
+
+
+class SimulatorState:
+    """Everything the handlers share."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.chaos = config.chaos
+        self.rng = random.Random(config.chaos.seed)  # noqa: S311 - a simulator, not crypto
+        self.ledger = Ledger()
+        self.tokens = Tokens()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._recent_calls: deque[float] = deque()
+        self._http: httpx.AsyncClient | None = None
+
+    def chance(self, rate: float) -> bool:
+        """True with probability `rate`; a zero rate draws nothing, keeping seeds stable."""
+        return rate > 0 and self.rng.random() < rate
+
+    def set_chaos(self, chaos: Chaos, *, reseed: bool) -> None:
+        """Switch to `chaos`; `reseed` restarts the random draws from its seed."""
+        self.chaos = chaos
+        if reseed:
+            self.rng.seed(chaos.seed)
+
+    def spike_arrested(self) -> bool:
+        """True when this call goes over `spikeArrestPerS` in the last second."""
+        limit = self.chaos.spike_arrest_per_s
+        now = time.monotonic()
+        while self._recent_calls and self._recent_calls[0] <= now - 1.0:
+            self._recent_calls.popleft()
+        if limit and len(self._recent_calls) >= limit:
+            return True
+        self._recent_calls.append(now)
+        return False
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background, keeping a reference so it is not collected."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def http(self) -> httpx.AsyncClient:
+        """The client callbacks are delivered with (made on first use, in the running loop)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_S, follow_redirects=False)
+        return self._http
+
+    async def reset(self) -> None:
+        """Forget every push and go back to the starting chaos; tokens stay valid."""
+        await self._cancel_tasks()
+        self.ledger = Ledger()
+        self._recent_calls.clear()
+        self.set_chaos(self.config.chaos, reseed=True)
+
+    async def aclose(self) -> None:
+        """Stop background work and close the HTTP client (on server shutdown)."""
+        await self._cancel_tasks()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _cancel_tasks(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("simulator background task failed", exc_info=task.exception())

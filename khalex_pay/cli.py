@@ -1,0 +1,117 @@
+"""The `khalex-pay` command line (CONTRACT.md §2)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from khalex_pay.settings import Settings, SettingsError, load_settings
+
+#: Default port per server command, so they can run side by side on one host.
+DEFAULT_PORTS = {"dev": 8000, "api": 8000, "simulator": 8001}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"khalex-pay: bad setting: {problem}", file=sys.stderr)  # noqa: T201
+        return 2
+    handler = _COMMANDS[args.command]
+    return handler(settings, args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="khalex-pay", description="M-Pesa payments for shops.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("dev", "whole system in one process: SQLite, in-process queue, simulator"),
+        ("api", "the HTTP API"),
+        ("simulator", "the Daraja simulator as its own HTTP server"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--host", default="127.0.0.1")
+        cmd.add_argument("--port", type=int, default=DEFAULT_PORTS[name])
+        if name == "api":
+            cmd.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    worker = sub.add_parser("worker", help="Dramatiq worker processes for all queues")
+    worker.add_argument("--processes", type=int, default=2)
+    worker.add_argument("--threads", type=int, default=8)
+    sub.add_parser("scheduler", help="the reconciliation loop (one leader at a time)")
+    sub.add_parser("migrate", help="alembic upgrade head on DATABASE_URL")
+    return parser
+
+
+def _dev(settings: Settings, args: argparse.Namespace) -> int:
+    from khalex_pay.dev import run_dev  # noqa: PLC0415 - each command imports only its own stack
+
+    run_dev(settings, args.host, args.port)
+    return 0
+
+
+def _api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    uvicorn.run(
+        "api.asgi:app_from_env", factory=True, host=args.host, port=args.port,
+        workers=args.workers, log_config=None, access_log=False,
+    )  # fmt: skip
+    return 0
+
+
+def _simulator(settings: Settings, args: argparse.Namespace) -> int:
+    from daraja.simulator import run  # noqa: PLC0415
+
+    run(settings, args.host, args.port)
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from khalex_pay.logs import setup_logging  # noqa: PLC0415
+    from workers.supervisor import supervise  # noqa: PLC0415
+
+    setup_logging("worker-supervisor")
+    return supervise(args.processes, args.threads)
+
+
+def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    from khalex_pay.container import Container  # noqa: PLC0415
+    from khalex_pay.logs import setup_logging  # noqa: PLC0415
+    from workers.broker import build_broker, publisher  # noqa: PLC0415
+    from workers.scheduler import build_scheduler  # noqa: PLC0415
+
+    setup_logging("scheduler")
+    container = Container.build(settings, publisher(build_broker(settings)))
+    build_scheduler(container, blocking=True).start()
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from store.migrate import upgrade  # noqa: PLC0415
+
+    upgrade(settings.database_url)
+    print(f"migrated {_redact(settings.database_url)} to head")  # noqa: T201
+    return 0
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+_COMMANDS = {
+    "dev": _dev,
+    "api": _api,
+    "simulator": _simulator,
+    "worker": _worker,
+    "scheduler": _scheduler,
+    "migrate": _migrate,
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

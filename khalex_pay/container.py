@@ -1,0 +1,64 @@
+"""What the use cases need, built once per process from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+
+from sqlalchemy.engine import Engine
+
+from daraja.client import DarajaClient, DarajaConfig
+from daraja.tokens import MemoryTokenCache, RedisTokenCache, TokenCache
+from khalex_pay.settings import Settings
+from store.db import make_engine
+from store.outbox import Job
+
+#: Hands one outbox job to the broker; raises if the broker cannot take it.
+Publish = Callable[[Job], None]
+
+
+class Container:
+    """Settings, the database engine, the way to publish jobs, and the Daraja client.
+
+    A plain class on purpose: Litestar injects it as an opaque dependency.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        publish: Publish,
+        *,
+        token_cache: TokenCache | None = None,
+        daraja: DarajaClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.publish = publish
+        self.token_cache = token_cache
+        self._daraja = daraja
+
+    @classmethod
+    def build(cls, settings: Settings, publish: Publish) -> Container:
+        return cls(settings=settings, engine=make_engine(settings.database_url), publish=publish)
+
+    @cached_property
+    def daraja(self) -> DarajaClient:
+        """The Daraja client, made on first use (the API process never needs one)."""
+        if self._daraja is not None:
+            return self._daraja
+        tokens = self.token_cache or _token_cache(self.settings)
+        return DarajaClient(DarajaConfig.from_settings(self.settings), tokens)
+
+    def close(self) -> None:
+        if "daraja" in self.__dict__:
+            self.daraja.close()
+        self.engine.dispose()
+
+
+def _token_cache(settings: Settings) -> TokenCache:
+    if settings.redis_url:
+        import redis  # noqa: PLC0415 - only processes that talk to Daraja need it
+
+        return RedisTokenCache(redis.Redis.from_url(settings.redis_url))
+    return MemoryTokenCache()

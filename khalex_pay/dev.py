@@ -1,0 +1,65 @@
+"""`khalex-pay dev`: the whole system in one process, with nothing to install or start.
+
+SQLite file, Dramatiq's in-process broker with worker threads, the scheduler in a thread,
+and the Daraja simulator mounted on the same server, so a push, its callback and its
+queries all go over real HTTP to ourselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import dramatiq
+import uvicorn
+from dramatiq import Worker
+
+from api.app import create_app
+from daraja.simulator import SimulatorConfig, SimulatorState, route_handlers
+from khalex_pay.container import Container
+from khalex_pay.logs import setup_logging
+from khalex_pay.settings import Settings
+from store.migrate import upgrade
+from workers import actors
+from workers.broker import build_broker, publisher
+from workers.scheduler import build_scheduler
+
+log = logging.getLogger(__name__)
+
+#: Worker threads consuming the in-process queues.
+DEV_WORKER_THREADS = 4
+
+
+def dev_settings(settings: Settings, host: str, port: int) -> Settings:
+    """Point Daraja and its callbacks at this very server; never touch Redis."""
+    base = f"http://{host}:{port}"
+    return dataclasses.replace(
+        settings,
+        mpesa_environment="sandbox",
+        mpesa_base_url=base,
+        mpesa_callback_url=f"{base}/api/payments/webhook",
+        redis_url="",
+    )
+
+
+def run_dev(settings: Settings, host: str, port: int) -> None:
+    setup_logging("dev")
+    settings = dev_settings(settings, host, port)
+    upgrade(settings.database_url)
+    broker = build_broker(settings, in_process=True)
+    dramatiq.set_broker(broker)
+    container = Container.build(settings, publisher(broker))
+    actors.bind(container)
+    actors.register(broker, expiry_s=settings.payment_expiry_s)
+    worker = Worker(broker, worker_threads=DEV_WORKER_THREADS, worker_timeout=100)
+    scheduler = build_scheduler(container, blocking=False)
+    simulator = SimulatorState(SimulatorConfig.from_settings(settings))
+    app = create_app(
+        container,
+        extra_handlers=route_handlers(simulator),
+        on_startup=[lambda: worker.start(), lambda: scheduler.start()],
+        on_shutdown=[simulator.aclose, lambda: scheduler.shutdown(wait=False), lambda: worker.stop()],
+    )
+    log.info("Khalex Pay dev on %s with %s (simulator mounted)", settings.mpesa_base_url,
+             settings.database_url)  # fmt: skip
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

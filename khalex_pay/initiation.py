@@ -1,0 +1,168 @@
+"""Starting a payment: the shop's request (API) and the STK push (worker)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from daraja.errors import OutcomeUnknown, Refused
+from domain.payment import (
+    Change,
+    PushAccepted,
+    PushOutcomeUnknown,
+    PushRefused,
+    PushStarted,
+    Status,
+)
+from domain.phone import mask_msisdn
+from khalex_pay.container import Container
+from khalex_pay.jobs import PROCESS_CALLBACK, SEND_PUSH
+from khalex_pay.relay import relay
+from khalex_pay.transitions import transition
+from store import inbox, outbox, payments
+from store.db import utcnow
+from store.exchanges import StoreRecorder
+from store.payments import NewPayment, PaymentRecord, PhoneBusy
+
+log = logging.getLogger(__name__)
+
+#: Pushes refused before processing (rate limit, subscriber locked) are sent again this
+#: many times in all, with the worker's backoff between them, before the payment fails.
+MAX_PUSH_ATTEMPTS = 4
+
+
+class IdempotencyKeyReused(Exception):
+    """The Idempotency-Key was first used with a different request body."""
+
+
+class PushDeferred(Exception):
+    """Daraja refused the push before processing; the worker retries it after a backoff."""
+
+
+@dataclass(frozen=True)
+class Initiated:
+    payment: PaymentRecord
+    replayed: bool  # True when an Idempotency-Key matched an earlier request
+
+
+def fingerprint(new: NewPayment) -> str:
+    """A digest of the validated request, to tell a replay from a reused key."""
+    canonical = json.dumps(asdict(new), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def initiate(c: Container, new: NewPayment, idempotency_key: str | None = None) -> Initiated:
+    """Record a payment and queue its push, in one transaction; relay the job after commit."""
+    digest = fingerprint(new)
+    if idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
+        return earlier
+    try:
+        with c.engine.begin() as conn:
+            record = payments.insert(conn, new)
+            if idempotency_key:
+                payments.claim_idempotency_key(conn, idempotency_key, digest, record.id)
+            job_id = outbox.add(conn, *SEND_PUSH, record.id)
+    except (PhoneBusy, sa.exc.IntegrityError):
+        # A concurrent request with the same key may have won the race: answer as it did.
+        if idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
+            return earlier
+        raise
+    log.info("payment %s created for %s", record.id, mask_msisdn(record.phone_number))
+    relay(c, [job_id])
+    return Initiated(record, replayed=False)
+
+
+def _replay(c: Container, key: str, digest: str) -> Initiated | None:
+    with c.engine.connect() as conn:
+        stored = payments.idempotency_key(conn, key)
+        if stored is None:
+            return None
+        if stored[0] != digest:
+            raise IdempotencyKeyReused(key)
+        record = payments.get(conn, stored[1])
+    assert record is not None
+    return Initiated(record, replayed=True)
+
+
+def callback_url(c: Container, record: PaymentRecord) -> str:
+    """This payment's CallBackURL: our webhook with its secret token in the path."""
+    return f"{c.settings.mpesa_callback_url}/{record.callback_token}"
+
+
+def send_push(c: Container, payment_id: str) -> None:
+    """Send the STK push for `payment_id` at most once per go-ahead (worker job).
+
+    The `sending` state is committed before the request leaves, so a crash, a timeout or a
+    second delivery of this job can never push twice: only a refusal Daraja gives before
+    processing puts the payment back to `created`.
+    """
+    started = transition(c.engine, payment_id, PushStarted())
+    if started is None:
+        return  # already sent, or final: a redelivered job must not push again
+    with c.engine.connect() as conn:
+        record = payments.get(conn, payment_id)
+    assert record is not None
+    try:
+        accepted = c.daraja.stk_push(
+            phone=record.phone_number,
+            amount=record.amount,
+            callback_url=callback_url(c, record),
+            account_reference=c.settings.mpesa_account_reference,
+            description=c.settings.mpesa_transaction_desc,
+            recorder=StoreRecorder(c.engine, payment_id),
+        )
+    except Refused as exc:
+        _refused(c, payment_id, started.after.push_attempts, exc)
+        return
+    except OutcomeUnknown as exc:
+        transition(c.engine, payment_id, PushOutcomeUnknown(str(exc)))
+        return
+    except Exception as exc:
+        # Whatever broke, the request may have left: treat it as sent, never resend.
+        transition(c.engine, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"))
+        raise
+    _accepted(c, payment_id, accepted.checkout_request_id, accepted.merchant_request_id)
+
+
+def _refused(c: Container, payment_id: str, attempts: int, exc: Refused) -> None:
+    give_up = not exc.retryable or attempts >= MAX_PUSH_ATTEMPTS
+    fact = PushRefused(reason=refusal_reason(exc), detail=str(exc), give_up=give_up)
+    transition(c.engine, payment_id, fact)
+    if not give_up:
+        raise PushDeferred(f"push refused before processing, attempt {attempts}: {exc}")
+
+
+def refusal_reason(exc: Refused) -> str:
+    """The failure reason a push refusal stands for."""
+    text = str(exc).lower()
+    if "phonenumber" in text or "partya" in text:
+        return "invalid_phone_number"
+    if "lock subscriber" in text:
+        return "subscriber_busy"
+    return "mpesa_unavailable" if exc.retryable else "push_refused"
+
+
+def _accepted(c: Container, payment_id: str, checkout_id: str, merchant_id: str) -> None:
+    next_query = utcnow() + timedelta(seconds=c.settings.reconcile_after_s)
+
+    def extra(change: Change) -> dict[str, object]:
+        return {"next_query_at": next_query} if change.after.status is Status.PUSHED else {}
+
+    transition(c.engine, payment_id, PushAccepted(checkout_id, merchant_id), extra)
+    _rematch_early_callbacks(c, checkout_id)
+
+
+def _rematch_early_callbacks(c: Container, checkout_id: str) -> None:
+    # A callback can overtake the push's answer; it waited as `unmatched` until now.
+    with c.engine.begin() as conn:
+        job_ids = [
+            outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
+            for inbox_id in inbox.reopen_unmatched(conn, checkout_id)
+        ]
+    if job_ids:
+        relay(c, job_ids)

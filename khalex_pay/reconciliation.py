@@ -1,0 +1,160 @@
+"""Never stuck: query payments whose callback is late, expire the silent ones, re-drive work.
+
+The scheduler calls `tick()` every few seconds; `query_payment()` is a worker job.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from daraja.errors import DarajaError
+from domain.payment import PENDING, Expired, ResultReported, Source, Status
+from khalex_pay.container import Container
+from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+from khalex_pay.relay import relay
+from khalex_pay.transitions import transition
+from store import inbox, outbox, payments
+from store.db import utcnow
+from store.exchanges import StoreRecorder
+from store.tables import IN_FLIGHT, callback_inbox
+from store.tables import payments as payments_table
+
+log = logging.getLogger(__name__)
+
+#: Longest wait between two queries of one payment.
+MAX_QUERY_GAP_S = 80
+#: A stored callback not processed this long is queued again.
+INBOX_STALE_S = 60
+#: A `created` payment whose push job has not started this long is queued again.
+CREATED_STALE_S = 30
+#: Most rows one tick touches per kind of work (the rest wait for the next tick).
+BATCH = 200
+
+
+def query_gap(attempts: int, first_s: int) -> timedelta:
+    """The wait before query number `attempts + 1`: first_s, then doubling, capped."""
+    return timedelta(seconds=min(first_s * 2**attempts, max(MAX_QUERY_GAP_S, first_s)))
+
+
+def query_payment(c: Container, payment_id: str) -> None:
+    """Ask Daraja how payment `payment_id` ended, and apply a final answer (worker job)."""
+    with c.engine.connect() as conn:
+        record = payments.get(conn, payment_id)
+    if record is None or record.checkout_request_id is None:
+        return
+    if Status(record.status) not in PENDING:
+        return  # the callback (or an earlier query) already settled it
+    try:
+        answer = c.daraja.stk_query(
+            record.checkout_request_id, recorder=StoreRecorder(c.engine, payment_id)
+        )
+    except DarajaError as exc:
+        log.info("query for payment %s not answered yet: %s", payment_id, exc)
+        return
+    fact = ResultReported(
+        source=Source.QUERY,
+        result_code=answer.result_code,
+        result_desc=answer.result_desc,
+        checkout_request_id=record.checkout_request_id,
+    )
+    transition(c.engine, payment_id, fact)
+
+
+@dataclass
+class TickReport:
+    relayed: int = 0
+    queries: int = 0
+    expired: int = 0
+    callbacks_requeued: int = 0
+    pushes_requeued: int = 0
+
+
+def tick(c: Container, now: datetime | None = None) -> TickReport:
+    """One pass of the reconciliation loop; each step is safe to run on several hosts."""
+    now = now or utcnow()
+    report = TickReport()
+    report.expired = _expire(c, now)
+    with c.engine.begin() as conn:
+        report.queries = _queue_due_queries(c, conn, now)
+        report.callbacks_requeued = _requeue_stale_callbacks(conn, now)
+        report.pushes_requeued = _requeue_stale_pushes(conn, now)
+    report.relayed = relay(c, limit=BATCH * 3)
+    return report
+
+
+def _expire(c: Container, now: datetime) -> int:
+    deadline = now - timedelta(seconds=c.settings.payment_expiry_s)
+    with c.engine.connect() as conn:
+        ids = conn.execute(
+            sa.select(payments_table.c.id)
+            .where(_pending(), payments_table.c.created_at < deadline)
+            .order_by(payments_table.c.created_at)
+            .limit(BATCH)
+        ).scalars().all()  # fmt: skip
+    expired = 0
+    for payment_id in ids:
+        if transition(c.engine, payment_id, Expired()) is not None:
+            expired += 1
+            log.info("payment %s expired without a final answer", payment_id)
+    return expired
+
+
+def _queue_due_queries(c: Container, conn: sa.Connection, now: datetime) -> int:
+    t = payments_table
+    rows = conn.execute(
+        sa.select(t.c.id, t.c.query_attempts)
+        .where(_pending(), t.c.checkout_request_id.is_not(None), t.c.next_query_at <= now)
+        .order_by(t.c.next_query_at)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()  # fmt: skip
+    for payment_id, attempts in rows:
+        gap = query_gap(attempts + 1, c.settings.reconcile_after_s)
+        conn.execute(
+            t.update()
+            .where(t.c.id == payment_id)
+            .values(next_query_at=now + gap, query_attempts=attempts + 1)
+        )
+        outbox.add(conn, *QUERY_PAYMENT, payment_id)
+    return len(rows)
+
+
+def _requeue_stale_callbacks(conn: sa.Connection, now: datetime) -> int:
+    t = callback_inbox
+    cutoff = now - timedelta(seconds=INBOX_STALE_S)
+    ids = conn.execute(
+        sa.select(t.c.id)
+        .where(t.c.state == inbox.RECEIVED, t.c.received_at < cutoff)
+        .order_by(t.c.id)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    ).scalars().all()  # fmt: skip
+    for inbox_id in ids:
+        # Pushing received_at forward keeps the next tick from queueing it again at once.
+        conn.execute(t.update().where(t.c.id == inbox_id).values(received_at=now))
+        outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
+    return len(ids)
+
+
+def _requeue_stale_pushes(conn: sa.Connection, now: datetime) -> int:
+    t = payments_table
+    cutoff = now - timedelta(seconds=CREATED_STALE_S)
+    ids = conn.execute(
+        sa.select(t.c.id)
+        .where(t.c.status == Status.CREATED.value, t.c.updated_at < cutoff)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    ).scalars().all()  # fmt: skip
+    for payment_id in ids:
+        # Sending twice is harmless: the push job starts with a compare-and-set.
+        conn.execute(t.update().where(t.c.id == payment_id).values(updated_at=now))
+        outbox.add(conn, *SEND_PUSH, payment_id)
+    return len(ids)
+
+
+def _pending() -> sa.ColumnElement[bool]:
+    return payments_table.c.status.in_(IN_FLIGHT)  # the partial indexes' exact predicate

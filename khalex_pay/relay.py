@@ -1,0 +1,31 @@
+"""The outbox relay: hand committed jobs to the broker, then mark them sent."""
+
+from __future__ import annotations
+
+import logging
+
+from khalex_pay.container import Container
+from store import outbox
+
+log = logging.getLogger(__name__)
+
+
+def relay(c: Container, job_ids: list[int] | None = None, limit: int = 200) -> int:
+    """Publish unsent jobs (`job_ids`, or the oldest `limit`); returns how many went out.
+
+    A broker failure is logged, not raised: the jobs stay unsent and the scheduler's relay
+    tries again. A crash after publishing but before marking sends a job twice, which every
+    job tolerates.
+    """
+    sent: list[int] = []
+    with c.engine.begin() as conn:
+        jobs = outbox.claim(conn, ids=job_ids, limit=limit)
+        for job in jobs:
+            try:
+                c.publish(job)
+            except Exception:
+                log.exception("broker refused outbox job %s (%s); will retry", job.id, job.actor)
+                break
+            sent.append(job.id)
+        outbox.mark_sent(conn, sent)
+    return len(sent)

@@ -1,0 +1,226 @@
+"""Settings read from the environment (and a `.env` file), validated once at start.
+
+Every command builds one `Settings` with `load_settings()`; a bad value stops the command
+with one clear line per problem (`SettingsError.problems`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+#: Daraja's sandbox PayBill and its public passkey (DARAJA.md §7): the embedded default.
+SANDBOX_SHORTCODE = "174379"
+SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
+#: Credentials the simulator accepts when none are configured (never valid in production).
+DEV_CONSUMER_KEY = "khalex-dev-key"
+DEV_CONSUMER_SECRET = "khalex-dev-secret"  # noqa: S105 - a published development default
+
+#: Safaricom's published callback source addresses (DARAJA.md §4).
+SAFARICOM_CALLBACK_IPS = (
+    "196.201.214.200,196.201.214.206,196.201.213.114,196.201.214.207,196.201.214.208,"
+    "196.201.213.44,196.201.212.127,196.201.212.138,196.201.212.129,196.201.212.136,"
+    "196.201.212.74,196.201.212.69"
+)
+
+BASE_URLS = {
+    "sandbox": "https://sandbox.safaricom.co.ke",
+    "production": "https://api.safaricom.co.ke",
+}
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(Exception):
+    """Raised with every problem found, so a person can fix them all at once."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every Khalex Pay process needs to know; see the README's settings table."""
+
+    mpesa_environment: str = "sandbox"
+    mpesa_consumer_key: str = DEV_CONSUMER_KEY
+    mpesa_consumer_secret: str = DEV_CONSUMER_SECRET
+    mpesa_business_shortcode: str = SANDBOX_SHORTCODE
+    mpesa_passkey: str = SANDBOX_PASSKEY
+    mpesa_callback_url: str = "http://127.0.0.1:8000/api/payments/webhook"
+    mpesa_base_url: str = BASE_URLS["sandbox"]
+    mpesa_transaction_type: str = "CustomerPayBillOnline"
+    mpesa_party_b: str = SANDBOX_SHORTCODE
+    mpesa_account_reference: str = "KhalexChess"
+    mpesa_transaction_desc: str = "Khalex Chess"
+    mpesa_callback_allowed_ips: tuple[Network, ...] = ()
+    mpesa_timeout_s: float = 10.0
+    jwt_secret: str = "dev-jwt-secret-change-me"  # noqa: S105 - refused in production
+    webhook_secret: str = "dev-webhook-secret-change-me"  # noqa: S105 - refused in production
+    database_url: str = "sqlite:///khalex-pay.db"
+    redis_url: str = ""
+    sentry_dsn: str = ""
+    reconcile_after_s: int = 20
+    payment_expiry_s: int = 180
+    shop_contact: str = "Call or WhatsApp Khalex Chess on 0700 000 000 to order by phone."
+    sim_callback_delay_s: float = 1.0
+    sim_late_callback_delay_s: float = 120.0
+    sim_chaos: str = ""
+
+    @property
+    def production(self) -> bool:
+        return self.mpesa_environment == "production"
+
+    def callback_ip_allowed(self, address: str) -> bool:
+        """True when `address` may post callbacks (an empty allow-list allows any)."""
+        if not self.mpesa_callback_allowed_ips:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.mpesa_callback_allowed_ips)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """The KEY=VALUE lines of a `.env` file; comments, blanks and `export ` are ignored."""
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip().removeprefix("export ").strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = None) -> Settings:
+    """Build and validate `Settings` from `environ` (default: `os.environ` over `.env`)."""
+    env = read_dotenv(dotenv or Path(".env"))
+    env.update(os.environ if environ is None else environ)
+    problems: list[str] = []
+    mode = env.get("MPESA_ENVIRONMENT", "sandbox")
+    if mode not in BASE_URLS:
+        problems.append(f"MPESA_ENVIRONMENT must be sandbox or production, not {mode!r}")
+        mode = "sandbox"
+    shortcode = env.get("MPESA_BUSINESS_SHORTCODE", SANDBOX_SHORTCODE)
+    values = Settings(
+        mpesa_environment=mode,
+        mpesa_consumer_key=env.get("MPESA_CONSUMER_KEY", DEV_CONSUMER_KEY),
+        mpesa_consumer_secret=env.get("MPESA_CONSUMER_SECRET", DEV_CONSUMER_SECRET),
+        mpesa_business_shortcode=shortcode,
+        mpesa_passkey=env.get("MPESA_PASSKEY", SANDBOX_PASSKEY),
+        mpesa_callback_url=env.get(
+            "MPESA_CALLBACK_URL", "http://127.0.0.1:8000/api/payments/webhook"
+        ).rstrip("/"),
+        mpesa_base_url=env.get("MPESA_BASE_URL", BASE_URLS[mode]).rstrip("/"),
+        mpesa_transaction_type=env.get("MPESA_TRANSACTION_TYPE", "CustomerPayBillOnline"),
+        mpesa_party_b=env.get("MPESA_PARTY_B", shortcode),
+        mpesa_account_reference=env.get("MPESA_ACCOUNT_REFERENCE", "KhalexChess"),
+        mpesa_transaction_desc=env.get("MPESA_TRANSACTION_DESC", "Khalex Chess"),
+        mpesa_callback_allowed_ips=_networks(env, mode, problems),
+        mpesa_timeout_s=_number(env, "MPESA_TIMEOUT_S", 10.0, problems),
+        jwt_secret=env.get("JWT_SECRET", Settings.jwt_secret),
+        webhook_secret=env.get("WEBHOOK_SECRET", Settings.webhook_secret),
+        database_url=normalise_database_url(env.get("DATABASE_URL", Settings.database_url)),
+        redis_url=env.get("REDIS_URL", ""),
+        sentry_dsn=env.get("SENTRY_DSN", ""),
+        reconcile_after_s=int(_number(env, "RECONCILE_AFTER_S", 20, problems)),
+        payment_expiry_s=int(_number(env, "PAYMENT_EXPIRY_S", 180, problems)),
+        shop_contact=env.get("SHOP_CONTACT", Settings.shop_contact),
+        sim_callback_delay_s=_number(env, "SIM_CALLBACK_DELAY", 1.0, problems),
+        sim_late_callback_delay_s=_number(env, "SIM_LATE_CALLBACK_DELAY", 120.0, problems),
+        sim_chaos=env.get("SIM_CHAOS", ""),
+    )
+    problems.extend(_check(values))
+    if problems:
+        raise SettingsError(problems)
+    return values
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the seed's `postgresql://user:pass@host/db` and pick the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _number(env: dict[str, str], name: str, default: float, problems: list[str]) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        problems.append(f"{name} must be a number, not {raw!r}")
+        return default
+    if value < 0:
+        problems.append(f"{name} must not be negative")
+        return default
+    return value
+
+
+def _networks(env: dict[str, str], mode: str, problems: list[str]) -> tuple[Network, ...]:
+    default = SAFARICOM_CALLBACK_IPS if mode == "production" else ""
+    raw = env.get("MPESA_CALLBACK_ALLOWED_IPS", default)
+    nets: list[Network] = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            problems.append(f"MPESA_CALLBACK_ALLOWED_IPS has a bad address or range: {part!r}")
+    return tuple(nets)
+
+
+def _check(s: Settings) -> list[str]:
+    problems: list[str] = []
+    if not s.mpesa_business_shortcode.isdigit() or not 5 <= len(s.mpesa_business_shortcode) <= 7:
+        problems.append("MPESA_BUSINESS_SHORTCODE must be 5 to 7 digits")
+    if not s.mpesa_party_b.isdigit():
+        problems.append("MPESA_PARTY_B must be digits (the till or PayBill number)")
+    if s.mpesa_transaction_type not in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"):
+        problems.append(
+            "MPESA_TRANSACTION_TYPE must be CustomerPayBillOnline or CustomerBuyGoodsOnline"
+        )
+    if not 1 <= len(s.mpesa_account_reference) <= 12:
+        problems.append("MPESA_ACCOUNT_REFERENCE must be 1 to 12 characters")
+    if not 1 <= len(s.mpesa_transaction_desc) <= 13:
+        problems.append("MPESA_TRANSACTION_DESC must be 1 to 13 characters")
+    urls = (("MPESA_CALLBACK_URL", s.mpesa_callback_url), ("MPESA_BASE_URL", s.mpesa_base_url))
+    for name, url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
+            problems.append(f"{name} must be an http(s) URL, not {url!r}")
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
+    if s.payment_expiry_s <= s.reconcile_after_s:
+        problems.append("PAYMENT_EXPIRY_S must be longer than RECONCILE_AFTER_S")
+    if s.production:
+        problems.extend(_production_problems(s))
+    return problems
+
+
+def _production_problems(s: Settings) -> list[str]:
+    problems: list[str] = []
+    if s.mpesa_business_shortcode == SANDBOX_SHORTCODE or s.mpesa_passkey == SANDBOX_PASSKEY:
+        problems.append("production refuses the sandbox shortcode or passkey")
+    if s.mpesa_consumer_key == DEV_CONSUMER_KEY or s.mpesa_consumer_secret == DEV_CONSUMER_SECRET:
+        problems.append("production needs MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET")
+    if not s.mpesa_callback_url.startswith("https://"):
+        problems.append("production needs an https:// MPESA_CALLBACK_URL")
+    if s.jwt_secret == Settings.jwt_secret or len(s.jwt_secret) < 32:
+        problems.append("production needs a JWT_SECRET of at least 32 characters")
+    if s.webhook_secret == Settings.webhook_secret or len(s.webhook_secret) < 32:
+        problems.append("production needs a WEBHOOK_SECRET of at least 32 characters")
+    if not s.redis_url:
+        problems.append("production needs REDIS_URL")
+    if s.database_url.startswith("sqlite"):
+        problems.append("production needs a PostgreSQL DATABASE_URL")
+    return problems

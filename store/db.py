@@ -1,0 +1,74 @@
+"""Engines and transactions, the same for PostgreSQL (psycopg 3) and SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+#: How long SQLite waits for another writer before giving up (seconds).
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """An engine for `url`; SQLite gets WAL and a busy timeout so threads can share it."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # pysqlite's own transaction handling defers BEGIN; we issue it ourselves (below).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn: sa.Connection) -> None:
+    # Take the write lock at BEGIN: a read-then-write transaction that upgrades later can
+    # fail with "database is locked" without waiting for the busy timeout.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_unique_violation(exc: sa.exc.IntegrityError, constraint: str | None = None) -> bool:
+    """True when `exc` is a unique-constraint violation (on `constraint`, if named)."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        diag = getattr(orig, "diag", None)
+        name = getattr(diag, "constraint_name", None)
+        return bool(sqlstate == "23505" and (constraint is None or name == constraint))
+    text = str(orig)
+    return "UNIQUE constraint failed" in text and (
+        constraint is None or _sqlite_mentions(text, constraint)
+    )
+
+
+def _sqlite_mentions(text: str, constraint: str) -> bool:
+    # SQLite names the columns, not the index: "UNIQUE constraint failed: payments.phone_number"
+    columns = {
+        "uq_payments_phone_in_flight": "payments.phone_number",
+        "uq_payments_checkout_request_id": "payments.checkout_request_id",
+        "uq_payments_mpesa_receipt_number": "payments.mpesa_receipt_number",
+        "pk_idempotency_keys": "idempotency_keys.key",
+    }
+    return columns.get(constraint, constraint) in text

@@ -1,0 +1,68 @@
+"""Every raw Daraja request and answer, written before we act on it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from store.db import utcnow
+from store.tables import daraja_exchanges
+
+#: Longest answer body kept (an HTML error page can be large).
+MAX_ANSWER_CHARS = 20_000
+
+
+class StoreRecorder:
+    """Daraja client recorder that writes one `daraja_exchanges` row per HTTP attempt.
+
+    Each write commits on its own, so the request is durable before it is sent and the
+    answer is durable before the caller acts on it.
+    """
+
+    def __init__(self, engine: Engine, payment_id: str | None) -> None:
+        self._engine = engine
+        self._payment_id = payment_id
+
+    def request_sent(self, operation: str, url: str, body: Mapping[str, object]) -> object:
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                daraja_exchanges.insert()
+                .values(
+                    payment_id=self._payment_id, operation=operation, url=url[:255],
+                    request=dict(body), sent_at=utcnow(),
+                )
+                .returning(daraja_exchanges.c.id)
+            )  # fmt: skip
+            return int(result.scalar_one())
+
+    def answer_received(
+        self,
+        handle: object,
+        http_status: int | None,
+        text: str | None,
+        error: str | None,
+        elapsed_ms: int,
+    ) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                daraja_exchanges.update()
+                .where(daraja_exchanges.c.id == handle)
+                .values(
+                    http_status=http_status,
+                    answer=text[:MAX_ANSWER_CHARS] if text is not None else None,
+                    error=error[:500] if error else None, elapsed_ms=elapsed_ms,
+                    answered_at=utcnow(),
+                )
+            )  # fmt: skip
+
+
+def for_payment(conn: sa.Connection, payment_id: str) -> list[dict[str, Any]]:
+    query = (
+        sa.select(daraja_exchanges)
+        .where(daraja_exchanges.c.payment_id == payment_id)
+        .order_by(daraja_exchanges.c.id)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]

@@ -1,0 +1,104 @@
+"""The callback inbox: every callback that reached us, stored before we answer Safaricom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from store.db import utcnow
+from store.tables import callback_inbox
+
+#: Inbox states. `received` waits for a worker; the others are where processing ended.
+RECEIVED, PROCESSED, UNMATCHED, IGNORED, REJECTED = (
+    "received", "processed", "unmatched", "ignored", "rejected",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    id: int
+    received_at: datetime
+    source_ip: str | None
+    path_token: str | None
+    body: str
+    checkout_request_id: str | None
+    state: str
+    reason: str | None
+    payment_id: str | None
+    attempts: int
+
+
+def add(
+    conn: sa.Connection,
+    *,
+    body: str,
+    source_ip: str | None,
+    path_token: str | None,
+    headers: dict[str, str],
+    checkout_request_id: str | None,
+    state: str,
+    reason: str | None = None,
+) -> int:
+    """Store one raw callback; returns its inbox id."""
+    result = conn.execute(
+        callback_inbox.insert()
+        .values(
+            received_at=utcnow(), source_ip=source_ip, path_token=path_token, headers=headers,
+            body=body, checkout_request_id=checkout_request_id, state=state, reason=reason,
+        )
+        .returning(callback_inbox.c.id)
+    )  # fmt: skip
+    return int(result.scalar_one())
+
+
+def get(conn: sa.Connection, inbox_id: int) -> InboxRow | None:
+    row = conn.execute(sa.select(callback_inbox).where(callback_inbox.c.id == inbox_id)).first()
+    if row is None:
+        return None
+    m: Any = row._mapping
+    return InboxRow(
+        id=m["id"], received_at=m["received_at"], source_ip=m["source_ip"],
+        path_token=m["path_token"], body=m["body"], checkout_request_id=m["checkout_request_id"],
+        state=m["state"], reason=m["reason"], payment_id=m["payment_id"], attempts=m["attempts"],
+    )  # fmt: skip
+
+
+def finish(
+    conn: sa.Connection, inbox_id: int, state: str, *, reason: str | None, payment_id: str | None
+) -> None:
+    """Record where processing of a callback ended."""
+    conn.execute(
+        callback_inbox.update()
+        .where(callback_inbox.c.id == inbox_id)
+        .values(
+            state=state, reason=reason, payment_id=payment_id, processed_at=utcnow(),
+            attempts=callback_inbox.c.attempts + 1,
+        )
+    )  # fmt: skip
+
+
+def is_duplicate(conn: sa.Connection, inbox_id: int, checkout_request_id: str) -> bool:
+    """True when an earlier callback for the same CheckoutRequestID was already processed."""
+    query = sa.select(sa.func.count()).where(
+        callback_inbox.c.checkout_request_id == checkout_request_id,
+        callback_inbox.c.id < inbox_id,
+        callback_inbox.c.state == PROCESSED,
+    )
+    return bool(conn.execute(query).scalar())
+
+
+def reopen_unmatched(conn: sa.Connection, checkout_request_id: str) -> list[int]:
+    """Put callbacks that arrived before their payment was known back in line."""
+    query = (
+        callback_inbox.update()
+        .where(
+            callback_inbox.c.checkout_request_id == checkout_request_id,
+            callback_inbox.c.state == UNMATCHED,
+        )
+        .values(state=RECEIVED)
+        .returning(callback_inbox.c.id)
+    )
+    return [int(i) for i in conn.execute(query).scalars()]

@@ -1,0 +1,53 @@
+"""The transactional outbox: jobs written in the same transaction as the change that needs them.
+
+A relay (right after commit, and again from the scheduler) hands them to the broker, so a
+crash or a Redis outage between a commit and its enqueue loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from store.db import utcnow
+from store.tables import outbox
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    queue: str
+    actor: str
+    args: list[Any]
+
+
+def add(conn: sa.Connection, queue: str, actor: str, *args: str | int) -> int:
+    """Queue `actor(*args)` to be sent once this transaction commits; args are ids only."""
+    result = conn.execute(
+        outbox.insert()
+        .values(queue=queue, actor=actor, args=list(args), created_at=utcnow())
+        .returning(outbox.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def claim(conn: sa.Connection, *, ids: list[int] | None = None, limit: int = 100) -> list[Job]:
+    """Lock up to `limit` unsent jobs (skipping ones another relay holds)."""
+    query = sa.select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(limit)
+    if ids is not None:
+        query = query.where(outbox.c.id.in_(ids))
+    rows = conn.execute(query.with_for_update(skip_locked=True))
+    return [Job(r.id, r.queue, r.actor, list(r.args)) for r in rows]
+
+
+def mark_sent(conn: sa.Connection, job_ids: list[int]) -> None:
+    if job_ids:
+        conn.execute(outbox.update().where(outbox.c.id.in_(job_ids)).values(sent_at=utcnow()))
+
+
+def backlog(conn: sa.Connection) -> int:
+    return int(
+        conn.execute(sa.select(sa.func.count()).where(outbox.c.sent_at.is_(None))).scalar_one()
+    )

@@ -1,0 +1,251 @@
+"""Payments and their events: inserts, look-ups and compare-and-set transitions."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.payment import FINAL, Change, Payment, Status
+from store.db import is_unique_violation, utcnow
+from store.tables import idempotency_keys, payment_events, payments
+
+
+class PhoneBusy(Exception):
+    """Another payment for this phone number is still in flight."""
+
+    def __init__(self, payment_id: str) -> None:
+        super().__init__(payment_id)
+        self.payment_id = payment_id
+
+
+class Conflict(Exception):
+    """The payment changed under us; reload and decide again."""
+
+
+@dataclass(frozen=True)
+class NewPayment:
+    amount: int
+    phone_number: str  # normalised 2547…/2541…
+    product_id: str
+    product_name: str
+    customer_name: str
+    customer_email: str
+    order_id: str | None
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """One `payments` row."""
+
+    id: str
+    amount: int
+    currency: str
+    phone_number: str
+    product_id: str
+    product_name: str
+    customer_name: str
+    customer_email: str
+    order_id: str | None
+    status: str
+    checkout_request_id: str | None
+    merchant_request_id: str | None
+    mpesa_receipt_number: str | None
+    receipt_pending: bool
+    transaction_date: datetime | None
+    result_code: int | None
+    result_desc: str | None
+    failure_reason: str | None
+    late_success: bool
+    push_attempts: int
+    callback_token: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    next_query_at: datetime | None
+    query_attempts: int
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> PaymentRecord:
+        m = row._mapping
+        return cls(**{f.name: m[f.name] for f in fields(cls)})
+
+    def to_domain(self) -> Payment:
+        return Payment(
+            id=self.id,
+            amount=self.amount,
+            status=Status(self.status),
+            checkout_request_id=self.checkout_request_id,
+            merchant_request_id=self.merchant_request_id,
+            receipt=self.mpesa_receipt_number,
+            receipt_pending=self.receipt_pending,
+            transaction_date=self.transaction_date,
+            result_code=self.result_code,
+            result_desc=self.result_desc,
+            failure_reason=self.failure_reason,
+            late_success=self.late_success,
+            push_attempts=self.push_attempts,
+        )
+
+
+def insert(conn: sa.Connection, new: NewPayment) -> PaymentRecord:
+    """Insert a `created` payment and its first event; `PhoneBusy` if the phone is in flight."""
+    now = utcnow()
+    payment_id = str(uuid.uuid4())
+    values = {
+        **new.__dict__,
+        "id": payment_id,
+        "status": Status.CREATED.value,
+        "callback_token": secrets.token_urlsafe(24),
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        with conn.begin_nested():
+            conn.execute(payments.insert().values(**values))
+    except sa.exc.IntegrityError as exc:
+        if is_unique_violation(exc, "uq_payments_phone_in_flight"):
+            raise PhoneBusy(_in_flight_for(conn, new.phone_number) or "") from exc
+        raise
+    _event(conn, payment_id, "created", None, Status.CREATED.value, {"amount": new.amount}, now)
+    record = get(conn, payment_id)
+    assert record is not None
+    return record
+
+
+def _in_flight_for(conn: sa.Connection, phone: str) -> str | None:
+    query = sa.select(payments.c.id).where(
+        payments.c.phone_number == phone,
+        payments.c.status.in_(("created", "sending", "pushed", "unknown")),
+    )
+    return conn.execute(query).scalar()
+
+
+def get(conn: sa.Connection, payment_id: str) -> PaymentRecord | None:
+    try:
+        uuid.UUID(payment_id)
+    except ValueError:
+        return None
+    return _one(conn, payments.c.id == payment_id)
+
+
+def find(conn: sa.Connection, ref: str) -> PaymentRecord | None:
+    """The payment whose id or CheckoutRequestID is `ref`."""
+    return get(conn, ref) or by_checkout(conn, ref)
+
+
+def by_checkout(conn: sa.Connection, checkout_request_id: str) -> PaymentRecord | None:
+    return _one(conn, payments.c.checkout_request_id == checkout_request_id)
+
+
+def by_token(conn: sa.Connection, token: str) -> PaymentRecord | None:
+    return _one(conn, payments.c.callback_token == token)
+
+
+def by_receipt(conn: sa.Connection, receipt: str) -> PaymentRecord | None:
+    return _one(conn, payments.c.mpesa_receipt_number == receipt)
+
+
+def _one(conn: sa.Connection, where: sa.ColumnElement[bool]) -> PaymentRecord | None:
+    row = conn.execute(sa.select(payments).where(where)).first()
+    return PaymentRecord.from_row(row) if row else None
+
+
+def apply(
+    conn: sa.Connection, record: PaymentRecord, change: Change, **extra: object
+) -> PaymentRecord:
+    """Write `change` if the row is still at `record.version`, with its event row.
+
+    Raises `Conflict` when another transaction got there first.
+    """
+    after, now = change.after, utcnow()
+    values: dict[str, object] = {
+        "status": after.status.value,
+        "checkout_request_id": after.checkout_request_id,
+        "merchant_request_id": after.merchant_request_id,
+        "mpesa_receipt_number": after.receipt,
+        "receipt_pending": after.receipt_pending,
+        "transaction_date": after.transaction_date,
+        "result_code": after.result_code,
+        "result_desc": after.result_desc,
+        "failure_reason": after.failure_reason,
+        "late_success": after.late_success,
+        "push_attempts": after.push_attempts,
+        "version": record.version + 1,
+        "updated_at": now,
+        **extra,
+    }
+    if after.status in FINAL and change.before.status not in FINAL:
+        values["finished_at"] = now
+    stmt = (
+        payments.update()
+        .where(payments.c.id == record.id, payments.c.version == record.version)
+        .values(**values)
+    )
+    if conn.execute(stmt).rowcount != 1:
+        raise Conflict(record.id)
+    _event(conn, record.id, change.event.kind, change.before.status.value,
+           after.status.value, change.event.data, now)  # fmt: skip
+    updated = get(conn, record.id)
+    assert updated is not None
+    return updated
+
+
+def touch(conn: sa.Connection, record: PaymentRecord, **values: object) -> bool:
+    """Update bookkeeping columns (no state change) if the row is still at its version."""
+    stmt = (
+        payments.update()
+        .where(payments.c.id == record.id, payments.c.version == record.version)
+        .values(**values)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def _event(  # noqa: PLR0917 - private; the call sites read as one sentence
+    conn: sa.Connection,
+    payment_id: str,
+    kind: str,
+    from_status: str | None,
+    to_status: str,
+    data: dict[str, object],
+    at: datetime,
+) -> None:
+    conn.execute(
+        payment_events.insert().values(
+            payment_id=payment_id, kind=kind, from_status=from_status,
+            to_status=to_status, data=data, created_at=at,
+        )
+    )  # fmt: skip
+
+
+def events(conn: sa.Connection, payment_id: str) -> list[dict[str, Any]]:
+    """The payment's events, oldest first."""
+    query = (
+        sa.select(payment_events)
+        .where(payment_events.c.payment_id == payment_id)
+        .order_by(payment_events.c.id)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def claim_idempotency_key(conn: sa.Connection, key: str, fingerprint: str, payment_id: str) -> None:
+    conn.execute(
+        idempotency_keys.insert().values(
+            key=key, fingerprint=fingerprint, payment_id=payment_id, created_at=utcnow()
+        )
+    )
+
+
+def idempotency_key(conn: sa.Connection, key: str) -> tuple[str, str] | None:
+    """(fingerprint, payment_id) stored for `key`, if any."""
+    row = conn.execute(
+        sa.select(idempotency_keys.c.fingerprint, idempotency_keys.c.payment_id).where(
+            idempotency_keys.c.key == key
+        )
+    ).first()
+    return (row[0], row[1]) if row else None

@@ -1,0 +1,183 @@
+"""The tables. Migrations in `migrations/` create exactly these; both must change together.
+
+One schema runs on PostgreSQL (production, tests) and SQLite (the embedded default).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: Statuses during which the customer's phone may have an open prompt (domain PENDING).
+IN_FLIGHT = ("created", "sending", "pushed", "unknown")
+_IN_FLIGHT_SQL = sa.text("status IN ('created', 'sending', 'pushed', 'unknown')")
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, also on SQLite (which keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: always pass aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+TZ = UtcDateTime()
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER
+
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
+    sa.Column("amount", sa.Integer, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False, server_default="KES"),
+    sa.Column("phone_number", sa.String(12), nullable=False),
+    sa.Column("product_id", sa.String(100), nullable=False),
+    sa.Column("product_name", sa.String(200), nullable=False),
+    sa.Column("customer_name", sa.String(200), nullable=False),
+    sa.Column("customer_email", sa.String(254), nullable=False),
+    sa.Column("order_id", sa.String(64)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("checkout_request_id", sa.String(64), unique=True),
+    sa.Column("merchant_request_id", sa.String(64)),
+    sa.Column("mpesa_receipt_number", sa.String(32), unique=True),
+    sa.Column("receipt_pending", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("transaction_date", TZ),
+    sa.Column("result_code", sa.Integer),
+    sa.Column("result_desc", sa.String(255)),
+    sa.Column("failure_reason", sa.String(64)),
+    sa.Column("late_success", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("push_attempts", sa.Integer, nullable=False, server_default="0"),
+    # The secret in this payment's CallBackURL path: ties a callback to its payment even
+    # when the push's answer (and so the CheckoutRequestID) was lost.
+    sa.Column("callback_token", sa.String(64), nullable=False, unique=True),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", TZ, nullable=False),
+    sa.Column("updated_at", TZ, nullable=False),
+    sa.Column("finished_at", TZ),
+    sa.Column("next_query_at", TZ),
+    sa.Column("query_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.CheckConstraint("amount BETWEEN 1 AND 250000", name="amount_range"),
+    sa.Index(
+        "uq_payments_phone_in_flight",
+        "phone_number",
+        unique=True,
+        postgresql_where=_IN_FLIGHT_SQL,
+        sqlite_where=_IN_FLIGHT_SQL,
+    ),
+    sa.Index(
+        "ix_payments_pending_created",
+        "created_at",
+        postgresql_where=_IN_FLIGHT_SQL,
+        sqlite_where=_IN_FLIGHT_SQL,
+    ),
+    sa.Index(
+        "ix_payments_next_query",
+        "next_query_at",
+        postgresql_where=_IN_FLIGHT_SQL,
+        sqlite_where=_IN_FLIGHT_SQL,
+    ),
+)
+
+payment_events = sa.Table(
+    "payment_events",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("payment_id", sa.Uuid(as_uuid=False), sa.ForeignKey("payments.id"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("from_status", sa.String(16)),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("data", JSON, nullable=False),
+    sa.Column("created_at", TZ, nullable=False),
+    sa.Index("ix_payment_events_payment", "payment_id", "id"),
+    sa.Index("ix_payment_events_kind_created", "kind", "created_at"),
+)
+
+callback_inbox = sa.Table(
+    "callback_inbox",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("received_at", TZ, nullable=False),
+    sa.Column("source_ip", sa.String(64)),
+    sa.Column("path_token", sa.String(64)),
+    sa.Column("headers", JSON, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("checkout_request_id", sa.String(64)),
+    # received -> processed | unmatched | ignored ; or rejected at the door
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(255)),
+    sa.Column("payment_id", sa.Uuid(as_uuid=False)),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("processed_at", TZ),
+    sa.Index("ix_callback_inbox_checkout", "checkout_request_id"),
+    sa.Index("ix_callback_inbox_state", "state", "received_at"),
+)
+
+daraja_exchanges = sa.Table(
+    "daraja_exchanges",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("payment_id", sa.Uuid(as_uuid=False)),
+    sa.Column("operation", sa.String(32), nullable=False),
+    sa.Column("url", sa.String(255), nullable=False),
+    sa.Column("request", JSON, nullable=False),  # the body sent, Password redacted
+    sa.Column("http_status", sa.Integer),
+    sa.Column("answer", sa.Text),
+    sa.Column("error", sa.String(500)),
+    sa.Column("elapsed_ms", sa.Integer),
+    sa.Column("sent_at", TZ, nullable=False),
+    sa.Column("answered_at", TZ),
+    sa.Index("ix_daraja_exchanges_payment", "payment_id", "id"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("queue", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("args", JSON, nullable=False),  # ids only, never personal data
+    sa.Column("created_at", TZ, nullable=False),
+    sa.Column("sent_at", TZ),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Index(
+        "ix_outbox_unsent",
+        "id",
+        postgresql_where=sa.text("sent_at IS NULL"),
+        sqlite_where=sa.text("sent_at IS NULL"),
+    ),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("payment_id", sa.Uuid(as_uuid=False), sa.ForeignKey("payments.id"), nullable=False),
+    sa.Column("created_at", TZ, nullable=False),
+)

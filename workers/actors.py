@@ -1,0 +1,69 @@
+"""The Dramatiq actors: thin wrappers that run one use case each with this process's container.
+
+Every job is idempotent (a compare-and-set guards each state change), so a message delivered
+twice, late or after a crash does no harm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+
+from khalex_pay import callbacks, initiation, reconciliation
+from khalex_pay.container import Container
+from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+
+_container: Container | None = None
+
+
+def bind(container: Container) -> None:
+    """Give the actors of this process their dependencies (called once at start)."""
+    global _container  # noqa: PLW0603 - one container per worker process, set at boot
+    _container = container
+
+
+def _c() -> Container:
+    if _container is None:
+        raise RuntimeError("workers.actors.bind() was not called in this process")
+    return _container
+
+
+def send_push(payment_id: str) -> None:
+    initiation.send_push(_c(), payment_id)
+
+
+def process_callback(inbox_id: int) -> None:
+    callbacks.process(_c(), inbox_id)
+
+
+def query_payment(payment_id: str) -> None:
+    reconciliation.query_payment(_c(), payment_id)
+
+
+def _retry_push(retries: int, exc: BaseException) -> bool:
+    # Refused-before-processing pushes come back as PushDeferred; the attempt count that
+    # decides when to give up lives in PostgreSQL (payments.push_attempts), not here.
+    return retries < initiation.MAX_PUSH_ATTEMPTS + 2
+
+
+def register(broker: dramatiq.Broker, *, expiry_s: int) -> dict[str, Any]:
+    """Declare the actors on `broker` with explicit retry, time and age limits."""
+    max_age = expiry_s * 1000
+    return {
+        SEND_PUSH.actor: dramatiq.actor(
+            send_push, broker=broker, actor_name=SEND_PUSH.actor, queue_name=SEND_PUSH.queue,
+            retry_when=_retry_push, min_backoff=2_000, max_backoff=20_000,
+            time_limit=60_000, max_age=max_age,
+        ),
+        PROCESS_CALLBACK.actor: dramatiq.actor(
+            process_callback, broker=broker, actor_name=PROCESS_CALLBACK.actor,
+            queue_name=PROCESS_CALLBACK.queue, max_retries=10, min_backoff=1_000,
+            max_backoff=30_000, time_limit=30_000,
+        ),
+        QUERY_PAYMENT.actor: dramatiq.actor(
+            query_payment, broker=broker, actor_name=QUERY_PAYMENT.actor,
+            queue_name=QUERY_PAYMENT.queue, max_retries=2, min_backoff=2_000,
+            max_backoff=10_000, time_limit=60_000, max_age=max_age,
+        ),
+    }  # fmt: skip

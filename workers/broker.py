@@ -1,0 +1,52 @@
+"""The Dramatiq broker: Redis in production, an in-process stub for `khalex-pay dev`."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+from khalex_pay.container import Publish
+from khalex_pay.jobs import QUEUES
+from khalex_pay.settings import Settings
+from store.outbox import Job
+
+#: A worker silent this long is presumed dead and its unacked messages go back in line.
+#: Dramatiq's 60 s default plus its 0.1 % maintenance roll left a killed worker's message
+#: waiting ~13 min when measured; payments cannot wait that long.
+HEARTBEAT_TIMEOUT_MS = 15_000
+#: Chance per million broker calls of running that recovery pass (default 1 000).
+MAINTENANCE_CHANCE = 50_000
+
+
+def build_broker(settings: Settings, *, in_process: bool = False) -> dramatiq.Broker:
+    """A broker with every queue declared; `in_process` (or no REDIS_URL) gives the stub."""
+    broker: dramatiq.Broker
+    if settings.redis_url and not in_process:
+        broker = RedisBroker(
+            url=settings.redis_url,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+            maintenance_chance=MAINTENANCE_CHANCE,
+        )
+    else:
+        broker = StubBroker()
+    for queue in QUEUES:
+        broker.declare_queue(queue)
+    return broker
+
+
+def publisher(broker: dramatiq.Broker) -> Publish:
+    """Publish outbox jobs as Dramatiq messages (ids only, never personal data)."""
+
+    def publish(job: Job) -> None:
+        broker.enqueue(
+            dramatiq.Message(
+                queue_name=job.queue,
+                actor_name=job.actor,
+                args=tuple(job.args),
+                kwargs={},
+                options={"outbox_id": job.id},
+            )
+        )
+
+    return publish

@@ -1,0 +1,18 @@
+"""The module each `dramatiq` worker process imports: broker, container and actors."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from khalex_pay.container import Container
+from khalex_pay.logs import setup_logging
+from khalex_pay.settings import load_settings
+from workers import actors
+from workers.broker import build_broker, publisher
+
+settings = load_settings()
+setup_logging("worker")
+broker = build_broker(settings)
+dramatiq.set_broker(broker)
+actors.bind(Container.build(settings, publisher(broker)))
+actors.register(broker, expiry_s=settings.payment_expiry_s)
