@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from litestar import Controller, MediaType, Response, get, post
+from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.errors import ApiError
 from api.schemas import parse_initiate, present
-from api.types import AnyRequest
+from api.types import AnyRequest, Deps
 from khalex_pay import callbacks, initiation
 from khalex_pay.container import Container
 from store import payments
@@ -25,8 +26,9 @@ class PaymentController(Controller):
     tags = ["payments"]  # noqa: RUF012 - Litestar declares it an instance attribute
 
     @post("/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED)
-    def initiate(self, request: AnyRequest, container: Container,
-                 body: bytes) -> Response[dict[str, object]]:  # fmt: skip
+    def initiate(
+        self, request: AnyRequest, container: Deps, body: RawBody
+    ) -> Response[dict[str, object]]:
         """Start an M-Pesa payment; the STK push is sent by a worker. Poll the Location URL.
 
         Body: amount (integer KES 1..250000), phoneNumber, productId, productName,
@@ -63,7 +65,7 @@ class PaymentController(Controller):
         return Response(present(result.payment), status_code=202, headers=headers)
 
     @get("/status/{ref:str}", sync_to_thread=True)
-    def status(self, ref: str, container: Container) -> dict[str, object]:
+    def status(self, ref: FromPath[str], container: Deps) -> dict[str, object]:
         """A payment by its paymentId or its Daraja CheckoutRequestID."""
         with container.engine.connect() as conn:
             record = payments.find(conn, ref)
@@ -72,20 +74,23 @@ class PaymentController(Controller):
         return present(record)
 
     @post("/webhook", sync_to_thread=True, status_code=200, include_in_schema=True)
-    def webhook(self, request: AnyRequest, container: Container,
-                body: bytes) -> Response[dict[str, object]]:  # fmt: skip
+    def webhook(
+        self, request: AnyRequest, container: Deps, body: RawBody
+    ) -> Response[dict[str, object]]:
         """Daraja's STK callback: stored durably, then processed by a worker."""
         return _receive(request, container, body, None)
 
     @post("/webhook/{token:str}", sync_to_thread=True, status_code=200)
-    def webhook_with_token(self, request: AnyRequest, container: Container,
-                           body: bytes, token: str) -> Response[dict[str, object]]:  # fmt: skip
+    def webhook_with_token(
+        self, request: AnyRequest, container: Deps, body: RawBody, token: FromPath[str]
+    ) -> Response[dict[str, object]]:
         """Daraja's STK callback on a payment's own URL (the token ties it to the payment)."""
         return _receive(request, container, body, token)
 
 
-def _receive(request: AnyRequest, container: Container, body: bytes,
-             token: str | None) -> Response[dict[str, object]]:  # fmt: skip
+def _receive(
+    request: AnyRequest, container: Container, body: bytes, token: str | None
+) -> Response[dict[str, object]]:
     source_ip = request.client.host if request.client else None
     try:
         received = callbacks.receive(
@@ -104,7 +109,9 @@ def _receive(request: AnyRequest, container: Container, body: bytes,
 
 def _unavailable(container: Container) -> ApiError:
     return ApiError(
-        503, "payments_unavailable",
+        503,
+        "payments_unavailable",
         "M-Pesa payments are unavailable right now. Please order by phone.",
-        contact=container.settings.shop_contact, headers={"Retry-After": "30"},
-    )  # fmt: skip
+        contact=container.settings.shop_contact,
+        headers={"Retry-After": "30"},
+    )

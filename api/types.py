@@ -6,6 +6,11 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+
+from khalex_pay.container import Container
 
 #: A request whose user, auth and state we do not use.
 AnyRequest = Request[Any, Any, State]
+#: The per-process container, injected by name into handlers.
+Deps = NamedDependency[Container]

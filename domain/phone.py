@@ -100,12 +100,13 @@ _FREE_TEXT_NUMBER = re.compile(
     # "2541" followed by 8 digits is rare enough in other numbers to mask wherever it is.
     rf"(?:\(?(?:\+|00)?254\)?{_SEP}(?:\(0\){_SEP}|0)?{_SUBSCRIBER})"
     # National forms only standing alone: "07…"/"01…" runs occur inside every compact
-    # timestamp (20260712…), which must stay readable.
-    rf"|(?<![0-9])(?:0{_SEP})?{_SUBSCRIBER}(?![0-9])"
+    # timestamp (20260712…), which must stay readable; so do fractions (0.712345678 s).
+    rf"|(?<![0-9])(?<![0-9]\.)(?:0{_SEP})?{_SUBSCRIBER}(?![0-9])"
 )
 # Current CheckoutRequestIDs end with the payer's 9 national digits:
-# ws_CO_ + DDMMYYYYHHMMSS + milliseconds + 712345678 (DARAJA.md §2).
-_CHECKOUT_ID_TAIL = re.compile(r"(ws_CO_\w*?)([71])[0-9]{4}([0-9]{4})(?!\w)", re.ASCII)
+# ws_CO_ + DDMMYYYYHHMMSS + milliseconds + 712345678 (DARAJA.md §2). Older, shorter ones
+# (ws_CO_08052018140656765) have no such tail and are left whole.
+_CHECKOUT_ID_TAIL = re.compile(r"(ws_CO_[0-9]{14,})([71])[0-9]{4}([0-9]{4})(?![0-9A-Za-z_])")
 
 
 def mask_msisdns_in(text: str) -> str:

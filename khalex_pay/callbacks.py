@@ -60,12 +60,12 @@ def receive(
 def _screen(
     c: Container, body: bytes, source_ip: str | None, token: str | None
 ) -> tuple[int, str | None, StkCallback | None]:
+    parsed: StkCallback | None = None
+    malformed: str | None = None
     try:
-        parsed: StkCallback | None = parse_stk_callback(body)
+        parsed = parse_stk_callback(body)
     except MalformedCallback as exc:
-        parsed, malformed = None, str(exc)
-    else:
-        malformed = None
+        malformed = str(exc)
     if not c.settings.callback_ip_allowed(source_ip or ""):
         return 403, f"source address {source_ip} is not on the allow-list", parsed
     if token is not None and not _token_known(c, token):

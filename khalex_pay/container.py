@@ -4,17 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
-from daraja.client import DarajaClient, DarajaConfig
+from daraja.client import DarajaClient, DarajaConfig, ExchangeRecorder
 from daraja.tokens import MemoryTokenCache, RedisTokenCache, TokenCache
+from daraja.wire import PushAccepted, QueryResult
 from khalex_pay.settings import Settings
 from store.db import make_engine
 from store.outbox import Job
 
 #: Hands one outbox job to the broker; raises if the broker cannot take it.
 Publish = Callable[[Job], None]
+
+
+class Daraja(Protocol):
+    """What the use cases ask of Daraja (`daraja.client.DarajaClient`, or a test fake)."""
+
+    def stk_push(
+        self,
+        *,
+        phone: str,
+        amount: int,
+        callback_url: str,
+        account_reference: str,
+        description: str,
+        recorder: ExchangeRecorder | None = None,
+    ) -> PushAccepted: ...
+
+    def stk_query(
+        self, checkout_request_id: str, *, recorder: ExchangeRecorder | None = None
+    ) -> QueryResult: ...
+
+    def close(self) -> None: ...
 
 
 class Container:
@@ -30,7 +53,7 @@ class Container:
         publish: Publish,
         *,
         token_cache: TokenCache | None = None,
-        daraja: DarajaClient | None = None,
+        daraja: Daraja | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -43,7 +66,7 @@ class Container:
         return cls(settings=settings, engine=make_engine(settings.database_url), publish=publish)
 
     @cached_property
-    def daraja(self) -> DarajaClient:
+    def daraja(self) -> Daraja:
         """The Daraja client, made on first use (the API process never needs one)."""
         if self._daraja is not None:
             return self._daraja

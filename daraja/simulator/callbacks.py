@@ -8,7 +8,6 @@ Delivery is never retried, whatever the receiver answers: Daraja does not retry 
 from __future__ import annotations
 
 import asyncio
-import random
 
 import httpx
 import msgspec
@@ -20,7 +19,7 @@ from daraja.simulator.state import SimulatorState, log
 CONTENT_TYPE = "application/json;charset=UTF-8"
 
 
-def callback_body(push: Push, rng: random.Random, *, shuffle: bool = False) -> bytes:
+def callback_body(push: Push, *, shuffle: bool = False) -> bytes:
     """The callback for a resolved `push`; metadata only when it was paid."""
     assert push.result_code is not None, "only a resolved prompt has a callback"
     head = msgspec.json.encode(
@@ -34,7 +33,7 @@ def callback_body(push: Push, rng: random.Random, *, shuffle: bool = False) -> b
     if push.result_code == 0:
         items = _metadata_items(push)
         if shuffle:
-            rng.shuffle(items)
+            push.rng.shuffle(items)
         metadata = b',"CallbackMetadata":{"Item":[' + b",".join(items) + b"]}"
         head = head[:-1] + metadata + b"}"
     return b'{"Body":{"stkCallback":' + head + b"}}"
@@ -43,7 +42,7 @@ def callback_body(push: Push, rng: random.Random, *, shuffle: bool = False) -> b
 async def deliver(sim: SimulatorState, push: Push, copies: int, delay_s: float) -> None:
     """POST the callback `copies` times after `delay_s`, recording each status; no retries."""
     await asyncio.sleep(delay_s)
-    body = callback_body(push, sim.rng, shuffle=sim.chaos.shuffle_callback_items)
+    body = callback_body(push, shuffle=sim.chaos.shuffle_callback_items)
     for _ in range(copies):
         push.callbacks_sent += 1
         status = await _post(sim, push.callback_url, body)

@@ -48,7 +48,7 @@ async def generate_token(request: AnyRequest, sim: SimulatorState) -> Response[b
     if (refusal := _check_basic(sim, request.headers.get("authorization"))) is not None:
         return _refuse(sim, refusal)
     lifetime = sim.chaos.token_lifetime_s
-    token = sim.tokens.issue(sim.rng, lifetime, revoke_old=sim.chaos.revoke_old_tokens)
+    token = sim.tokens.issue(lifetime, revoke_old=sim.chaos.revoke_old_tokens)
     # Daraja has sent expires_in as a string; clients must coerce it.
     return json_answer({"access_token": token, "expires_in": str(lifetime)})
 

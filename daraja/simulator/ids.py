@@ -2,12 +2,13 @@
 
 Formats copy what Daraja sends today (DARAJA.md §2) so clients that wrongly parse or
 length-limit them break here first. Randomness comes from the caller's `random.Random`,
-so a seeded simulator repeats itself.
+so a seeded simulator repeats itself (tokens excepted: they are real secrets).
 """
 
 from __future__ import annotations
 
 import random
+import secrets
 import string
 from datetime import datetime, timedelta, timezone
 
@@ -50,9 +51,9 @@ def receipt_number(rng: random.Random) -> str:
     return rng.choice(string.ascii_uppercase) + "".join(rng.choices(_ALNUM, k=9))
 
 
-def access_token(rng: random.Random) -> str:
-    """A 28-character opaque bearer token."""
-    return "".join(rng.choices(_TOKEN_CHARS, k=28))
+def access_token() -> str:
+    """A 28-character opaque bearer token; never seeded, so never guessable."""
+    return "".join(secrets.choice(_TOKEN_CHARS) for _ in range(28))
 
 
 def _dashed_hex(rng: random.Random) -> str:

@@ -30,6 +30,9 @@ class Push:
     account_reference: str
     callback_url: str
     opened_at: datetime
+    #: This push's own random draws (receipt, drops, delays), split off the simulator's
+    #: seeded generator when it was accepted, so replays do not depend on timing.
+    rng: random.Random = field(default_factory=random.Random, repr=False)
     #: False when TransactionType/PartyB do not match the merchant (ends in 2028).
     product_ok: bool = True
     #: Left open for resolution by hand (the virtual phone).
@@ -101,11 +104,11 @@ class Ledger:
         """True while `phone` has a prompt open."""
         return phone in self._open_by_phone
 
-    def close(self, push: Push, result_code: int, rng: random.Random, when: datetime) -> None:
+    def close(self, push: Push, result_code: int, when: datetime) -> None:
         """Resolve `push` with `result_code`, issuing a receipt when it is paid."""
         push.result_code = result_code
         if result_code == 0:
-            push.receipt = self._new_receipt(rng)
+            push.receipt = self._new_receipt(push.rng)
             push.transaction_date = ids.daraja_timestamp(when)
         if self._open_by_phone.get(push.prompt_phone) is push:
             del self._open_by_phone[push.prompt_phone]
@@ -132,13 +135,13 @@ class Tokens:
     def __init__(self) -> None:
         self._expiry: dict[str, float] = {}
 
-    def issue(self, rng: random.Random, lifetime_s: int, *, revoke_old: bool) -> str:
+    def issue(self, lifetime_s: int, *, revoke_old: bool) -> str:
         """A new token valid for `lifetime_s`; optionally the earlier ones stop working."""
         now = time.monotonic()
         if revoke_old:
             self._expiry.clear()
         self._forget_expired(now)
-        token = ids.access_token(rng)
+        token = ids.access_token()
         self._expiry[token] = now + lifetime_s
         return token
 

@@ -7,6 +7,7 @@ from the virtual phone), so until then a query can only say "still processing".
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 from daraja.simulator import callbacks, errors, ids
@@ -28,7 +29,7 @@ def open_prompt(sim: SimulatorState, request: PushRequest) -> Push | DarajaError
         if sim.chaos.prompt_timeout_s is not None:
             sim.spawn(_resolve_later(sim, push, sim.chaos.prompt_timeout_s, UNREACHABLE))
     else:
-        sim.spawn(_resolve_later(sim, push, _resolve_delay(sim), _outcome(push)))
+        sim.spawn(_resolve_later(sim, push, _resolve_delay(sim, push), _outcome(push)))
     return push
 
 
@@ -36,7 +37,7 @@ def resolve(sim: SimulatorState, push: Push, result_code: int) -> bool:
     """Close an open prompt with `result_code` and send its callback; False if already closed."""
     if not push.is_open:
         return False
-    sim.ledger.close(push, result_code, sim.rng, ids.nairobi_now())
+    sim.ledger.close(push, result_code, ids.nairobi_now())
     log.info("prompt %s resolved with %s", push.merchant_request_id, result_code)
     _send_callback(sim, push)
     return True
@@ -65,6 +66,7 @@ def _new_push(sim: SimulatorState, request: PushRequest) -> Push:
         opened_at=now,
         product_ok=_product_ok(sim, request),
         manual=sim.chaos.manual or request.party_a in sim.chaos.manual_phones,
+        rng=random.Random(sim.rng.getrandbits(64)),  # noqa: S311 - a simulator, not crypto
     )
 
 
@@ -78,11 +80,11 @@ def _outcome(push: Push) -> int:
     return scenario_for(push.phone_number).result_code if push.product_ok else NOT_PERMITTED
 
 
-def _resolve_delay(sim: SimulatorState) -> float:
+def _resolve_delay(sim: SimulatorState, push: Push) -> float:
     window = sim.chaos.callback_delay_s
     if window is None:
         return sim.config.callback_delay_s
-    return sim.rng.uniform(*window)
+    return push.rng.uniform(*window)
 
 
 async def _resolve_later(sim: SimulatorState, push: Push, delay_s: float, result_code: int) -> None:
@@ -92,10 +94,10 @@ async def _resolve_later(sim: SimulatorState, push: Push, delay_s: float, result
 
 def _send_callback(sim: SimulatorState, push: Push) -> None:
     delivery = scenario_for(push.phone_number).delivery
-    if delivery is Delivery.NEVER or sim.chance(sim.chaos.callback_drop_rate):
+    if delivery is Delivery.NEVER or sim.chance(sim.chaos.callback_drop_rate, push.rng):
         log.info("callback for %s dropped", push.merchant_request_id)
         return
-    twice = delivery is Delivery.TWICE or sim.chance(sim.chaos.callback_duplicate_rate)
+    twice = delivery is Delivery.TWICE or sim.chance(sim.chaos.callback_duplicate_rate, push.rng)
     sim.spawn(callbacks.deliver(sim, push, 2 if twice else 1, _callback_delay(sim, push)))
 
 

@@ -39,9 +39,10 @@ class SimulatorState:
         self._recent_calls: deque[float] = deque()
         self._http: httpx.AsyncClient | None = None
 
-    def chance(self, rate: float) -> bool:
-        """True with probability `rate`; a zero rate draws nothing, keeping seeds stable."""
-        return rate > 0 and self.rng.random() < rate
+    def chance(self, rate: float, rng: random.Random | None = None) -> bool:
+        """True with probability `rate` (drawn from `rng`, default the simulator's own);
+        a zero rate draws nothing, keeping seeded runs stable when a knob is off."""
+        return rate > 0 and (rng or self.rng).random() < rate
 
     def set_chaos(self, chaos: Chaos, *, reseed: bool) -> None:
         """Switch to `chaos`; `reseed` restarts the random draws from its seed."""

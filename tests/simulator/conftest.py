@@ -30,7 +30,7 @@ from khalex_pay.settings import SANDBOX_PASSKEY, SANDBOX_SHORTCODE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSUMER_KEY = "sim-test-consumer-key"
-CONSUMER_SECRET = "sim-test-consumer-secret"  # noqa: S105 - a test credential
+CONSUMER_SECRET = "sim-test-consumer-secret"
 SHORTCODE = SANDBOX_SHORTCODE
 PASSKEY = SANDBOX_PASSKEY
 #: Seconds from push to prompt resolution, and to the late number's callback.
@@ -156,7 +156,7 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read the recorded calls instead."""
 
 
@@ -310,9 +310,7 @@ class Sim:
         body.update(fields)
         return body
 
-    def push(
-        self, body: dict[str, Any] | None = None, *, timeout: float = 10.0
-    ) -> httpx.Response:
+    def push(self, body: dict[str, Any] | None = None, *, timeout: float = 10.0) -> httpx.Response:
         """POST processrequest with `body` (default: a valid push)."""
         return self.http.post(
             "/mpesa/stkpush/v1/processrequest",

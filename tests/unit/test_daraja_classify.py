@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import httpx
 import pytest
@@ -46,10 +47,13 @@ def page(status: int, text: str = HTML, content_type: str = "text/html") -> Repl
     return Reply(status, read_answer(content_type, text.encode()))
 
 
-def ok(body: dict[str, object]) -> Reply:
+def ok(body: Mapping[str, object]) -> Reply:
     return Reply(200, read_answer("application/json", json.dumps(body).encode()))
 
 
+LOCKED_MESSAGE = (
+    "Unable to lock subscriber, a transaction is already in process for the current subscriber"
+)
 ACCEPTED = {
     "MerchantRequestID": "2654-4b64-97ff-b827b542881d3130",
     "CheckoutRequestID": "ws_CO_1007202409152617172396192",
@@ -76,11 +80,7 @@ REFUSED_PUSHES = [
     (error(500, "500.001.1001", "Merchant does not exist"), Reason.MERCHANT_UNKNOWN, False),
     (error(500, "500.001.1001", "Wrong credentials"), Reason.WRONG_CREDENTIALS, False),
     (
-        error(
-            500,
-            "500.001.1001",
-            "Unable to lock subscriber, a transaction is already in process for the current subscriber",
-        ),
+        error(500, "500.001.1001", LOCKED_MESSAGE),
         Reason.SUBSCRIBER_LOCKED,
         True,
     ),

@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import fakeredis
 import pytest
-import redis
 
 from daraja.errors import AnswerKind, Reason, Refused
 from daraja.tokens import (
@@ -158,9 +157,9 @@ def test_redis_cache_gives_up_waiting_for_a_stuck_refresh(server: fakeredis.Fake
     assert caught.value.reason is Reason.TOKEN_UNAVAILABLE
 
 
-def test_redis_outage_is_a_retryable_refusal() -> None:
-    broken = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    cache = RedisTokenCache(broken)
+def test_redis_outage_is_a_retryable_refusal(server: fakeredis.FakeServer) -> None:
+    cache = _redis_cache(server)
+    server.connected = False
     with pytest.raises(Refused) as caught:
         cache.token(SCOPE, Issuer())
     assert caught.value.retryable

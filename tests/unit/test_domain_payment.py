@@ -157,9 +157,7 @@ def test_push_accepted_outside_sending_records_the_ids_and_keeps_the_status(
 
     change = changed(payment, PushAccepted(OURS, MERCHANT))
 
-    assert change.after == replace(
-        payment, checkout_request_id=OURS, merchant_request_id=MERCHANT
-    )
+    assert change.after == replace(payment, checkout_request_id=OURS, merchant_request_id=MERCHANT)
 
 
 # Push refused / outcome unknown ------------------------------------------------------------

@@ -1,0 +1,196 @@
+"""Callbacks: stored at the door, applied once from the inbox, never dropped."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from daraja.errors import AnswerKind, OutcomeUnknown, Reason
+from khalex_pay import callbacks, initiation
+from khalex_pay.jobs import PROCESS_CALLBACK
+from store import inbox, payments
+from store.payments import PaymentRecord
+from store.tables import callback_inbox
+from tests.factories import stk_callback
+from tests.integration.conftest import Harness, new_payment
+
+pytestmark = pytest.mark.integration
+
+
+def _pushed(h: Harness, phone: str = "254712345678", amount: int = 1500) -> PaymentRecord:
+    payment_id = initiation.initiate(h.container, new_payment(phone, amount)).payment.id
+    initiation.send_push(h.container, payment_id)
+    return _get(h, payment_id)
+
+
+def _get(h: Harness, payment_id: str) -> PaymentRecord:
+    with h.container.engine.connect() as conn:
+        record = payments.get(conn, payment_id)
+    assert record is not None
+    return record
+
+
+def _deliver(h: Harness, body: bytes, token: str | None = None) -> callbacks.Received:
+    received = callbacks.receive(
+        h.container, body, source_ip="196.201.214.200", token=token, headers={}
+    )
+    if received.status_code == 200:
+        callbacks.process(h.container, received.inbox_id)
+    return received
+
+
+def _inbox(h: Harness, inbox_id: int) -> inbox.InboxRow:
+    with h.container.engine.connect() as conn:
+        row = inbox.get(conn, inbox_id)
+    assert row is not None
+    return row
+
+
+def test_success_callback_completes_the_payment_with_its_receipt(h: Harness) -> None:
+    p = _pushed(h)
+
+    received = _deliver(h, stk_callback(p.checkout_request_id or ""), p.callback_token)
+
+    done = _get(h, p.id)
+    assert (done.status, done.mpesa_receipt_number) == ("completed", "UJ22T8IYOU")
+    assert done.transaction_date is not None
+    assert _inbox(h, received.inbox_id).state == inbox.PROCESSED
+    assert h.published[-1].actor == PROCESS_CALLBACK.actor
+    assert h.published[-1].args == [received.inbox_id]
+
+
+def test_duplicate_callback_is_stored_and_changes_nothing(h: Harness) -> None:
+    p = _pushed(h)
+    body = stk_callback(p.checkout_request_id or "")
+    _deliver(h, body, p.callback_token)
+    version = _get(h, p.id).version
+
+    again = _deliver(h, body, p.callback_token)
+
+    assert again.status_code == 200
+    assert _inbox(h, again.inbox_id).state == inbox.IGNORED
+    assert _get(h, p.id).version == version
+
+
+def test_processing_one_callback_twice_applies_it_once(h: Harness) -> None:
+    p = _pushed(h)
+    received = callbacks.receive(
+        h.container, stk_callback(p.checkout_request_id or ""), source_ip="127.0.0.1",
+        token=p.callback_token, headers={},
+    )  # fmt: skip
+
+    callbacks.process(h.container, received.inbox_id)
+    callbacks.process(h.container, received.inbox_id)
+
+    with h.container.engine.connect() as conn:
+        kinds = [e["kind"] for e in payments.events(conn, p.id)]
+    assert kinds.count("completed") == 1
+
+
+def test_callback_with_another_amount_fails_the_payment_as_amount_mismatch(h: Harness) -> None:
+    p = _pushed(h, amount=1500)
+
+    _deliver(h, stk_callback(p.checkout_request_id or "", amount=15), p.callback_token)
+
+    done = _get(h, p.id)
+    assert (done.status, done.failure_reason) == ("failed", "amount_mismatch")
+    assert done.mpesa_receipt_number is None
+
+
+def test_cancelled_callback_cancels_the_payment(h: Harness) -> None:
+    p = _pushed(h)
+
+    _deliver(h, stk_callback(p.checkout_request_id or "", 1032), p.callback_token)
+
+    done = _get(h, p.id)
+    assert (done.status, done.failure_reason, done.result_code) == (
+        "cancelled", "cancelled_by_user", 1032,
+    )  # fmt: skip
+
+
+def test_malformed_callback_is_stored_as_rejected_and_answered_400(h: Harness) -> None:
+    received = callbacks.receive(
+        h.container, b"<html>not json</html>", source_ip="127.0.0.1", token=None, headers={}
+    )
+
+    assert received.status_code == 400
+    row = _inbox(h, received.inbox_id)
+    assert (row.state, row.body) == (inbox.REJECTED, "<html>not json</html>")
+    assert h.published == []
+
+
+def test_callback_with_an_unknown_path_token_is_stored_and_refused_403(h: Harness) -> None:
+    received = callbacks.receive(
+        h.container, stk_callback("ws_CO_X"), source_ip="127.0.0.1", token="forged", headers={}
+    )
+
+    assert received.status_code == 403
+    assert _inbox(h, received.inbox_id).state == inbox.REJECTED
+
+
+def test_callback_from_outside_the_allow_list_is_stored_and_refused_403(h: Harness) -> None:
+    import dataclasses
+    import ipaddress
+
+    h.container.settings = dataclasses.replace(
+        h.container.settings,
+        mpesa_callback_allowed_ips=(ipaddress.ip_network("196.201.214.0/24"),),
+    )
+    received = callbacks.receive(
+        h.container, stk_callback("ws_CO_X"), source_ip="10.9.8.7", token=None, headers={}
+    )
+
+    assert received.status_code == 403
+    assert "allow-list" in (_inbox(h, received.inbox_id).reason or "")
+
+
+def test_callback_that_overtakes_the_push_answer_waits_and_is_matched_later(h: Harness) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    early = _deliver(h, stk_callback("ws_CO_TEST000001"))  # no token: matched by checkout id
+    assert _inbox(h, early.inbox_id).state == inbox.UNMATCHED
+
+    initiation.send_push(h.container, payment_id)  # its answer names ws_CO_TEST000001
+    rematch = h.published[-1]
+    assert (rematch.actor, rematch.args) == (PROCESS_CALLBACK.actor, [early.inbox_id])
+    callbacks.process(h.container, early.inbox_id)
+
+    assert _get(h, payment_id).status == "completed"
+
+
+def test_callback_on_the_payment_url_completes_a_push_whose_answer_was_lost(h: Harness) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    h.daraja.push_answers.append(
+        OutcomeUnknown("read timeout", reason=Reason.TIMEOUT, kind=AnswerKind.TRANSPORT)
+    )
+    initiation.send_push(h.container, payment_id)
+    record = _get(h, payment_id)
+    assert record.status == "unknown"
+
+    _deliver(h, stk_callback("ws_CO_LOST"), record.callback_token)
+
+    done = _get(h, payment_id)
+    assert (done.status, done.checkout_request_id) == ("completed", "ws_CO_LOST")
+
+
+def test_receipt_already_recorded_for_another_payment_is_refused(h: Harness) -> None:
+    first = _pushed(h, "254712345678")
+    second = _pushed(h, "254712345679")
+    _deliver(h, stk_callback(first.checkout_request_id or "", receipt="RCPT000001"), first.callback_token)
+
+    replayed = _deliver(
+        h, stk_callback(second.checkout_request_id or "", receipt="RCPT000001"), second.callback_token
+    )
+
+    assert _inbox(h, replayed.inbox_id).state == inbox.REJECTED
+    assert _get(h, second.id).status == "pushed"
+
+
+def test_every_callback_that_reached_us_is_in_the_inbox(h: Harness) -> None:
+    p = _pushed(h)
+    bodies = [b"", b"{}", b"[1]", stk_callback("ws_CO_OTHER"), stk_callback(p.checkout_request_id or "")]
+    for body in bodies:
+        callbacks.receive(h.container, body, source_ip="127.0.0.1", token=None, headers={})
+
+    with h.container.engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(callback_inbox)).scalar()
+    assert stored == len(bodies)

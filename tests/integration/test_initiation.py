@@ -1,0 +1,155 @@
+"""Initiating a payment and sending its one STK push, on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from daraja.errors import AnswerKind, OutcomeUnknown, Reason, Refused
+from khalex_pay import initiation
+from khalex_pay.jobs import SEND_PUSH
+from store import exchanges, payments
+from store.payments import PhoneBusy
+from tests.integration.conftest import Harness, new_payment
+
+pytestmark = pytest.mark.integration
+
+
+def _status(h: Harness, payment_id: str) -> payments.PaymentRecord:
+    with h.container.engine.connect() as conn:
+        record = payments.get(conn, payment_id)
+    assert record is not None
+    return record
+
+
+def test_initiate_stores_a_created_payment_and_publishes_its_push_job_with_ids_only(
+    h: Harness,
+) -> None:
+    result = initiation.initiate(h.container, new_payment())
+
+    assert result.payment.status == "created"
+    assert [(j.queue, j.actor, j.args) for j in h.published] == [
+        (SEND_PUSH.queue, SEND_PUSH.actor, [result.payment.id])
+    ]
+    with h.container.engine.connect() as conn:
+        assert [e["kind"] for e in payments.events(conn, result.payment.id)] == ["created"]
+
+
+def test_second_payment_for_a_phone_in_flight_is_refused_naming_the_first(h: Harness) -> None:
+    first = initiation.initiate(h.container, new_payment())
+
+    with pytest.raises(PhoneBusy) as refused:
+        initiation.initiate(h.container, new_payment(amount=99))
+
+    assert refused.value.payment_id == first.payment.id
+
+
+def test_same_idempotency_key_and_body_replays_the_first_payment(h: Harness) -> None:
+    first = initiation.initiate(h.container, new_payment(), "key-1")
+    again = initiation.initiate(h.container, new_payment(), "key-1")
+
+    assert again.replayed
+    assert again.payment.id == first.payment.id
+    assert len(h.published) == 1
+
+
+def test_same_idempotency_key_with_another_body_is_refused(h: Harness) -> None:
+    initiation.initiate(h.container, new_payment(), "key-2")
+
+    with pytest.raises(initiation.IdempotencyKeyReused):
+        initiation.initiate(h.container, new_payment(amount=10), "key-2")
+
+
+def test_concurrent_requests_with_one_key_make_one_payment(h: Harness) -> None:
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            results.append(initiation.initiate(h.container, new_payment(), "key-race").payment.id)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert len(set(results)) == 1
+
+
+def test_accepted_push_records_checkout_ids_and_the_raw_exchange(h: Harness) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+
+    initiation.send_push(h.container, payment_id)
+
+    record = _status(h, payment_id)
+    assert record.status == "pushed"
+    assert record.checkout_request_id == "ws_CO_TEST000001"
+    assert record.next_query_at is not None
+    assert h.daraja.pushes[0]["callback_url"] == (
+        f"{h.container.settings.mpesa_callback_url}/{record.callback_token}"
+    )
+    with h.container.engine.connect() as conn:
+        rows = exchanges.for_payment(conn, payment_id)
+    assert [(r["operation"], r["http_status"]) for r in rows] == [("stk_push", 200)]
+
+
+def test_push_job_delivered_twice_pushes_once(h: Harness) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+
+    initiation.send_push(h.container, payment_id)
+    initiation.send_push(h.container, payment_id)
+
+    assert len(h.daraja.pushes) == 1
+
+
+def test_push_with_unknown_outcome_is_never_sent_again(h: Harness) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    h.daraja.push_answers.append(
+        OutcomeUnknown("read timeout", reason=Reason.TIMEOUT, kind=AnswerKind.TRANSPORT)
+    )
+
+    initiation.send_push(h.container, payment_id)
+    initiation.send_push(h.container, payment_id)
+
+    assert _status(h, payment_id).status == "unknown"
+    assert len(h.daraja.pushes) == 1
+
+
+def _rate_limited() -> Refused:
+    return Refused(
+        "System is busy", retryable=True, reason=Reason.RATE_LIMITED,
+        kind=AnswerKind.DARAJA_ERROR, code="500.003.02", http_status=500,
+    )  # fmt: skip
+
+
+def test_push_refused_before_processing_is_deferred_then_retried(h: Harness) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    h.daraja.push_answers.append(_rate_limited())
+
+    with pytest.raises(initiation.PushDeferred):
+        initiation.send_push(h.container, payment_id)
+    assert _status(h, payment_id).status == "created"
+
+    initiation.send_push(h.container, payment_id)
+    assert _status(h, payment_id).status == "pushed"
+    assert len(h.daraja.pushes) == 2
+
+
+def test_push_refused_every_time_fails_after_the_attempt_limit(h: Harness) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    h.daraja.push_answers.extend(_rate_limited() for _ in range(initiation.MAX_PUSH_ATTEMPTS))
+
+    for _ in range(initiation.MAX_PUSH_ATTEMPTS - 1):
+        with pytest.raises(initiation.PushDeferred):
+            initiation.send_push(h.container, payment_id)
+    initiation.send_push(h.container, payment_id)
+
+    record = _status(h, payment_id)
+    assert record.status == "failed"
+    assert record.failure_reason == "mpesa_unavailable"
+    assert record.push_attempts == initiation.MAX_PUSH_ATTEMPTS

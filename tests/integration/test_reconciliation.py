@@ -1,0 +1,162 @@
+"""The reconciliation pass: due queries, expiry, late successes, re-driven work."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from daraja.errors import AnswerKind, QueryNotReady, Reason
+from daraja.wire import QueryResult
+from khalex_pay import callbacks, initiation, reconciliation
+from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+from store import payments
+from store.db import utcnow
+from store.payments import PaymentRecord
+from tests.factories import stk_callback
+from tests.integration.conftest import Harness, new_payment
+
+pytestmark = pytest.mark.integration
+
+
+def _pushed(h: Harness) -> PaymentRecord:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    initiation.send_push(h.container, payment_id)
+    return _get(h, payment_id)
+
+
+def _get(h: Harness, payment_id: str) -> PaymentRecord:
+    with h.container.engine.connect() as conn:
+        record = payments.get(conn, payment_id)
+    assert record is not None
+    return record
+
+
+def test_pushed_payment_without_outcome_gets_a_query_once_due(h: Harness) -> None:
+    p = _pushed(h)
+    h.published.clear()
+
+    early = reconciliation.tick(h.container)
+    later = reconciliation.tick(h.container, utcnow() + timedelta(seconds=25))
+
+    assert early.queries == 0
+    assert later.queries == 1
+    assert [(j.actor, j.args) for j in h.published] == [(QUERY_PAYMENT.actor, [p.id])]
+
+
+def test_queries_back_off_per_payment() -> None:
+    gaps = [reconciliation.query_gap(n, 20).total_seconds() for n in range(5)]
+
+    assert gaps == [20, 40, 80, 80, 80]
+
+
+def test_query_success_completes_with_the_receipt_still_to_come(h: Harness) -> None:
+    p = _pushed(h)
+    h.daraja.query_answers.append(QueryResult(0, "The service request is processed successfully."))
+
+    reconciliation.query_payment(h.container, p.id)
+
+    done = _get(h, p.id)
+    assert (done.status, done.mpesa_receipt_number, done.receipt_pending) == (
+        "completed", None, True,
+    )  # fmt: skip
+
+
+def test_callback_after_query_success_fills_in_the_receipt(h: Harness) -> None:
+    p = _pushed(h)
+    h.daraja.query_answers.append(QueryResult(0, "ok"))
+    reconciliation.query_payment(h.container, p.id)
+
+    received = callbacks.receive(
+        h.container, stk_callback(p.checkout_request_id or "", receipt="LATE123456"),
+        source_ip="127.0.0.1", token=p.callback_token, headers={},
+    )  # fmt: skip
+    callbacks.process(h.container, received.inbox_id)
+
+    done = _get(h, p.id)
+    assert (done.mpesa_receipt_number, done.receipt_pending) == ("LATE123456", False)
+
+
+def test_query_still_processing_changes_nothing(h: Harness) -> None:
+    p = _pushed(h)
+    h.daraja.query_answers.append(
+        QueryNotReady("being processed", reason=Reason.PROCESSING, kind=AnswerKind.DARAJA_ERROR)
+    )
+
+    reconciliation.query_payment(h.container, p.id)
+
+    assert _get(h, p.id).status == "pushed"
+
+
+def test_query_failure_that_is_final_fails_the_payment(h: Harness) -> None:
+    p = _pushed(h)
+    h.daraja.query_answers.append(QueryResult(1037, "DS timeout user cannot be reached"))
+
+    reconciliation.query_payment(h.container, p.id)
+
+    done = _get(h, p.id)
+    assert (done.status, done.failure_reason) == ("failed", "phone_unreachable")
+
+
+def test_payment_silent_past_expiry_fails_with_timeout(h: Harness) -> None:
+    p = _pushed(h)
+    expiry = h.container.settings.payment_expiry_s
+
+    report = reconciliation.tick(h.container, utcnow() + timedelta(seconds=expiry + 1))
+
+    assert report.expired == 1
+    assert (_get(h, p.id).status, _get(h, p.id).failure_reason) == ("failed", "timeout")
+
+
+def test_success_after_expiry_completes_the_payment_flagged_late(h: Harness) -> None:
+    p = _pushed(h)
+    reconciliation.tick(h.container, utcnow() + timedelta(seconds=h.container.settings.payment_expiry_s + 1))
+
+    received = callbacks.receive(
+        h.container, stk_callback(p.checkout_request_id or ""), source_ip="127.0.0.1",
+        token=p.callback_token, headers={},
+    )  # fmt: skip
+    callbacks.process(h.container, received.inbox_id)
+
+    done = _get(h, p.id)
+    assert (done.status, done.late_success, done.failure_reason) == ("completed", True, None)
+    with h.container.engine.connect() as conn:
+        assert "late_success" in [e["kind"] for e in payments.events(conn, p.id)]
+
+
+def test_stored_callback_not_processed_within_a_minute_is_queued_again(h: Harness) -> None:
+    p = _pushed(h)
+    received = callbacks.receive(
+        h.container, stk_callback(p.checkout_request_id or ""), source_ip="127.0.0.1",
+        token=p.callback_token, headers={},
+    )  # fmt: skip
+    h.published.clear()
+
+    reconciliation.tick(h.container, utcnow() + timedelta(seconds=61))
+
+    assert (PROCESS_CALLBACK.actor, [received.inbox_id]) in [(j.actor, j.args) for j in h.published]
+
+
+def test_created_payment_whose_push_job_was_lost_is_queued_again(h: Harness) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    h.published.clear()
+
+    reconciliation.tick(h.container, utcnow() + timedelta(seconds=31))
+
+    assert (SEND_PUSH.actor, [payment_id]) in [(j.actor, j.args) for j in h.published]
+
+
+def test_jobs_the_broker_refused_are_relayed_by_the_next_pass(h: Harness) -> None:
+    def broken(job: object) -> None:
+        raise ConnectionError("redis is down")
+
+    working = h.container.publish
+    h.container.publish = broken
+    initiation.initiate(h.container, new_payment())
+    assert h.published == []
+
+    h.container.publish = working
+    report = reconciliation.tick(h.container)
+
+    assert report.relayed == 1
+    assert h.published[0].actor == SEND_PUSH.actor
