@@ -7,6 +7,7 @@ from litestar import Litestar
 from api.app import create_app
 from khalex_pay.container import Container
 from khalex_pay.logs import setup_logging
+from khalex_pay.observability import init_sentry
 from khalex_pay.settings import load_settings
 from workers.broker import build_broker, publisher
 
@@ -15,5 +16,6 @@ def app_from_env() -> Litestar:
     """Settings from the environment; jobs go to the Redis broker through the outbox."""
     settings = load_settings()
     setup_logging("api")
+    init_sentry(settings, "api")  # before the broker: Sentry patches its constructor
     broker = build_broker(settings)
     return create_app(Container.build(settings, publisher(broker)))

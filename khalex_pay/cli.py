@@ -81,10 +81,12 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
     from khalex_pay.container import Container  # noqa: PLC0415
     from khalex_pay.logs import setup_logging  # noqa: PLC0415
+    from khalex_pay.observability import init_sentry  # noqa: PLC0415
     from workers.broker import build_broker, publisher  # noqa: PLC0415
     from workers.scheduler import build_scheduler  # noqa: PLC0415
 
     setup_logging("scheduler")
+    init_sentry(settings, "scheduler")
     container = Container.build(settings, publisher(build_broker(settings)))
     build_scheduler(container, blocking=True).start()
     return 0

@@ -18,6 +18,7 @@ from api.app import create_app
 from daraja.simulator import SimulatorConfig, SimulatorState, route_handlers
 from khalex_pay.container import Container
 from khalex_pay.logs import setup_logging
+from khalex_pay.observability import init_sentry
 from khalex_pay.settings import Settings
 from store.migrate import upgrade
 from workers import actors
@@ -46,6 +47,7 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     setup_logging("dev")
     settings = dev_settings(settings, host, port)
     upgrade(settings.database_url)
+    init_sentry(settings, "dev")
     broker = build_broker(settings, in_process=True)
     dramatiq.set_broker(broker)
     container = Container.build(settings, publisher(broker))
@@ -54,12 +56,20 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     worker = Worker(broker, worker_threads=DEV_WORKER_THREADS, worker_timeout=100)
     scheduler = build_scheduler(container, blocking=False)
     simulator = SimulatorState(SimulatorConfig.from_settings(settings))
+
+    def start() -> None:
+        worker.start()
+        scheduler.start()
+
+    def stop() -> None:
+        scheduler.shutdown(wait=False)
+        worker.stop()
+
     app = create_app(
         container,
         extra_handlers=route_handlers(simulator),
-        on_startup=[lambda: worker.start(), lambda: scheduler.start()],
-        on_shutdown=[simulator.aclose, lambda: scheduler.shutdown(wait=False), lambda: worker.stop()],
+        on_startup=[start],
+        on_shutdown=[simulator.aclose, stop],
     )
-    log.info("Khalex Pay dev on %s with %s (simulator mounted)", settings.mpesa_base_url,
-             settings.database_url)  # fmt: skip
+    log.info("Khalex Pay dev on %s, data in %s", settings.mpesa_base_url, settings.database_url)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

@@ -75,7 +75,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_http(url: str, timeout_s: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_http(
+    url: str, timeout_s: float = 20.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout_s
@@ -93,7 +95,7 @@ def wait_for_http(url: str, timeout_s: float = 20.0, proc: subprocess.Popen[byte
 def khalex_pay(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start `khalex-pay ARGS` as its own process, its output going to `log`."""
     handle = log.open("wb")
-    return subprocess.Popen(  # noqa: S603
+    return subprocess.Popen(
         [sys.executable, "-m", "khalex_pay.cli", *args],
         env={**os.environ, **env},
         stdout=handle,

@@ -47,23 +47,26 @@ def _retry_push(retries: int, exc: BaseException) -> bool:
     return retries < initiation.MAX_PUSH_ATTEMPTS + 2
 
 
-def register(broker: dramatiq.Broker, *, expiry_s: int) -> dict[str, Any]:
-    """Declare the actors on `broker` with explicit retry, time and age limits."""
+def register(broker: dramatiq.Broker, *, expiry_s: int) -> dict[str, dramatiq.Actor[Any, Any]]:
+    """Declare the actors on `broker` with explicit retry, time and age limits.
+
+    Never Dramatiq's defaults (20 retries over ~30 days, 10 min time limit): a payment job
+    that cannot finish within the payment's lifetime is better dead-lettered and seen.
+    """
     max_age = expiry_s * 1000
     return {
         SEND_PUSH.actor: dramatiq.actor(
-            send_push, broker=broker, actor_name=SEND_PUSH.actor, queue_name=SEND_PUSH.queue,
+            queue_name=SEND_PUSH.queue, actor_name=SEND_PUSH.actor, broker=broker,
             retry_when=_retry_push, min_backoff=2_000, max_backoff=20_000,
             time_limit=60_000, max_age=max_age,
-        ),
+        )(send_push),
         PROCESS_CALLBACK.actor: dramatiq.actor(
-            process_callback, broker=broker, actor_name=PROCESS_CALLBACK.actor,
-            queue_name=PROCESS_CALLBACK.queue, max_retries=10, min_backoff=1_000,
-            max_backoff=30_000, time_limit=30_000,
-        ),
+            queue_name=PROCESS_CALLBACK.queue, actor_name=PROCESS_CALLBACK.actor, broker=broker,
+            max_retries=10, min_backoff=1_000, max_backoff=30_000, time_limit=30_000,
+        )(process_callback),
         QUERY_PAYMENT.actor: dramatiq.actor(
-            query_payment, broker=broker, actor_name=QUERY_PAYMENT.actor,
-            queue_name=QUERY_PAYMENT.queue, max_retries=2, min_backoff=2_000,
-            max_backoff=10_000, time_limit=60_000, max_age=max_age,
-        ),
+            queue_name=QUERY_PAYMENT.queue, actor_name=QUERY_PAYMENT.actor, broker=broker,
+            max_retries=2, min_backoff=2_000, max_backoff=10_000, time_limit=60_000,
+            max_age=max_age,
+        )(query_payment),
     }  # fmt: skip

@@ -23,7 +23,7 @@ def build_broker(settings: Settings, *, in_process: bool = False) -> dramatiq.Br
     """A broker with every queue declared; `in_process` (or no REDIS_URL) gives the stub."""
     broker: dramatiq.Broker
     if settings.redis_url and not in_process:
-        broker = RedisBroker(
+        broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=settings.redis_url,
             heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
             maintenance_chance=MAINTENANCE_CHANCE,

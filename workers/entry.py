@@ -6,12 +6,14 @@ import dramatiq
 
 from khalex_pay.container import Container
 from khalex_pay.logs import setup_logging
+from khalex_pay.observability import init_sentry
 from khalex_pay.settings import load_settings
 from workers import actors
 from workers.broker import build_broker, publisher
 
 settings = load_settings()
 setup_logging("worker")
+init_sentry(settings, "worker")  # before the broker: Sentry patches its constructor
 broker = build_broker(settings)
 dramatiq.set_broker(broker)
 actors.bind(Container.build(settings, publisher(broker)))

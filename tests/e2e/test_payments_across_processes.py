@@ -50,7 +50,9 @@ class System:
 
 
 @pytest.fixture(scope="module")
-def system(postgres_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system(
+    postgres_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
     logs = tmp_path_factory.mktemp("e2e-logs")
     api_port, sim_port = services.free_port(), services.free_port()
     env = {
@@ -65,11 +67,15 @@ def system(postgres_url: str, redis_url: str, tmp_path_factory: pytest.TempPathF
     }
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        sim = services.khalex_pay("simulator", "--port", str(sim_port), env=env, log=logs / "sim.log")
+        sim = services.khalex_pay(
+            "simulator", "--port", str(sim_port), env=env, log=logs / "sim.log"
+        )
         procs.append(sim)
         api = services.khalex_pay("api", "--port", str(api_port), env=env, log=logs / "api.log")
         procs.append(api)
-        procs.append(services.khalex_pay("worker", "--processes", "1", env=env, log=logs / "worker.log"))
+        procs.append(
+            services.khalex_pay("worker", "--processes", "1", env=env, log=logs / "worker.log")
+        )
         procs.append(services.khalex_pay("scheduler", env=env, log=logs / "scheduler.log"))
         services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
         services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)

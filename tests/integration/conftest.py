@@ -15,8 +15,8 @@ from khalex_pay.container import Container
 from khalex_pay.settings import load_settings
 from store.db import make_engine
 from store.outbox import Job
-from store.tables import metadata
 from store.payments import NewPayment
+from store.tables import metadata
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,11 @@ class ScriptedDaraja:
         description: str, recorder: ExchangeRecorder | None = None,
     ) -> PushAccepted:  # fmt: skip
         self.pushes.append({"phone": phone, "amount": amount, "callback_url": callback_url})
-        handle = recorder.request_sent("stk_push", "http://daraja/push", {"PartyA": phone}) if recorder else None
+        handle = (
+            recorder.request_sent("stk_push", "http://daraja/push", {"PartyA": phone})
+            if recorder
+            else None
+        )
         answer = self.push_answers.pop(0) if self.push_answers else _accepted(len(self.pushes))
         if recorder:
             recorder.answer_received(handle, 200, "{}", None, 5)

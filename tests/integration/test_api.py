@@ -39,7 +39,9 @@ def _error(answer: Any) -> dict[str, Any]:
     return body["error"]  # type: ignore[no-any-return]
 
 
-def test_initiate_answers_202_pending_with_location_and_masked_phone(client: TestClient[Any]) -> None:
+def test_initiate_answers_202_pending_with_location_and_masked_phone(
+    client: TestClient[Any],
+) -> None:
     answer = client.post("/api/payments/initiate", json=BODY)
 
     assert answer.status_code == 202
@@ -61,7 +63,11 @@ def test_status_finds_a_payment_by_id_and_unknown_refs_are_404(client: TestClien
 
 
 def test_malformed_json_is_400_in_the_envelope(client: TestClient[Any]) -> None:
-    answer = client.post("/api/payments/initiate", content=b"{amount: 1", headers={"content-type": "application/json"})
+    answer = client.post(
+        "/api/payments/initiate",
+        content=b"{amount: 1",
+        headers={"content-type": "application/json"},
+    )
 
     assert answer.status_code == 400
     assert _error(answer)["code"] == "malformed_json"

@@ -175,10 +175,14 @@ def test_callback_on_the_payment_url_completes_a_push_whose_answer_was_lost(h: H
 def test_receipt_already_recorded_for_another_payment_is_refused(h: Harness) -> None:
     first = _pushed(h, "254712345678")
     second = _pushed(h, "254712345679")
-    _deliver(h, stk_callback(first.checkout_request_id or "", receipt="RCPT000001"), first.callback_token)
+    _deliver(
+        h, stk_callback(first.checkout_request_id or "", receipt="RCPT000001"), first.callback_token
+    )
 
     replayed = _deliver(
-        h, stk_callback(second.checkout_request_id or "", receipt="RCPT000001"), second.callback_token
+        h,
+        stk_callback(second.checkout_request_id or "", receipt="RCPT000001"),
+        second.callback_token,
     )
 
     assert _inbox(h, replayed.inbox_id).state == inbox.REJECTED
@@ -187,7 +191,13 @@ def test_receipt_already_recorded_for_another_payment_is_refused(h: Harness) -> 
 
 def test_every_callback_that_reached_us_is_in_the_inbox(h: Harness) -> None:
     p = _pushed(h)
-    bodies = [b"", b"{}", b"[1]", stk_callback("ws_CO_OTHER"), stk_callback(p.checkout_request_id or "")]
+    bodies = [
+        b"",
+        b"{}",
+        b"[1]",
+        stk_callback("ws_CO_OTHER"),
+        stk_callback(p.checkout_request_id or ""),
+    ]
     for body in bodies:
         callbacks.receive(h.container, body, source_ip="127.0.0.1", token=None, headers={})
 

@@ -68,7 +68,7 @@ def test_concurrent_requests_with_one_key_make_one_payment(h: Harness) -> None:
     def attempt() -> None:
         try:
             results.append(initiation.initiate(h.container, new_payment(), "key-race").payment.id)
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=attempt) for _ in range(8)]

@@ -110,7 +110,9 @@ def test_payment_silent_past_expiry_fails_with_timeout(h: Harness) -> None:
 
 def test_success_after_expiry_completes_the_payment_flagged_late(h: Harness) -> None:
     p = _pushed(h)
-    reconciliation.tick(h.container, utcnow() + timedelta(seconds=h.container.settings.payment_expiry_s + 1))
+    reconciliation.tick(
+        h.container, utcnow() + timedelta(seconds=h.container.settings.payment_expiry_s + 1)
+    )
 
     received = callbacks.receive(
         h.container, stk_callback(p.checkout_request_id or ""), source_ip="127.0.0.1",

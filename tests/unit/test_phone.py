@@ -153,14 +153,11 @@ CHECKOUT_ID = "ws_CO_26112026123456789712345678"
         ("call (+254) 712-345 678 now", "call +2547****5678 now"),
         ("call +254 (0) 712 345 678", "call +25407****5678"),
         ("+2540712345678", "+25407****5678"),
-        ('{"Name": "PhoneNumber", "Value": 254708374149}', '{"Name": "PhoneNumber", "Value": 2547****4149}'),
-        ('"PartyA": "254712345678", "PhoneNumber": "254712345678"', '"PartyA": "2547****5678", "PhoneNumber": "2547****5678"'),
         ("phone=0712345678&amount=1500", "phone=07****5678&amount=1500"),
         ("msisdn254712345678x", "msisdn2547****5678x"),
         ("ref 99254712345678", "ref 992547****5678"),
         ("%2B254712345678", "%2B2547****5678"),
         (CHECKOUT_ID, "ws_CO_261120261234567897****5678"),
-        (f'{{"CheckoutRequestID": "{CHECKOUT_ID}"}}', '{"CheckoutRequestID": "ws_CO_261120261234567897****5678"}'),
         ("ws_CO_12082024103757041726945514", "ws_CO_120820241037570417****5514"),
         ("ws_CO_1007202409152617172396192", "ws_CO_10072024091526171****6192"),
         ("ws_CO_1203202412345678254712345678", "ws_CO_12032024123456782547****5678"),
@@ -168,6 +165,20 @@ CHECKOUT_ID = "ws_CO_26112026123456789712345678"
 )  # fmt: skip
 def test_free_text_numbers_are_masked(text: str, masked: str) -> None:
     assert mask_msisdns_in(text) == masked
+
+
+def test_numbers_in_a_logged_daraja_callback_are_masked() -> None:
+    body = (
+        f'{{"CheckoutRequestID": "{CHECKOUT_ID}", "CallbackMetadata": {{"Item": ['
+        '{"Name": "Amount", "Value": 1.00}, {"Name": "TransactionDate", "Value": 20260712093015}, '
+        '{"Name": "PhoneNumber", "Value": 254708374149}]}, "PartyA": "254712345678"}'
+    )
+
+    assert mask_msisdns_in(body) == (
+        '{"CheckoutRequestID": "ws_CO_261120261234567897****5678", "CallbackMetadata": {"Item": ['
+        '{"Name": "Amount", "Value": 1.00}, {"Name": "TransactionDate", "Value": 20260712093015}, '
+        '{"Name": "PhoneNumber", "Value": 2547****4149}]}, "PartyA": "2547****5678"}'
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,76 @@
+"""No phone number or e-mail reaches a log line or a Sentry event."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+import sentry_sdk
+
+from khalex_pay.logs import MaskingJsonFormatter
+from khalex_pay.observability import before_send, scrub
+
+pytestmark = pytest.mark.unit
+
+RAW_NUMBERS = ("254712345678", "0712345678", "254110987654")
+
+
+def test_log_lines_mask_phone_numbers_in_messages_and_arguments() -> None:
+    formatter = MaskingJsonFormatter("test")
+    record = logging.LogRecord(
+        "khalex", logging.INFO, __file__, 1, "pushing to %s and %s", RAW_NUMBERS[:2], None
+    )
+
+    line = formatter.format(record)
+
+    assert json.loads(line)["level"] == "info"
+    assert not any(number in line for number in RAW_NUMBERS)
+
+
+def test_scrub_masks_numbers_in_strings_json_numbers_and_emails() -> None:
+    event = {
+        "message": "callback from 254712345678 for wanjiru@example.com",
+        "extra": {"item": {"Name": "PhoneNumber", "Value": 254712345678}},
+        "list": ["+254 110 987 654", 42, True],
+    }
+
+    text = json.dumps(scrub(event))
+
+    assert "254712345678" not in text
+    assert "wanjiru@example.com" not in text
+    assert "987 654" not in text
+    assert "42" in text
+
+
+def test_sentry_events_leave_without_phone_numbers_or_locals() -> None:
+    sent: list[dict[str, Any]] = []
+
+    class Capture(sentry_sdk.transport.Transport):
+        def capture_envelope(self, envelope: Any) -> None:
+            for item in envelope.items:
+                if item.payload.json is not None:
+                    sent.append(item.payload.json)
+
+    sentry_sdk.init(
+        dsn="http://public@127.0.0.1:9/1",
+        transport=Capture,
+        before_send=before_send,
+        include_local_variables=False,
+    )
+    try:
+        phone = "254712345678"  # a local the event must not carry
+        try:
+            raise ValueError(f"Daraja refused {phone}")
+        except ValueError:
+            sentry_sdk.capture_exception()
+        sentry_sdk.capture_message(f"payment for {phone} by wanjiru@example.com")
+        sentry_sdk.flush()
+    finally:
+        sentry_sdk.init()  # back to no DSN: nothing else is sent
+
+    text = json.dumps(sent)
+    assert len(sent) == 2
+    assert phone not in text
+    assert "wanjiru@example.com" not in text
