@@ -116,7 +116,8 @@ def mask_msisdns_in(text: str) -> str:
     dashes or not, in JSON (`"Value": 254712345678` becomes `"Value": 2547****5678`, so the
     result is for people, not parsers) and inside CheckoutRequestIDs, whose date part
     stays readable. A 07…/01… run glued to other digits is taken as part of a longer
-    number (a timestamp, an id) and left alone.
+    number (a timestamp, an id) and left alone; a lone 9-digit number starting 7 or 1
+    (an order number, say) is masked: over-masking a log costs less than leaking a number.
     """
     text = _CHECKOUT_ID_TAIL.sub(r"\1\2****\3", text)
     return _FREE_TEXT_NUMBER.sub(_mask_match, text)

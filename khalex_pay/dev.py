@@ -23,6 +23,7 @@ from khalex_pay.settings import Settings
 from store.migrate import upgrade
 from workers import actors
 from workers.broker import build_broker, publisher
+from workers.poison import PoisonGuard
 from workers.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     broker = build_broker(settings, in_process=True)
     dramatiq.set_broker(broker)
     container = Container.build(settings, publisher(broker))
+    broker.add_middleware(PoisonGuard(container.engine))
     actors.bind(container)
     actors.register(broker, expiry_s=settings.payment_expiry_s)
     worker = Worker(broker, worker_threads=DEV_WORKER_THREADS, worker_timeout=100)

@@ -181,3 +181,20 @@ idempotency_keys = sa.Table(
     sa.Column("payment_id", sa.Uuid(as_uuid=False), sa.ForeignKey("payments.id"), nullable=False),
     sa.Column("created_at", TZ, nullable=False),
 )
+
+#: Each Dramatiq message a worker started, counted in PostgreSQL: a message whose runs keep
+#: starting but never finishing is killing its worker (Dramatiq does not count those).
+job_deliveries = sa.Table(
+    "job_deliveries",
+    metadata,
+    sa.Column("message_id", sa.String(64), primary_key=True),
+    sa.Column("queue", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("args", JSON, nullable=False),
+    sa.Column("started", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("finished", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("first_started_at", TZ, nullable=False),
+    sa.Column("last_started_at", TZ, nullable=False),
+    sa.Column("dead_lettered_at", TZ),
+    sa.Column("last_error", sa.String(500)),
+)

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from litestar import Response
 
-from daraja.simulator.errors import DarajaError
+from daraja.simulator.errors import Refusal
 
 JSON = "application/json"
 
@@ -36,7 +36,7 @@ def json_answer(body: dict[str, Any], status: int = 200) -> Response[bytes]:
     return Response(msgspec.json.encode(body), status_code=status, media_type=JSON)
 
 
-def error_answer(error: DarajaError, request_id: str) -> Response[bytes]:
+def error_answer(error: Refusal, request_id: str) -> Response[bytes]:
     """Daraja's `{"requestId", "errorCode", "errorMessage"}` refusal."""
     body = {"requestId": request_id, "errorCode": error.code, "errorMessage": error.message}
     return json_answer(body, error.status)

@@ -19,7 +19,7 @@ from litestar.types import ExceptionHandler
 from daraja.simulator import control_routes, daraja_routes, errors, ids
 from daraja.simulator.answers import error_answer
 from daraja.simulator.config import SimulatorConfig
-from daraja.simulator.errors import DarajaError
+from daraja.simulator.errors import Refusal
 from daraja.simulator.state import SimulatorState
 
 log = logging.getLogger("daraja.simulator")
@@ -74,7 +74,7 @@ def create_app(config: SimulatorConfig) -> Litestar:
     )
 
 
-def _answer_with(error: DarajaError) -> ExceptionHandler[Exception]:
+def _answer_with(error: Refusal) -> ExceptionHandler[Exception]:
     def handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
         return error_answer(error, ids.request_id(_REQUEST_IDS))
 
@@ -83,5 +83,6 @@ def _answer_with(error: DarajaError) -> ExceptionHandler[Exception]:
 
 def _crash_answer(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     # Bad input must never take the simulator down; answer as Daraja does when it breaks.
-    log.exception("simulator handler failed on %s", request.url.path, exc_info=exc)
+    # No path in the line: prompt paths carry CheckoutRequestIDs, which embed the phone number.
+    log.error("simulator handler failed on a %s", request.method, exc_info=exc)
     return error_answer(errors.INTERNAL_ERROR, ids.request_id(_REQUEST_IDS))

@@ -22,7 +22,7 @@ import msgspec
 
 from daraja.simulator import errors
 from daraja.simulator.config import SimulatorConfig
-from daraja.simulator.errors import DarajaError
+from daraja.simulator.errors import Refusal
 
 #: Daraja's per-transaction ceiling in KES (portal FAQ, since 2023).
 MAX_AMOUNT = 250_000
@@ -66,7 +66,7 @@ class QueryRequest:
     checkout_request_id: str
 
 
-def read_json_object(content_type: str | None, body: bytes) -> dict[str, Any] | DarajaError:
+def read_json_object(content_type: str | None, body: bytes) -> dict[str, Any] | Refusal:
     """The JSON object in `body`; a missing or non-JSON Content-Type reads as no fields."""
     if not _is_json(content_type):
         # Daraja reads nothing without the JSON type, so its first check fails.
@@ -78,10 +78,10 @@ def read_json_object(content_type: str | None, body: bytes) -> dict[str, Any] | 
     return value if isinstance(value, dict) else {}
 
 
-def check_push(fields: dict[str, Any]) -> PushRequest | DarajaError:
+def check_push(fields: dict[str, Any]) -> PushRequest | Refusal:
     """The push in `fields`, or the first format refusal in Daraja's field order."""
     v = _check_fields(fields, _PUSH_FIELDS)
-    if isinstance(v, DarajaError):
+    if isinstance(v, Refusal):
         return v
     desc = fields.get("TransactionDesc")
     if "TransactionDesc" in fields and _prompt_text(desc, 13) is None:
@@ -101,10 +101,10 @@ def check_push(fields: dict[str, Any]) -> PushRequest | DarajaError:
     )
 
 
-def check_query(fields: dict[str, Any]) -> QueryRequest | DarajaError:
+def check_query(fields: dict[str, Any]) -> QueryRequest | Refusal:
     """The query in `fields`, or the first format refusal."""
     v = _check_fields(fields, _QUERY_FIELDS)
-    if isinstance(v, DarajaError):
+    if isinstance(v, Refusal):
         return v
     return QueryRequest(
         shortcode=v["BusinessShortCode"],
@@ -116,7 +116,7 @@ def check_query(fields: dict[str, Any]) -> QueryRequest | DarajaError:
 
 def check_merchant(
     config: SimulatorConfig, shortcode: str, password: str, timestamp: str
-) -> DarajaError | None:
+) -> Refusal | None:
     """The backend's refusal when the shortcode is not ours or the Password is wrong."""
     if shortcode != config.shortcode:
         return errors.MERCHANT_UNKNOWN
@@ -133,7 +133,7 @@ def expected_password(config: SimulatorConfig, timestamp: str) -> str:
 
 def _check_fields(
     fields: dict[str, Any], checks: tuple[tuple[str, Checker], ...]
-) -> dict[str, Any] | DarajaError:
+) -> dict[str, Any] | Refusal:
     """Each field checked in turn; the first bad one names the refusal."""
     values = {}
     for name, check in checks:

@@ -15,27 +15,25 @@ from daraja.simulator.answers import control_error, json_answer
 from daraja.simulator.chaos import ChaosError, chaos_to_json, merge_chaos
 from daraja.simulator.prompts import resolve
 from daraja.simulator.scenarios import ACTIONS
-from daraja.simulator.state import SimulatorState, log
+from daraja.simulator.state import Sim, log
 
 AnyRequest = Request[Any, Any, Any]
 
 
 @get("/simulator/ledger")
-async def read_ledger(sim: SimulatorState) -> Response[bytes]:
+async def read_ledger(sim: Sim) -> Response[bytes]:
     """Every accepted push, oldest first, with its outcome and callbacks sent."""
     return json_answer({"pushes": [push.to_json() for push in sim.ledger.pushes()]})
 
 
 @get("/simulator/prompts")
-async def list_prompts(sim: SimulatorState) -> Response[bytes]:
+async def list_prompts(sim: Sim) -> Response[bytes]:
     """Prompts still open on a handset."""
     return json_answer({"prompts": [push.prompt_json() for push in sim.ledger.open_prompts()]})
 
 
 @post("/simulator/prompts/{checkout_request_id:str}/{action:str}")
-async def act_on_prompt(
-    sim: SimulatorState, checkout_request_id: str, action: str
-) -> Response[bytes]:
+async def act_on_prompt(sim: Sim, checkout_request_id: str, action: str) -> Response[bytes]:
     """Resolve an open prompt by hand: pay (0), cancel (1032), wrong-pin (2001), ignore (1037)."""
     if action not in ACTIONS:
         known = ", ".join(ACTIONS)
@@ -49,32 +47,31 @@ async def act_on_prompt(
 
 
 @get("/simulator/chaos")
-async def read_chaos(sim: SimulatorState) -> Response[bytes]:
+async def read_chaos(sim: Sim) -> Response[bytes]:
     """The knobs in force."""
     return json_answer(chaos_to_json(sim.chaos))
 
 
 @put("/simulator/chaos")
-async def change_chaos(request: AnyRequest, sim: SimulatorState) -> Response[bytes]:
-    """Merge the knobs in the body into those in force; a bad knob changes nothing."""
+async def change_chaos(request: AnyRequest, sim: Sim) -> Response[bytes]:
+    """Merge the knobs in the body into those in force; a bad knob changes nothing.
+
+    Naming a seed (even the one in force) restarts the random draws, so a run can be replayed.
+    """
     raw = await request.body()
     try:
         chaos = merge_chaos(sim.chaos, raw)
     except ChaosError as exc:
         return control_error(400, "invalid_chaos", exc.message, exc.field)
-    sim.set_chaos(chaos, reseed=_names_seed(raw))
-    log.info("chaos changed to %s", chaos_to_json(chaos))
+    knobs = msgspec.json.decode(raw)
+    sim.set_chaos(chaos, reseed=knobs.get("seed") is not None)
+    # Knob names only: manualPhones holds whole phone numbers, which never go in a log.
+    log.info("chaos knobs changed: %s", ", ".join(sorted(knobs)))
     return json_answer(chaos_to_json(chaos))
 
 
 @post("/simulator/reset")
-async def reset(sim: SimulatorState) -> Response[bytes]:
+async def reset(sim: Sim) -> Response[bytes]:
     """Forget every push and prompt and restore the starting chaos (tokens stay valid)."""
     await sim.reset()
     return json_answer({"reset": True})
-
-
-def _names_seed(raw: bytes) -> bool:
-    # Setting a seed (even the same one again) restarts the draws, so a test can replay them.
-    body = msgspec.json.decode(raw)
-    return isinstance(body, dict) and body.get("seed") is not None

@@ -25,11 +25,11 @@ from daraja.simulator.checks import (
     check_query,
     read_json_object,
 )
-from daraja.simulator.errors import DarajaError
+from daraja.simulator.errors import Refusal
 from daraja.simulator.ledger import Push
 from daraja.simulator.prompts import open_prompt
 from daraja.simulator.scenarios import query_desc, scenario_for
-from daraja.simulator.state import SimulatorState
+from daraja.simulator.state import Sim, SimulatorState
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -39,7 +39,7 @@ STILL_PROCESSING = "The transaction is still under processing"
 
 
 @get("/oauth/v1/generate")
-async def generate_token(request: AnyRequest, sim: SimulatorState) -> Response[bytes]:
+async def generate_token(request: AnyRequest, sim: Sim) -> Response[bytes]:
     """Exchange Basic consumer credentials for a 28-character bearer token."""
     if (gateway := await _gateway(sim)) is not None:
         return gateway
@@ -54,18 +54,18 @@ async def generate_token(request: AnyRequest, sim: SimulatorState) -> Response[b
 
 
 @post("/mpesa/stkpush/v1/processrequest")
-async def process_request(request: AnyRequest, sim: SimulatorState) -> Response[bytes]:
+async def process_request(request: AnyRequest, sim: Sim) -> Response[bytes]:
     """STK push: validate, open the prompt, answer "accepted" (or hang, or refuse)."""
     if (refusal := await _before_payload(sim, request, is_push=True)) is not None:
         return refusal
     fields = await _read_fields(request)
-    push_request = fields if isinstance(fields, DarajaError) else check_push(fields)
-    if isinstance(push_request, DarajaError):
+    push_request = fields if isinstance(fields, Refusal) else check_push(fields)
+    if isinstance(push_request, Refusal):
         return _refuse(sim, push_request)
     if (refusal_error := _merchant(sim, push_request)) is not None:
         return _refuse(sim, refusal_error)
     push = open_prompt(sim, push_request)
-    if isinstance(push, DarajaError):
+    if isinstance(push, Refusal):
         return _refuse(sim, push)
     if scenario_for(push.phone_number).hangs or sim.chance(sim.chaos.push_timeout_rate):
         # The prompt is already out; only the answer is late, as on the real platform.
@@ -74,13 +74,13 @@ async def process_request(request: AnyRequest, sim: SimulatorState) -> Response[
 
 
 @post("/mpesa/stkpushquery/v1/query")
-async def query_request(request: AnyRequest, sim: SimulatorState) -> Response[bytes]:
+async def query_request(request: AnyRequest, sim: Sim) -> Response[bytes]:
     """STK query: "does not exist", "still processing" in one of its forms, or the outcome."""
     if (refusal := await _before_payload(sim, request, is_push=False)) is not None:
         return refusal
     fields = await _read_fields(request)
-    query = fields if isinstance(fields, DarajaError) else check_query(fields)
-    if isinstance(query, DarajaError):
+    query = fields if isinstance(fields, Refusal) else check_query(fields)
+    if isinstance(query, Refusal):
         return _refuse(sim, query)
     if (refusal_error := _merchant(sim, query)) is not None:
         return _refuse(sim, refusal_error)
@@ -113,7 +113,7 @@ async def _before_payload(
     return None
 
 
-async def _read_fields(request: AnyRequest) -> dict[str, Any] | DarajaError:
+async def _read_fields(request: AnyRequest) -> dict[str, Any] | Refusal:
     return read_json_object(request.headers.get("content-type"), await request.body())
 
 
@@ -122,7 +122,7 @@ def _bearer_ok(sim: SimulatorState, authorization: str | None) -> bool:
     return scheme == "Bearer" and sim.tokens.valid(token)
 
 
-def _check_basic(sim: SimulatorState, authorization: str | None) -> DarajaError | None:
+def _check_basic(sim: SimulatorState, authorization: str | None) -> Refusal | None:
     scheme, _, encoded = (authorization or "").partition(" ")
     if scheme != "Basic" or not encoded:
         return errors.INVALID_AUTH_TYPE
@@ -134,11 +134,11 @@ def _check_basic(sim: SimulatorState, authorization: str | None) -> DarajaError 
     return None if hmac.compare_digest(pair, expected) else errors.INVALID_AUTHENTICATION
 
 
-def _merchant(sim: SimulatorState, request: PushRequest | QueryRequest) -> DarajaError | None:
+def _merchant(sim: SimulatorState, request: PushRequest | QueryRequest) -> Refusal | None:
     return check_merchant(sim.config, request.shortcode, request.password, request.timestamp)
 
 
-def _refuse(sim: SimulatorState, error: DarajaError) -> Response[bytes]:
+def _refuse(sim: SimulatorState, error: Refusal) -> Response[bytes]:
     return error_answer(error, ids.request_id(sim.rng))
 
 

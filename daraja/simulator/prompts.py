@@ -12,13 +12,13 @@ import time
 
 from daraja.simulator import callbacks, errors, ids
 from daraja.simulator.checks import PushRequest
-from daraja.simulator.errors import DarajaError
+from daraja.simulator.errors import Refusal
 from daraja.simulator.ledger import Push
 from daraja.simulator.scenarios import NOT_PERMITTED, UNREACHABLE, Delivery, scenario_for
 from daraja.simulator.state import SimulatorState, log
 
 
-def open_prompt(sim: SimulatorState, request: PushRequest) -> Push | DarajaError:
+def open_prompt(sim: SimulatorState, request: PushRequest) -> Push | Refusal:
     """Send the prompt for an accepted push, or refuse it as Daraja would."""
     if scenario_for(request.party_a).refused or sim.ledger.locked(request.phone_number):
         return errors.SUBSCRIBER_LOCKED

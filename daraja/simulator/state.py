@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 import httpx
+from litestar.di import NamedDependency
 
 from daraja.simulator.chaos import Chaos
 from daraja.simulator.config import SimulatorConfig
@@ -97,3 +98,7 @@ class SimulatorState:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("simulator background task failed", exc_info=task.exception())
+
+
+#: How handlers ask for the state: injected by name (`sim`) from the simulator's Router.
+Sim = NamedDependency[SimulatorState]

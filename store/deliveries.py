@@ -1,0 +1,54 @@
+"""Counting Dramatiq deliveries in the database, to stop a job that keeps killing its worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from store.db import utcnow
+from store.tables import job_deliveries
+
+
+def started(conn: sa.Connection, message_id: str, queue: str, actor: str, args: list[Any]) -> int:
+    """Count one more start of `message_id`; returns how many starts never finished."""
+    now = utcnow()
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    t = job_deliveries
+    insert = dialect_insert(t).values(
+        message_id=message_id, queue=queue, actor=actor, args=args, started=1,
+        first_started_at=now, last_started_at=now,
+    )  # fmt: skip
+    stmt = insert.on_conflict_do_update(
+        index_elements=[t.c.message_id],
+        set_={"started": t.c.started + 1, "last_started_at": now},
+    ).returning(t.c.started - t.c.finished)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def finished(conn: sa.Connection, message_id: str, error: str | None) -> None:
+    conn.execute(
+        job_deliveries.update()
+        .where(job_deliveries.c.message_id == message_id)
+        .values(finished=job_deliveries.c.finished + 1, last_error=error[:500] if error else None)
+    )
+
+
+def dead_lettered(conn: sa.Connection, message_id: str, reason: str) -> None:
+    conn.execute(
+        job_deliveries.update()
+        .where(job_deliveries.c.message_id == message_id)
+        .values(dead_lettered_at=utcnow(), last_error=reason[:500])
+    )
+
+
+def dead(conn: sa.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """Messages we dead-lettered ourselves, newest first."""
+    query = (
+        sa.select(job_deliveries)
+        .where(job_deliveries.c.dead_lettered_at.is_not(None))
+        .order_by(job_deliveries.c.dead_lettered_at.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
