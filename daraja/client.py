@@ -54,6 +54,7 @@ from daraja.wire import (
     AccessToken,
     PushAccepted,
     QueryResult,
+    mask_checkout_id,
     mask_msisdn,
     nairobi_timestamp,
     push_body,
@@ -237,7 +238,7 @@ class DarajaClient:
                 _log_failure("stk push", exc)
                 raise
             else:
-                log.info("stk push accepted: %s", accepted.checkout_request_id)
+                log.info("stk push accepted: %s", mask_checkout_id(accepted.checkout_request_id))
                 return accepted
 
     def stk_query(
@@ -258,9 +259,10 @@ class DarajaClient:
                 lambda token: self._query_once(token, checkout_request_id, recorder)
             )
         except DarajaError as exc:
-            _log_failure(f"stk query {checkout_request_id}", exc)
+            _log_failure(f"stk query {mask_checkout_id(checkout_request_id)}", exc)
             raise
-        log.info("stk query %s: ResultCode %s", checkout_request_id, result.result_code)
+        masked = mask_checkout_id(checkout_request_id)
+        log.info("stk query %s: ResultCode %s", masked, result.result_code)
         return result
 
     def close(self) -> None:

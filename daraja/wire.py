@@ -32,6 +32,8 @@ REDACTED = "[redacted]"
 SNIPPET_CHARS = 80
 #: A Safaricom MSISDN as Daraja wants it: 2547XXXXXXXX or 2541XXXXXXXX (DARAJA.md §2).
 MSISDN = re.compile(r"^254[17]\d{8}$")
+#: The national part of the MSISDN that ends today's CheckoutRequestIDs (DARAJA.md §2).
+CHECKOUT_PHONE_TAIL = re.compile(r"\d{9}$")
 
 
 class WireError(ValueError):
@@ -115,6 +117,19 @@ def mask_msisdn(phone: str) -> str:
     if len(phone) <= 8:
         return "*" * len(phone)
     return f"{phone[:4]}{'*' * (len(phone) - 8)}{phone[-4:]}"
+
+
+def mask_checkout_id(checkout_request_id: str) -> str:
+    """A CheckoutRequestID fit for logs: today's IDs end with the payer's MSISDN.
+
+    `ws_CO_12082024103757041726945514` → `ws_CO_12082024103757041*****5514`: the submission
+    time and the last four digits still tell payments apart.
+    """
+    tail = CHECKOUT_PHONE_TAIL.search(checkout_request_id)
+    if tail is None:
+        return checkout_request_id
+    start = tail.start()
+    return f"{checkout_request_id[:start]}*****{checkout_request_id[start + 5 :]}"
 
 
 def push_body(

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from daraja.errors import OutcomeUnknown, Refused
+from daraja.errors import OutcomeUnknown, Reason, Refused
 from domain.payment import (
     Change,
     PushAccepted,
@@ -139,10 +139,10 @@ def _refused(c: Container, payment_id: str, attempts: int, exc: Refused) -> None
 
 def refusal_reason(exc: Refused) -> str:
     """The failure reason a push refusal stands for."""
-    text = str(exc).lower()
+    text = exc.message.lower()
     if "phonenumber" in text or "partya" in text:
         return "invalid_phone_number"
-    if "lock subscriber" in text:
+    if exc.reason is Reason.SUBSCRIBER_LOCKED:
         return "subscriber_busy"
     return "mpesa_unavailable" if exc.retryable else "push_refused"
 

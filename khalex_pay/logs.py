@@ -28,7 +28,7 @@ class MaskingJsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return mask_msisdns_in(json.dumps(entry, default=str))
+        return mask_msisdns_in(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 def setup_logging(process_name: str, level: str | None = None) -> None:

@@ -81,6 +81,7 @@ def tick(c: Container, now: datetime | None = None) -> TickReport:
     with c.engine.begin() as conn:
         report.queries = _queue_due_queries(c, conn, now)
         report.callbacks_requeued = _requeue_stale_callbacks(conn, now)
+        report.callbacks_requeued += _rematch_unmatched_callbacks(conn)
         report.pushes_requeued = _requeue_stale_pushes(conn, now)
     report.relayed = relay(c, limit=BATCH * 3)
     return report
@@ -136,6 +137,23 @@ def _requeue_stale_callbacks(conn: sa.Connection, now: datetime) -> int:
     for inbox_id in ids:
         # Pushing received_at forward keeps the next tick from queueing it again at once.
         conn.execute(t.update().where(t.c.id == inbox_id).values(received_at=now))
+        outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
+    return len(ids)
+
+
+def _rematch_unmatched_callbacks(conn: sa.Connection) -> int:
+    # Callbacks that named a CheckoutRequestID nobody knew yet; the push's answer (or a
+    # query) may have brought it since. Usually the push path re-matches them at once.
+    t, p = callback_inbox, payments_table
+    ids = conn.execute(
+        sa.select(t.c.id)
+        .join(p, p.c.checkout_request_id == t.c.checkout_request_id)
+        .where(t.c.state == inbox.UNMATCHED)
+        .limit(BATCH)
+        .with_for_update(of=t, skip_locked=True)
+    ).scalars().all()  # fmt: skip
+    for inbox_id in ids:
+        conn.execute(t.update().where(t.c.id == inbox_id).values(state=inbox.RECEIVED))
         outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
     return len(ids)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get, post, put
+from litestar.params import FromPath
 
 from daraja.simulator.answers import control_error, json_answer
 from daraja.simulator.chaos import ChaosError, chaos_to_json, merge_chaos
@@ -33,7 +34,9 @@ async def list_prompts(sim: Sim) -> Response[bytes]:
 
 
 @post("/simulator/prompts/{checkout_request_id:str}/{action:str}")
-async def act_on_prompt(sim: Sim, checkout_request_id: str, action: str) -> Response[bytes]:
+async def act_on_prompt(
+    sim: Sim, checkout_request_id: FromPath[str], action: FromPath[str]
+) -> Response[bytes]:
     """Resolve an open prompt by hand: pay (0), cancel (1032), wrong-pin (2001), ignore (1037)."""
     if action not in ACTIONS:
         known = ", ".join(ACTIONS)

@@ -11,7 +11,8 @@ import asyncio
 import base64
 import binascii
 import hmac
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from litestar import Request, Response, get, post
 
@@ -32,6 +33,7 @@ from daraja.simulator.scenarios import query_desc, scenario_for
 from daraja.simulator.state import Sim, SimulatorState
 
 AnyRequest = Request[Any, Any, Any]
+Checked = TypeVar("Checked", PushRequest, QueryRequest)
 
 ACCEPTED = "Success. Request accepted for processing"
 QUERY_ACCEPTED = "The service request has been accepted successfully"
@@ -58,12 +60,9 @@ async def process_request(request: AnyRequest, sim: Sim) -> Response[bytes]:
     """STK push: validate, open the prompt, answer "accepted" (or hang, or refuse)."""
     if (refusal := await _before_payload(sim, request, is_push=True)) is not None:
         return refusal
-    fields = await _read_fields(request)
-    push_request = fields if isinstance(fields, Refusal) else check_push(fields)
+    push_request = await _validated(sim, request, check_push)
     if isinstance(push_request, Refusal):
         return _refuse(sim, push_request)
-    if (refusal_error := _merchant(sim, push_request)) is not None:
-        return _refuse(sim, refusal_error)
     push = open_prompt(sim, push_request)
     if isinstance(push, Refusal):
         return _refuse(sim, push)
@@ -78,12 +77,9 @@ async def query_request(request: AnyRequest, sim: Sim) -> Response[bytes]:
     """STK query: "does not exist", "still processing" in one of its forms, or the outcome."""
     if (refusal := await _before_payload(sim, request, is_push=False)) is not None:
         return refusal
-    fields = await _read_fields(request)
-    query = fields if isinstance(fields, Refusal) else check_query(fields)
+    query = await _validated(sim, request, check_query)
     if isinstance(query, Refusal):
         return _refuse(sim, query)
-    if (refusal_error := _merchant(sim, query)) is not None:
-        return _refuse(sim, refusal_error)
     return _query_answer(sim, query.checkout_request_id)
 
 
@@ -113,8 +109,18 @@ async def _before_payload(
     return None
 
 
-async def _read_fields(request: AnyRequest) -> dict[str, Any] | Refusal:
-    return read_json_object(request.headers.get("content-type"), await request.body())
+async def _validated(
+    sim: SimulatorState, request: AnyRequest, check: Callable[[dict[str, Any]], Checked | Refusal]
+) -> Checked | Refusal:
+    """The body through the gateway's format checks, then the backend's merchant checks."""
+    fields = read_json_object(request.headers.get("content-type"), await request.body())
+    if isinstance(fields, Refusal):
+        return fields
+    checked = check(fields)
+    if isinstance(checked, Refusal):
+        return checked
+    config = sim.config
+    return check_merchant(config, checked.shortcode, checked.password, checked.timestamp) or checked
 
 
 def _bearer_ok(sim: SimulatorState, authorization: str | None) -> bool:
@@ -132,10 +138,6 @@ def _check_basic(sim: SimulatorState, authorization: str | None) -> Refusal | No
         return errors.INVALID_AUTHENTICATION
     expected = f"{sim.config.consumer_key}:{sim.config.consumer_secret}"
     return None if hmac.compare_digest(pair, expected) else errors.INVALID_AUTHENTICATION
-
-
-def _merchant(sim: SimulatorState, request: PushRequest | QueryRequest) -> Refusal | None:
-    return check_merchant(sim.config, request.shortcode, request.password, request.timestamp)
 
 
 def _refuse(sim: SimulatorState, error: Refusal) -> Response[bytes]:

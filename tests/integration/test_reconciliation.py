@@ -13,6 +13,8 @@ from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
 from store import payments
 from store.db import utcnow
 from store.payments import PaymentRecord
+from store.tables import callback_inbox
+from store.tables import payments as payments_table
 from tests.factories import stk_callback
 from tests.integration.conftest import Harness, new_payment
 
@@ -162,3 +164,31 @@ def test_jobs_the_broker_refused_are_relayed_by_the_next_pass(h: Harness) -> Non
 
     assert report.relayed == 1
     assert h.published[0].actor == SEND_PUSH.actor
+
+
+def test_unmatched_callback_is_matched_once_its_payment_is_known(h: Harness) -> None:
+    p = _pushed(h)
+    with h.container.engine.begin() as conn:
+        conn.execute(
+            payments_table.update()
+            .where(payments_table.c.id == p.id)
+            .values(checkout_request_id="ws_CO_KNOWN_LATER")
+        )
+    received = callbacks.receive(
+        h.container, stk_callback("ws_CO_KNOWN_LATER"), source_ip="127.0.0.1", token=None,
+        headers={},
+    )  # fmt: skip
+    with h.container.engine.begin() as conn:  # as if it had come before the push's answer
+        conn.execute(
+            callback_inbox.update()
+            .where(callback_inbox.c.id == received.inbox_id)
+            .values(state="unmatched")
+        )
+    h.published.clear()
+
+    report = reconciliation.tick(h.container)
+
+    assert report.callbacks_requeued == 1
+    assert (PROCESS_CALLBACK.actor, [received.inbox_id]) in [(j.actor, j.args) for j in h.published]
+    callbacks.process(h.container, received.inbox_id)
+    assert _get(h, p.id).status == "completed"

@@ -3,6 +3,7 @@ expiry, chaos knobs and query states (CONTRACT.md §5), end to end over HTTP."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -438,6 +439,21 @@ def test_gateway_trouble_at_the_token_endpoint_sends_no_push(
         daraja.push(callback_url=sim.receiver.url())
     assert (caught.value.reason, caught.value.retryable) == (Reason.TOKEN_UNAVAILABLE, True)
     assert daraja.traffic.count(PUSH_PATH) == 0
+
+
+def test_logs_of_a_real_exchange_hold_no_phone_number_or_secret(
+    daraja: Connected, sim: Sim, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    accepted = daraja.push(PAYING_PHONE, callback_url=sim.receiver.url())
+    assert accepted.checkout_request_id.endswith(PAYING_PHONE[3:])  # why ids are masked
+    sim.wait_resolved(accepted.checkout_request_id)
+    daraja.client.stk_query(accepted.checkout_request_id)
+    client_logs = [r for r in caplog.records if r.name.startswith("daraja.")]
+    text = " ".join(r.getMessage() for r in client_logs)
+    assert "stk push accepted" in text
+    for secret in (PAYING_PHONE[3:], CONSUMER_SECRET, PASSKEY):
+        assert secret not in text
 
 
 # --- the recorder sees the simulator's raw answers ---------------------------------------

@@ -629,7 +629,10 @@ def test_logs_never_hold_secrets_tokens_passwords_or_full_phone_numbers(
     daraja: FakeDaraja, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    daraja.script(PUSH_PATH, INVALID_TOKEN, RATE_LIMITED, httpx.ReadTimeout("timed out"))
+    # Today's CheckoutRequestIDs end with the payer's number without 254.
+    checkout_id = f"ws_CO_28062021092408123{PHONE[3:]}"
+    accepted = httpx.Response(200, json={**ACCEPTED, "CheckoutRequestID": checkout_id})
+    daraja.script(PUSH_PATH, INVALID_TOKEN, RATE_LIMITED, httpx.ReadTimeout("timed out"), accepted)
     client = make_client(daraja)
     with pytest.raises(OutcomeUnknown):
         push(client)
@@ -638,7 +641,8 @@ def test_logs_never_hold_secrets_tokens_passwords_or_full_phone_numbers(
         push(client, phone="0712345678")
     daraja.script(QUERY_PATH, error(500, "500.001.1001", "The transaction is being processed"))
     with pytest.raises(QueryNotReady):
-        client.stk_query("ws_CO_1")
+        client.stk_query(checkout_id)
+    client.stk_query(checkout_id)
     passwords = [body(r)["Password"] for r in daraja.requests if r.url.path != OAUTH_PATH]
     secrets = [
         CONFIG.consumer_key,
@@ -647,7 +651,7 @@ def test_logs_never_hold_secrets_tokens_passwords_or_full_phone_numbers(
         base64.b64encode(b"consumer-key-123:consumer-secret-456").decode(),
         f"tok{1:025d}",
         f"tok{2:025d}",
-        PHONE,
+        PHONE[3:],  # the national number: catches the full MSISDN and the checkout-id tail
         "0712345678",
         *passwords,
     ]
@@ -655,6 +659,7 @@ def test_logs_never_hold_secrets_tokens_passwords_or_full_phone_numbers(
     for secret in secrets:
         assert secret not in logged
     assert "2547****5678" in caplog.text
+    assert "ws_CO_28062021092408123*****5678" in caplog.text
     assert {r.name for r in caplog.records} >= {"daraja.client", "daraja.tokens"}
 
 

@@ -15,6 +15,7 @@ from daraja.wire import (
     FaultBody,
     NotJson,
     WireError,
+    mask_checkout_id,
     mask_msisdn,
     nairobi_timestamp,
     parse_push_accepted,
@@ -82,6 +83,19 @@ def test_masked_msisdn_never_shows_the_middle_digits(phone: str) -> None:
     masked = mask_msisdn(phone)
     assert masked[4:8] == "****"
     assert masked != phone
+
+
+@pytest.mark.parametrize(
+    ("checkout_id", "masked"),
+    [
+        ("ws_CO_12082024103757041726945514", "ws_CO_12082024103757041*****5514"),
+        ("ws_CO_1007202409152617172396192", "ws_CO_1007202409152617*****6192"),
+        ("ws_CO_08052018140656765", "ws_CO_08052018140656765"[:14] + "*****6765"),
+        ("opaque-id", "opaque-id"),
+    ],
+)
+def test_checkout_id_is_masked_where_it_embeds_the_phone(checkout_id: str, masked: str) -> None:
+    assert mask_checkout_id(checkout_id) == masked
 
 
 def test_push_body_uses_darajas_field_names_and_one_timestamp() -> None:
