@@ -253,7 +253,7 @@ class DarajaClient:
             DarajaError: an answer that could not be read.
         """
         if not checkout_request_id.strip():
-            raise _invalid("empty CheckoutRequestID")
+            raise _invalid("Invalid CheckoutRequestID: empty")
         try:
             result = self._with_token(
                 lambda token: self._query_once(token, checkout_request_id, recorder)
@@ -443,19 +443,21 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _check_push(push: _Push) -> None:
-    """Refuse locally what Daraja would refuse (DARAJA.md §2), with a clearer message."""
+    """Refuse locally what Daraja would refuse (DARAJA.md §2), worded like Daraja's refusals."""
     if not MSISDN.match(push.phone):
-        raise _invalid(f"phone {mask_msisdn(push.phone)} is not a 2547/2541 MSISDN")
+        raise _invalid(
+            f"Invalid PhoneNumber: {mask_msisdn(push.phone)} is not 2547/2541 + 8 digits"
+        )
     if isinstance(push.amount, bool) or not isinstance(push.amount, int) or push.amount < 1:
-        raise _invalid("amount must be a whole number of KES, at least 1")
+        raise _invalid("Invalid Amount: a whole number of KES, at least 1")
     if not push.callback_url.startswith(("https://", "http://")) or any(
         c.isspace() for c in push.callback_url
     ):
-        raise _invalid("callback_url must be an http(s) URL without spaces")
+        raise _invalid("Invalid CallBackURL: an http(s) URL without spaces")
     if not push.account_reference.strip() or len(push.account_reference) > MAX_ACCOUNT_REFERENCE:
-        raise _invalid(f"account_reference must be 1 to {MAX_ACCOUNT_REFERENCE} characters")
+        raise _invalid(f"Invalid AccountReference: 1 to {MAX_ACCOUNT_REFERENCE} characters")
     if not push.description.strip() or len(push.description) > MAX_DESCRIPTION:
-        raise _invalid(f"description must be 1 to {MAX_DESCRIPTION} characters")
+        raise _invalid(f"Invalid TransactionDesc: 1 to {MAX_DESCRIPTION} characters")
 
 
 def _invalid(message: str) -> Refused:

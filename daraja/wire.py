@@ -12,14 +12,24 @@ import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+
+def _nairobi() -> tzinfo:
+    try:
+        return ZoneInfo("Africa/Nairobi")
+    except ZoneInfoNotFoundError:
+        # A host without a tz database (slim images, Windows without `tzdata`): Kenya keeps
+        # UTC+3 all year, so the fixed offset gives the same wall-clock time.
+        return timezone(timedelta(hours=3), "EAT")
+
+
 #: Daraja's clock: timestamps are Nairobi wall-clock time whatever the host's zone.
-NAIROBI = ZoneInfo("Africa/Nairobi")
+NAIROBI = _nairobi()
 #: `YYYYMMDDHHmmss`, the only timestamp format Daraja accepts.
 TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
 #: Daraja's paths; the same on sandbox and production.

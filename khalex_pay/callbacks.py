@@ -14,6 +14,7 @@ from khalex_pay.jobs import PROCESS_CALLBACK
 from khalex_pay.relay import relay
 from khalex_pay.transitions import MAX_RACES, apply_fact
 from store import inbox, outbox, payments
+from store.db import retrying
 from store.payments import Conflict, PaymentRecord
 
 log = logging.getLogger(__name__)
@@ -39,18 +40,24 @@ def receive(
     """Store a callback durably (whatever it holds) and queue it if it is worth processing."""
     status, reason, parsed = _screen(c, body, source_ip, token)
     kept = {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
-    with c.engine.begin() as conn:
-        inbox_id = inbox.add(
-            conn,
-            body=body.decode("utf-8", "backslashreplace"),
-            source_ip=source_ip,
-            path_token=token,
-            headers=kept,
-            checkout_request_id=parsed.checkout_request_id if parsed else None,
-            state=inbox.RECEIVED if status == 200 else inbox.REJECTED,
-            reason=reason,
-        )
-        job_ids = [outbox.add(conn, *PROCESS_CALLBACK, inbox_id)] if status == 200 else []
+
+    def store() -> tuple[int, list[int]]:
+        # Safaricom never sends a callback again: ride out a database blip before giving up.
+        with c.engine.begin() as conn:
+            inbox_id = inbox.add(
+                conn,
+                body=body.decode("utf-8", "backslashreplace"),
+                source_ip=source_ip,
+                path_token=token,
+                headers=kept,
+                checkout_request_id=parsed.checkout_request_id if parsed else None,
+                state=inbox.RECEIVED if status == 200 else inbox.REJECTED,
+                reason=reason,
+            )
+            jobs = [outbox.add(conn, *PROCESS_CALLBACK, inbox_id)] if status == 200 else []
+            return inbox_id, jobs
+
+    inbox_id, job_ids = retrying(store, attempts=4)
     if reason:
         log.warning("callback %s refused (%s): %s", inbox_id, status, reason)
     relay(c, job_ids)
@@ -76,8 +83,11 @@ def _screen(
 
 
 def _token_known(c: Container, token: str) -> bool:
-    with c.engine.connect() as conn:
-        return payments.by_token(conn, token) is not None
+    def look_up() -> bool:
+        with c.engine.connect() as conn:
+            return payments.by_token(conn, token) is not None
+
+    return retrying(look_up, attempts=4)
 
 
 def process(c: Container, inbox_id: int) -> None:

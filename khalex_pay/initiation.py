@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from daraja.errors import OutcomeUnknown, Reason, Refused
 from domain.payment import (
     Change,
+    Fact,
     PushAccepted,
     PushOutcomeUnknown,
     PushRefused,
@@ -25,7 +27,7 @@ from khalex_pay.jobs import PROCESS_CALLBACK, SEND_PUSH
 from khalex_pay.relay import relay
 from khalex_pay.transitions import transition
 from store import inbox, outbox, payments
-from store.db import utcnow
+from store.db import retrying, utcnow
 from store.exchanges import StoreRecorder
 from store.payments import NewPayment, PaymentRecord, PhoneBusy
 
@@ -62,11 +64,7 @@ def initiate(c: Container, new: NewPayment, idempotency_key: str | None = None) 
     if idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
         return earlier
     try:
-        with c.engine.begin() as conn:
-            record = payments.insert(conn, new)
-            if idempotency_key:
-                payments.claim_idempotency_key(conn, idempotency_key, digest, record.id)
-            job_id = outbox.add(conn, *SEND_PUSH, record.id)
+        record, job_id = retrying(lambda: _insert(c, new, idempotency_key, digest), attempts=3)
     except (PhoneBusy, sa.exc.IntegrityError):
         # A concurrent request with the same key may have won the race: answer as it did.
         if idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
@@ -75,6 +73,16 @@ def initiate(c: Container, new: NewPayment, idempotency_key: str | None = None) 
     log.info("payment %s created for %s", record.id, mask_msisdn(record.phone_number))
     relay(c, [job_id])
     return Initiated(record, replayed=False)
+
+
+def _insert(
+    c: Container, new: NewPayment, key: str | None, digest: str
+) -> tuple[PaymentRecord, int]:
+    with c.engine.begin() as conn:
+        record = payments.insert(conn, new)
+        if key:
+            payments.claim_idempotency_key(conn, key, digest, record.id)
+        return record, outbox.add(conn, *SEND_PUSH, record.id)
 
 
 def _replay(c: Container, key: str, digest: str) -> Initiated | None:
@@ -120,19 +128,30 @@ def send_push(c: Container, payment_id: str) -> None:
         _refused(c, payment_id, started.after.push_attempts, exc)
         return
     except OutcomeUnknown as exc:
-        transition(c.engine, payment_id, PushOutcomeUnknown(str(exc)))
+        _record(c, payment_id, PushOutcomeUnknown(str(exc)))
         return
     except Exception as exc:
         # Whatever broke, the request may have left: treat it as sent, never resend.
-        transition(c.engine, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"))
+        _record(c, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"))
         raise
     _accepted(c, payment_id, accepted.checkout_request_id, accepted.merchant_request_id)
+
+
+def _record(
+    c: Container,
+    payment_id: str,
+    fact: Fact,
+    extra: Callable[[Change], dict[str, object]] | None = None,
+) -> None:
+    # What a push came to is known only here, once: wait out a database blip rather than
+    # leave the payment in `sending` with its answer lost.
+    retrying(lambda: transition(c.engine, payment_id, fact, extra), attempts=8)
 
 
 def _refused(c: Container, payment_id: str, attempts: int, exc: Refused) -> None:
     give_up = not exc.retryable or attempts >= MAX_PUSH_ATTEMPTS
     fact = PushRefused(reason=refusal_reason(exc), detail=str(exc), give_up=give_up)
-    transition(c.engine, payment_id, fact)
+    _record(c, payment_id, fact)
     if not give_up:
         raise PushDeferred(f"push refused before processing, attempt {attempts}: {exc}")
 
@@ -153,8 +172,8 @@ def _accepted(c: Container, payment_id: str, checkout_id: str, merchant_id: str)
     def extra(change: Change) -> dict[str, object]:
         return {"next_query_at": next_query} if change.after.status is Status.PUSHED else {}
 
-    transition(c.engine, payment_id, PushAccepted(checkout_id, merchant_id), extra)
-    _rematch_early_callbacks(c, checkout_id)
+    _record(c, payment_id, PushAccepted(checkout_id, merchant_id), extra)
+    retrying(lambda: _rematch_early_callbacks(c, checkout_id))
 
 
 def _rematch_early_callbacks(c: Container, checkout_id: str) -> None:

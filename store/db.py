@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: How long SQLite waits for another writer before giving up (seconds).
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -72,3 +78,24 @@ def _sqlite_mentions(text: str, constraint: str) -> bool:
         "pk_idempotency_keys": "idempotency_keys.key",
     }
     return columns.get(constraint, constraint) in text
+
+
+def retrying(work: Callable[[], T], *, attempts: int = 6, first_wait_s: float = 0.2) -> T:
+    """Run `work`, again after a lost connection or a failover, with a doubling wait.
+
+    For writes we must not lose (a push's answer, a callback): the database may be
+    restarting or may have killed our backend. `work` must be its own transaction, safe to
+    run again.
+    """
+    wait = first_wait_s
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except sa.exc.OperationalError as exc:
+            if attempt == attempts:
+                raise
+            reason = type(exc.orig).__name__
+            log.warning("database unavailable (%s); retrying in %.1f s", reason, wait)
+            time.sleep(wait)
+            wait *= 2
+    raise AssertionError("unreachable")  # pragma: no cover

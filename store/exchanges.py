@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from store.db import utcnow
+from store.db import retrying, utcnow
 from store.tables import daraja_exchanges
 
 #: Longest answer body kept (an HTML error page can be large).
@@ -27,6 +27,9 @@ class StoreRecorder:
         self._payment_id = payment_id
 
     def request_sent(self, operation: str, url: str, body: Mapping[str, object]) -> object:
+        return retrying(lambda: self._insert(operation, url, body))
+
+    def _insert(self, operation: str, url: str, body: Mapping[str, object]) -> int:
         with self._engine.begin() as conn:
             result = conn.execute(
                 daraja_exchanges.insert()
@@ -39,6 +42,17 @@ class StoreRecorder:
             return int(result.scalar_one())
 
     def answer_received(
+        self,
+        handle: object,
+        http_status: int | None,
+        text: str | None,
+        error: str | None,
+        elapsed_ms: int,
+    ) -> None:
+        # The answer may hold the only copy of a CheckoutRequestID: wait out a database blip.
+        retrying(lambda: self._update(handle, http_status, text, error, elapsed_ms), attempts=8)
+
+    def _update(
         self,
         handle: object,
         http_status: int | None,

@@ -120,7 +120,8 @@ def check_merchant(
     """The backend's refusal when the shortcode is not ours or the Password is wrong."""
     if shortcode != config.shortcode:
         return errors.MERCHANT_UNKNOWN
-    if not hmac.compare_digest(password, expected_password(config, timestamp)):
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters.
+    if not hmac.compare_digest(password.encode(), expected_password(config, timestamp).encode()):
         return errors.WRONG_CREDENTIALS
     return None
 

@@ -133,10 +133,10 @@ def _check_basic(sim: SimulatorState, authorization: str | None) -> Refusal | No
     if scheme != "Basic" or not encoded:
         return errors.INVALID_AUTH_TYPE
     try:
-        pair = base64.b64decode(encoded, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+        pair = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
         return errors.INVALID_AUTHENTICATION
-    expected = f"{sim.config.consumer_key}:{sim.config.consumer_secret}"
+    expected = f"{sim.config.consumer_key}:{sim.config.consumer_secret}".encode()
     return None if hmac.compare_digest(pair, expected) else errors.INVALID_AUTHENTICATION
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.simulator.conftest import PAYING_PHONE, Sim, assert_daraja_error
@@ -110,7 +111,7 @@ def test_push_error_rate_refuses_the_push_as_system_busy_and_sends_nothing(sim: 
 def test_push_timeout_rate_hangs_the_push_yet_the_prompt_goes_out(sim: Sim) -> None:
     sim.set_chaos(pushTimeoutRate=1.0, hangS=1.0)
 
-    with pytest.raises(Exception, match="timed out"):
+    with pytest.raises(httpx.ReadTimeout):
         sim.push(timeout=0.3)
 
     [entry] = sim.ledger()
@@ -144,9 +145,7 @@ def test_callback_delay_overrides_the_default_delay(sim: Sim) -> None:
     checkout_id = sim.push_ok()["CheckoutRequestID"]
 
     time.sleep(0.4)
-    assert sim.query(checkout_id).status_code != 200 or (
-        sim.entry(checkout_id)["resultCode"] is None
-    )
+    assert sim.entry(checkout_id)["resultCode"] is None
     callback = sim.receiver.wait_for(checkout_id)[0]
 
     assert 0.8 <= callback.at - started < 2.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -68,8 +69,9 @@ def test_token_without_basic_auth_is_refused_as_invalid_authentication_type(
         basic_auth(key="someone-else"),
         basic_auth(secret="wrong-secret"),
         "Basic not-base64!!",
+        "Basic " + base64.b64encode("cl\u00e9:\u20ac".encode()).decode(),
     ],
-    ids=["wrong-key", "wrong-secret", "garbage"],
+    ids=["wrong-key", "wrong-secret", "garbage", "non-ascii"],
 )
 def test_token_with_other_credentials_is_refused(sim: Sim, authorization: str) -> None:
     answer = sim.http.get(TOKEN_PATH, params=GRANT, headers={"Authorization": authorization})

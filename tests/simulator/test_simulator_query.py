@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.simulator.conftest import PAYING_PHONE, Sim, assert_daraja_error, password_for
 
@@ -133,3 +135,19 @@ def test_query_with_malformed_json_is_invalid_payload(sim: Sim) -> None:
     answer = sim.http.post(QUERY_PATH, content=b'{"CheckoutRequestID": ', headers=headers)
 
     assert_daraja_error(answer, 400, "400.002.05", "Invalid Request Payload")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(["BusinessShortCode", "Password", "Timestamp", "CheckoutRequestID"]),
+        st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+    )
+)
+def test_query_with_any_field_values_gets_a_daraja_answer(sim: Sim, fields: dict[str, Any]) -> None:
+    answer = sim.query("ws_CO_x", **fields)
+
+    assert answer.status_code in (400, 500)
+    assert answer.json()["errorCode"] in ("400.002.02", "500.001.1001")

@@ -224,25 +224,25 @@ def test_explicit_timeouts_are_applied_to_every_request(daraja: FakeDaraja) -> N
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("field", "value", "daraja_field"),
     [
-        ("phone", "0712345678"),
-        ("phone", "+254712345678"),
-        ("phone", "255712345678"),
-        ("amount", 0),
-        ("amount", 10.5),
-        ("amount", True),
-        ("callback_url", " https://pay.example.com/cb"),
-        ("callback_url", "ftp://pay.example.com/cb"),
-        ("account_reference", "A" * 13),
-        ("account_reference", "  "),
-        ("description", "D" * 14),
+        ("phone", "0712345678", "PhoneNumber"),
+        ("phone", "+254712345678", "PhoneNumber"),
+        ("phone", "255712345678", "PhoneNumber"),
+        ("amount", 0, "Amount"),
+        ("amount", 10.5, "Amount"),
+        ("amount", True, "Amount"),
+        ("callback_url", " https://pay.example.com/cb", "CallBackURL"),
+        ("callback_url", "ftp://pay.example.com/cb", "CallBackURL"),
+        ("account_reference", "A" * 13, "AccountReference"),
+        ("account_reference", "  ", "AccountReference"),
+        ("description", "D" * 14, "TransactionDesc"),
     ],
 )
 def test_input_daraja_would_refuse_is_refused_without_sending(
-    daraja: FakeDaraja, field: str, value: object
+    daraja: FakeDaraja, field: str, value: object, daraja_field: str
 ) -> None:
-    with pytest.raises(Refused) as caught:
+    with pytest.raises(Refused, match=f"Invalid {daraja_field}") as caught:
         push(make_client(daraja), **{field: value})
     assert not caught.value.retryable
     assert caught.value.reason is Reason.INVALID_REQUEST
