@@ -14,6 +14,7 @@ import dramatiq
 import uvicorn
 from dramatiq import Worker
 
+from api import demo
 from api.app import create_app
 from daraja.simulator import SimulatorConfig, SimulatorState, route_handlers
 from khalex_pay.container import Container
@@ -69,7 +70,7 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
 
     app = create_app(
         container,
-        extra_handlers=route_handlers(simulator),
+        extra_handlers=[*route_handlers(simulator), *demo.route_handlers()],
         on_startup=[start],
         on_shutdown=[simulator.aclose, stop],
     )

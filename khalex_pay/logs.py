@@ -1,4 +1,8 @@
-"""Logging: one JSON object a line, with every phone number masked before it is written."""
+"""Logging: one JSON object a line, every phone number and e-mail masked before it is written.
+
+Each line names the correlation id of the request or job it was written for, and the
+payment when the call passes one (`log.info(..., extra={"payment_id": ...})`).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,15 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from domain.phone import mask_msisdns_in
+from khalex_pay import correlation
+from khalex_pay.observability import scrub_text
+
+#: `extra` fields a log call may pass that the line carries as they are.
+EXTRA_FIELDS = ("payment_id", "job", "message_id", "alert")
 
 
 class MaskingJsonFormatter(logging.Formatter):
-    """Formats records as JSON and masks Kenyan mobile numbers anywhere in the text."""
+    """Formats records as JSON and masks Kenyan mobile numbers and e-mails anywhere in it."""
 
     def __init__(self, process_name: str) -> None:
         super().__init__()
@@ -26,9 +34,15 @@ class MaskingJsonFormatter(logging.Formatter):
             "process": self.process_name,
             "msg": record.getMessage(),
         }
+        correlation_id = getattr(record, "correlation_id", None) or correlation.current()
+        if correlation_id:
+            entry["correlation_id"] = correlation_id
+        for name in EXTRA_FIELDS:
+            if (value := getattr(record, name, None)) is not None:
+                entry[name] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return mask_msisdns_in(json.dumps(entry, default=str, ensure_ascii=False))
+        return scrub_text(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 def setup_logging(process_name: str, level: str | None = None) -> None:

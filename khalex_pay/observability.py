@@ -13,8 +13,10 @@ import sentry_sdk
 from sentry_sdk.integrations.dramatiq import DramatiqIntegration
 from sentry_sdk.integrations.litestar import LitestarIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
+from sentry_sdk.transport import Transport
 
 from domain.phone import mask_msisdns_in
+from khalex_pay import correlation
 from khalex_pay.settings import Settings
 
 #: Keys whose values never leave the process, whatever they hold.
@@ -29,10 +31,15 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _MSISDN_NUMBER_MIN, _MSISDN_NUMBER_MAX = 254_100_000_000, 254_799_999_999
 
 
+def scrub_text(text: str) -> str:
+    """`text` with every phone number and e-mail masked."""
+    return _EMAIL.sub("[email]", mask_msisdns_in(text))
+
+
 def scrub(value: Any) -> Any:
     """`value` with every phone number and e-mail masked, walking dicts and lists."""
     if isinstance(value, str):
-        return _EMAIL.sub("[email]", mask_msisdns_in(value))
+        return scrub_text(value)
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and _MSISDN_NUMBER_MIN <= value <= _MSISDN_NUMBER_MAX:
@@ -45,15 +52,25 @@ def scrub(value: Any) -> Any:
 
 
 def before_send(event: Any, _hint: Any) -> Any:
+    """Scrub `event` and tag it with the correlation id of the request or job it came from."""
+    if isinstance(event, dict) and (correlation_id := correlation.current()):
+        event.setdefault("tags", {})["correlation_id"] = correlation_id
     return scrub(event)
 
 
-def init_sentry(settings: Settings, component: str) -> bool:
-    """Start Sentry when SENTRY_DSN is set; True if it was started."""
+def init_sentry(
+    settings: Settings, component: str, *, transport: type[Transport] | None = None
+) -> bool:
+    """Start Sentry when SENTRY_DSN is set; True if it was started.
+
+    Parameters:
+        transport: where events go instead of SENTRY_DSN's server (tests capture them).
+    """
     if not settings.sentry_dsn:
         return False
     sentry_sdk.init(
         dsn=settings.sentry_dsn,
+        transport=transport,
         environment=settings.mpesa_environment,
         server_name=component,
         integrations=[LitestarIntegration(), DramatiqIntegration()],

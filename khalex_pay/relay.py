@@ -15,7 +15,8 @@ def relay(c: Container, job_ids: list[int] | None = None, limit: int = 200) -> i
 
     A broker failure is logged, not raised: the jobs stay unsent and the scheduler's relay
     tries again. A crash after publishing but before marking sends a job twice, which every
-    job tolerates.
+    job tolerates. Each job keeps the correlation id of whoever queued it, also when the
+    scheduler relays it.
     """
     sent: list[int] = []
     with c.engine.begin() as conn:
@@ -24,7 +25,10 @@ def relay(c: Container, job_ids: list[int] | None = None, limit: int = 200) -> i
             try:
                 c.publish(job)
             except Exception:
-                log.exception("broker refused outbox job %s (%s); will retry", job.id, job.actor)
+                log.exception(
+                    "broker refused outbox job %s (%s); will retry", job.id, job.actor,
+                    extra={"correlation_id": job.correlation_id, "job": job.actor},
+                )  # fmt: skip
                 break
             sent.append(job.id)
         outbox.mark_sent(conn, sent)

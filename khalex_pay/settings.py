@@ -70,6 +70,13 @@ class Settings:
     sim_callback_delay_s: float = 1.0
     sim_late_callback_delay_s: float = 120.0
     sim_chaos: str = ""
+    alert_interval_s: float = 30.0
+    alert_success_window_s: int = 900
+    alert_success_rate_min: float = 0.5
+    alert_min_payments: int = 10
+    alert_queue_age_s: float = 120.0
+    alert_repeat_s: int = 900
+    alert_webhook_url: str = ""
 
     @property
     def production(self) -> bool:
@@ -137,6 +144,13 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         sim_callback_delay_s=_number(env, "SIM_CALLBACK_DELAY", 1.0, problems),
         sim_late_callback_delay_s=_number(env, "SIM_LATE_CALLBACK_DELAY", 120.0, problems),
         sim_chaos=env.get("SIM_CHAOS", ""),
+        alert_interval_s=_number(env, "ALERT_INTERVAL_S", 30.0, problems),
+        alert_success_window_s=_integer(env, "ALERT_SUCCESS_WINDOW_S", 900, problems),
+        alert_success_rate_min=_number(env, "ALERT_SUCCESS_RATE_MIN", 0.5, problems),
+        alert_min_payments=_integer(env, "ALERT_MIN_PAYMENTS", 10, problems),
+        alert_queue_age_s=_number(env, "ALERT_QUEUE_AGE_S", 120.0, problems),
+        alert_repeat_s=_integer(env, "ALERT_REPEAT_S", 900, problems),
+        alert_webhook_url=env.get("ALERT_WEBHOOK_URL", "").strip(),
     )
     problems.extend(_check(values))
     if problems:
@@ -160,6 +174,21 @@ def _number(env: dict[str, str], name: str, default: float, problems: list[str])
         value = float(raw)
     except ValueError:
         problems.append(f"{name} must be a number, not {raw!r}")
+        return default
+    if value < 0:
+        problems.append(f"{name} must not be negative")
+        return default
+    return value
+
+
+def _integer(env: dict[str, str], name: str, default: int, problems: list[str]) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name} must be a whole number, not {raw!r}")
         return default
     if value < 0:
         problems.append(f"{name} must not be negative")
@@ -202,8 +231,29 @@ def _check(s: Settings) -> list[str]:
         problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
     if s.payment_expiry_s <= s.reconcile_after_s:
         problems.append("PAYMENT_EXPIRY_S must be longer than RECONCILE_AFTER_S")
+    problems.extend(_alert_problems(s))
     if s.production:
         problems.extend(_production_problems(s))
+    return problems
+
+
+def _alert_problems(s: Settings) -> list[str]:
+    problems = [
+        f"{name} must be more than 0"
+        for name, value in (
+            ("ALERT_INTERVAL_S", s.alert_interval_s),
+            ("ALERT_SUCCESS_WINDOW_S", s.alert_success_window_s),
+            ("ALERT_MIN_PAYMENTS", s.alert_min_payments),
+            ("ALERT_QUEUE_AGE_S", s.alert_queue_age_s),
+            ("ALERT_REPEAT_S", s.alert_repeat_s),
+        )
+        if value <= 0
+    ]
+    if not 0 <= s.alert_success_rate_min <= 1:
+        problems.append("ALERT_SUCCESS_RATE_MIN must be between 0 and 1 (e.g. 0.5)")
+    url = urlsplit(s.alert_webhook_url)
+    if s.alert_webhook_url and (url.scheme not in ("http", "https") or not url.netloc):
+        problems.append(f"ALERT_WEBHOOK_URL must be an http(s) URL, not {s.alert_webhook_url!r}")
     return problems
 
 

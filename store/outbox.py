@@ -1,7 +1,8 @@
 """The transactional outbox: jobs written in the same transaction as the change that needs them.
 
 A relay (right after commit, and again from the scheduler) hands them to the broker, so a
-crash or a Redis outage between a commit and its enqueue loses nothing.
+crash or a Redis outage between a commit and its enqueue loses nothing. Each row keeps the
+correlation id of the request or job that wrote it, for the message to carry on.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from khalex_pay import correlation
 from store.db import utcnow
 from store.tables import outbox
 
@@ -21,15 +23,22 @@ class Job:
     queue: str
     actor: str
     args: list[Any]
+    correlation_id: str | None = None
 
 
 def add(conn: sa.Connection, queue: str, actor: str, *args: str | int) -> int:
-    """Queue `actor(*args)` to be sent once this transaction commits; args are ids only."""
+    """Queue `actor(*args)` to be sent once this transaction commits; args are ids only.
+
+    The row takes the current correlation id (`khalex_pay.correlation`), if any.
+    """
     result = conn.execute(
         outbox.insert()
-        .values(queue=queue, actor=actor, args=list(args), created_at=utcnow())
+        .values(
+            queue=queue, actor=actor, args=list(args), created_at=utcnow(),
+            correlation_id=correlation.current(),
+        )
         .returning(outbox.c.id)
-    )
+    )  # fmt: skip
     return int(result.scalar_one())
 
 
@@ -39,7 +48,7 @@ def claim(conn: sa.Connection, *, ids: list[int] | None = None, limit: int = 100
     if ids is not None:
         query = query.where(outbox.c.id.in_(ids))
     rows = conn.execute(query.with_for_update(skip_locked=True))
-    return [Job(r.id, r.queue, r.actor, list(r.args)) for r in rows]
+    return [Job(r.id, r.queue, r.actor, list(r.args), r.correlation_id) for r in rows]
 
 
 def mark_sent(conn: sa.Connection, job_ids: list[int]) -> None:

@@ -14,6 +14,13 @@ from domain.payment import FINAL, Change, Payment, Status
 from store.db import is_unique_violation, utcnow
 from store.tables import idempotency_keys, payment_events, payments
 
+#: `payment_events.data["analytics"]` of the `created` event.
+ANALYTICS_INITIATED = "payment_initiated"
+#: `payment_events.data["analytics"]` of the event that completes a payment.
+ANALYTICS_COMPLETED = "payment_completed"
+#: Event kinds that complete a payment (on time, or after we had given up).
+COMPLETION_EVENTS = frozenset({"completed", "late_success"})
+
 
 class PhoneBusy(Exception):
     """Another payment for this phone number is still in flight."""
@@ -112,10 +119,18 @@ def insert(conn: sa.Connection, new: NewPayment) -> PaymentRecord:
         if is_unique_violation(exc, "uq_payments_phone_in_flight"):
             raise PhoneBusy(_in_flight_for(conn, new.phone_number) or "") from exc
         raise
-    _event(conn, payment_id, "created", None, Status.CREATED.value, {"amount": new.amount}, now)
+    _event(conn, payment_id, "created", None, Status.CREATED.value, _initiated(new), now)
     record = get(conn, payment_id)
     assert record is not None
     return record
+
+
+def _initiated(new: NewPayment) -> dict[str, object]:
+    # The "payment initiated" analytics event: ids and amounts only, no personal data.
+    return {
+        "analytics": ANALYTICS_INITIATED, "amount": new.amount,
+        "productId": new.product_id, "orderId": new.order_id,
+    }  # fmt: skip
 
 
 def _in_flight_for(conn: sa.Connection, phone: str) -> str | None:
@@ -190,10 +205,21 @@ def apply(
     if conn.execute(stmt).rowcount != 1:
         raise Conflict(record.id)
     _event(conn, record.id, change.event.kind, change.before.status.value,
-           after.status.value, change.event.data, now)  # fmt: skip
+           after.status.value, _event_data(record, change, now), now)  # fmt: skip
     updated = get(conn, record.id)
     assert updated is not None
     return updated
+
+
+def _event_data(record: PaymentRecord, change: Change, now: datetime) -> dict[str, object]:
+    data = dict(change.event.data)
+    if change.event.kind in COMPLETION_EVENTS:
+        # The "payment completed" analytics event, with how long the customer waited.
+        elapsed_ms = (now - record.created_at).total_seconds() * 1000
+        data.update(
+            analytics=ANALYTICS_COMPLETED, amount=record.amount, processingMs=round(elapsed_ms)
+        )
+    return data
 
 
 def touch(conn: sa.Connection, record: PaymentRecord, **values: object) -> bool:

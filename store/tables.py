@@ -96,6 +96,8 @@ payments = sa.Table(
         postgresql_where=_IN_FLIGHT_SQL,
         sqlite_where=_IN_FLIGHT_SQL,
     ),
+    # Recent outcomes, for the success-rate alert.
+    sa.Index("ix_payments_finished_at", "finished_at"),
     sa.Index(
         "ix_payments_next_query",
         "next_query_at",
@@ -165,6 +167,8 @@ outbox = sa.Table(
     sa.Column("created_at", TZ, nullable=False),
     sa.Column("sent_at", TZ),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    # The request (or job, or scheduler tick) that queued it; the message carries it on.
+    sa.Column("correlation_id", sa.String(64)),
     sa.Index(
         "ix_outbox_unsent",
         "id",
@@ -197,4 +201,19 @@ job_deliveries = sa.Table(
     sa.Column("last_started_at", TZ, nullable=False),
     sa.Column("dead_lettered_at", TZ),
     sa.Column("last_error", sa.String(500)),
+)
+
+#: Every alert raised, keyed by what it is about (`late_success:<payment id>`,
+#: `dead_letter:<message id>`, `queue_age:<queue>`): the key is claimed before the alert
+#: goes out, so several ticks or schedulers never send one twice.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("first_alerted_at", TZ, nullable=False),
+    # Moved on when a condition still true is alerted again (after ALERT_REPEAT_S).
+    sa.Column("last_alerted_at", TZ, nullable=False),
+    sa.Column("times", sa.Integer, nullable=False, server_default="1"),
+    sa.Index("ix_alerts_last_alerted", "last_alerted_at"),
 )

@@ -10,6 +10,7 @@ from khalex_pay.container import Publish
 from khalex_pay.jobs import QUEUES
 from khalex_pay.settings import Settings
 from store.outbox import Job
+from workers.correlation import OPTION, CorrelationMiddleware
 
 #: A worker silent this long is presumed dead and its unacked messages go back in line.
 #: Dramatiq's 60 s default plus its 0.1 % maintenance roll left a killed worker's message
@@ -20,7 +21,10 @@ MAINTENANCE_CHANCE = 50_000
 
 
 def build_broker(settings: Settings, *, in_process: bool = False) -> dramatiq.Broker:
-    """A broker with every queue declared; `in_process` (or no REDIS_URL) gives the stub."""
+    """A broker with every queue declared; `in_process` (or no REDIS_URL) gives the stub.
+
+    Its jobs run under the correlation id their message carries (`CorrelationMiddleware`).
+    """
     broker: dramatiq.Broker
     if settings.redis_url and not in_process:
         broker = RedisBroker(  # type: ignore[no-untyped-call]
@@ -30,22 +34,29 @@ def build_broker(settings: Settings, *, in_process: bool = False) -> dramatiq.Br
         )
     else:
         broker = StubBroker()
+    broker.add_middleware(CorrelationMiddleware())
     for queue in QUEUES:
         broker.declare_queue(queue)
     return broker
 
 
 def publisher(broker: dramatiq.Broker) -> Publish:
-    """Publish outbox jobs as Dramatiq messages (ids only, never personal data)."""
+    """Publish outbox jobs as Dramatiq messages (ids only, never personal data).
+
+    The message carries the job's correlation id in its options (`correlation_id`).
+    """
 
     def publish(job: Job) -> None:
+        options: dict[str, object] = {"outbox_id": job.id}
+        if job.correlation_id:
+            options[OPTION] = job.correlation_id
         broker.enqueue(
             dramatiq.Message(
                 queue_name=job.queue,
                 actor_name=job.actor,
                 args=tuple(job.args),
                 kwargs={},
-                options={"outbox_id": job.id},
+                options=options,
             )
         )
 

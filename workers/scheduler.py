@@ -1,14 +1,21 @@
-"""`khalex-pay scheduler`: the reconciliation loop on APScheduler, one leader at a time."""
+"""`khalex-pay scheduler`: the reconciliation loop and the alerts on APScheduler, one leader.
+
+Each run of a job gets its own correlation id (`sched-…`), so the jobs a pass queues and
+their log lines can be traced back to it.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.engine import Engine
 
-from khalex_pay import reconciliation
+from khalex_pay import alerts, correlation, reconciliation
 from khalex_pay.container import Container
 from workers.leader import Leadership
 
@@ -16,29 +23,66 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two reconciliation passes.
 TICK_S = 2.0
+#: Prefix of the correlation ids of scheduler passes.
+ID_PREFIX = "sched-"
 
 
-def reconcile_job(container: Container, leadership: Leadership) -> None:
+class SharedLeadership:
+    """One leader lock for all the scheduler's jobs, which APScheduler runs on several threads.
+
+    The PostgreSQL advisory lock belongs to one session: a second connection of this very
+    process could not take it, and one connection must not be used by two threads at once.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._leadership = Leadership(engine)
+        self._lock = threading.Lock()
+
+    def acquire(self) -> bool:
+        with self._lock:
+            return self._leadership.acquire()
+
+
+def reconcile_job(container: Container, leadership: Leadership | SharedLeadership) -> None:
     if not leadership.acquire():
         return
-    report = reconciliation.tick(container)
-    if any(vars(report).values()):
-        log.info("reconciliation pass: %s", vars(report))
+    with correlation.bound(correlation.new_id(ID_PREFIX)):
+        report = reconciliation.tick(container)
+        if any(vars(report).values()):
+            log.info("reconciliation pass: %s", vars(report))
+
+
+def alert_job(
+    container: Container,
+    leadership: Leadership | SharedLeadership,
+    check: Callable[[Container], object],
+) -> None:
+    """Raise what needs an operator (`khalex_pay.alerts.run`), on the leader only."""
+    if not leadership.acquire():
+        return
+    with correlation.bound(correlation.new_id(ID_PREFIX)):
+        check(container)
 
 
 def build_scheduler(
     container: Container, *, blocking: bool, tick_s: float = TICK_S
 ) -> BaseScheduler:
-    """A scheduler whose one job is the reconciliation pass every `tick_s` seconds."""
+    """A scheduler running the reconciliation pass every `tick_s` seconds and the alert
+    checks every ALERT_INTERVAL_S."""
     scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
+    leadership = SharedLeadership(container.engine)
+    redis_client = alerts.redis_for(container.settings)
+
+    def check(c: Container) -> None:
+        alerts.run(c, redis_client=redis_client)
+
+    every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
     scheduler.add_job(
-        reconcile_job,
-        "interval",
-        seconds=tick_s,
-        args=(container, Leadership(container.engine)),
-        id="reconcile",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=60,
-    )
+        reconcile_job, "interval", seconds=tick_s, args=(container, leadership),
+        id="reconcile", **every,
+    )  # fmt: skip
+    scheduler.add_job(
+        alert_job, "interval", seconds=container.settings.alert_interval_s,
+        args=(container, leadership, check), id="alerts", **every,
+    )  # fmt: skip
     return scheduler

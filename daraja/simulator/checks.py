@@ -198,6 +198,7 @@ def _callback_url(value: Any) -> str | None:
         return None  # stray whitespace: "Invalid CallBackURL" (LNMOnlineAndroidSample#40)
     try:
         parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0..65535
     except ValueError:
         return None
     host = parts.hostname or ""

@@ -76,6 +76,8 @@ INVALID_FIELD_CASES: list[tuple[str, Any]] = [
     ("CallBackURL", "https://pay.example.com/mpesa/cb"),
     ("CallBackURL", "https://safaricom.example.com/cb"),
     ("CallBackURL", 42),
+    ("CallBackURL", "http://127.0.0.1:99999/cb"),
+    ("CallBackURL", "http://[::1/cb"),
     ("AccountReference", MISSING),
     ("AccountReference", "A" * 13),
     ("AccountReference", ""),
@@ -210,6 +212,12 @@ def test_push_accepts_the_new_2541_prefix(sim: Sim) -> None:
     accepted = sim.push_ok("254110000001")
 
     assert sim.entry(accepted["CheckoutRequestID"])["phoneNumber"] == "254110000001"
+
+
+def test_push_to_an_unresolvable_callback_host_is_accepted_as_daraja_does(sim: Sim) -> None:
+    checkout_id = sim.push_ok(CallBackURL="https://example.invalid/cb/x")["CheckoutRequestID"]
+
+    assert sim.wait_statuses(checkout_id, 1) == [None]
 
 
 def test_push_without_transaction_desc_is_accepted(sim: Sim) -> None:

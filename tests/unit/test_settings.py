@@ -29,12 +29,14 @@ def test_seed_style_database_url_gets_the_psycopg_driver() -> None:
 
 def test_every_bad_setting_is_reported_at_once() -> None:
     with pytest.raises(SettingsError) as bad:
-        load_settings({
-            "MPESA_ENVIRONMENT": "staging",
-            "RECONCILE_AFTER_S": "soon",
-            "MPESA_ACCOUNT_REFERENCE": "ThisIsTooLongForDaraja",
-            "MPESA_CALLBACK_ALLOWED_IPS": "196.201.214.200,not-an-ip",
-        })
+        load_settings(
+            {
+                "MPESA_ENVIRONMENT": "staging",
+                "RECONCILE_AFTER_S": "soon",
+                "MPESA_ACCOUNT_REFERENCE": "ThisIsTooLongForDaraja",
+                "MPESA_CALLBACK_ALLOWED_IPS": "196.201.214.200,not-an-ip",
+            }
+        )
 
     assert len(bad.value.problems) == 4
     assert any("MPESA_ENVIRONMENT" in p for p in bad.value.problems)

@@ -1,0 +1,104 @@
+"""Operator auth (CONTRACT.md §6): a Bearer JWT, HS256 with JWT_SECRET, whose roles hold "ops".
+
+No token, a bad one or an expired one is 401 with `WWW-Authenticate: Bearer`; a good token
+without the role is 403. `khalex-pay ops-token` issues tokens.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
+
+from api.errors import ApiError
+
+#: The role an operator's token must carry.
+OPS_ROLE = "ops"
+#: The only signing algorithm accepted (never "none", never one the token names).
+ALGORITHM = "HS256"
+#: Lifetime of a token from `khalex-pay ops-token` unless told otherwise.
+DEFAULT_TOKEN_HOURS = 8
+#: What a 401 asks for (RFC 6750).
+_CHALLENGE = 'Bearer realm="khalex-pay ops"'
+
+# Production refuses a JWT_SECRET under 32 characters (settings); only the dev default is
+# shorter, and PyJWT would warn about it on every request.
+warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
+
+
+@dataclass(frozen=True)
+class Operator:
+    """Who a valid token names."""
+
+    subject: str
+    roles: frozenset[str]
+
+
+def issue_token(
+    secret: str,
+    subject: str = "operator",
+    hours: float = DEFAULT_TOKEN_HOURS,
+    *,
+    roles: tuple[str, ...] = (OPS_ROLE,),
+    now: datetime | None = None,
+) -> str:
+    """A signed operator token valid for `hours`."""
+    issued = now or datetime.now(UTC)
+    claims = {"sub": subject, "roles": list(roles), "iat": issued}
+    claims["exp"] = issued + timedelta(hours=hours)
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def authenticate(authorization: str | None, secret: str) -> Operator:
+    """The operator an `Authorization` header names.
+
+    Raises:
+        ApiError: 401 `unauthorized` without a valid Bearer token; 403 `forbidden` when the
+        token lacks the ops role.
+    """
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("An operator token is required: Authorization: Bearer <token>.")
+    try:
+        claims = jwt.decode(
+            token.strip(), secret, algorithms=[ALGORITHM], options={"require": ["exp"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise _unauthorized("The operator token has expired.", invalid=True) from exc
+    except jwt.InvalidTokenError as exc:
+        raise _unauthorized("The operator token is not valid.", invalid=True) from exc
+    operator = Operator(str(claims.get("sub", "")), _roles(claims.get("roles")))
+    if OPS_ROLE not in operator.roles:
+        raise ApiError(
+            403, "forbidden", "This token does not carry the ops role.",
+            headers={"WWW-Authenticate": f'{_CHALLENGE}, error="insufficient_scope"'},
+        )  # fmt: skip
+    return operator
+
+
+def _roles(claim: object) -> frozenset[str]:
+    if isinstance(claim, str):
+        return frozenset(claim.split())  # a space-separated list, as OAuth scopes are written
+    if isinstance(claim, list | tuple):
+        return frozenset(role for role in claim if isinstance(role, str))
+    return frozenset()
+
+
+def _unauthorized(message: str, *, invalid: bool = False) -> ApiError:
+    challenge = f'{_CHALLENGE}, error="invalid_token"' if invalid else _CHALLENGE
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
+
+
+def require_ops(secret: str) -> Guard:
+    """A Litestar guard letting through only requests with a valid ops token."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        authenticate(connection.headers.get("authorization"), secret)
+
+    return guard

@@ -1,0 +1,180 @@
+"""The operators' endpoints: `/metrics` (open, for scrapers) and `/api/ops/*` (ops token).
+
+Everything is read at request time from the database and the broker, so any API process
+answers for the whole system.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from litestar import Controller, Response, Router, get
+from litestar.di import NamedDependency, Provide
+from litestar.params import Parameter
+from litestar.types import ControllerRouterHandler
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CollectorRegistry
+
+from api import ops_page
+from api.auth import require_ops
+from api.errors import ApiError
+from khalex_pay import ops
+from khalex_pay.container import Container
+from khalex_pay.dlq import (
+    LIST_LIMIT,
+    DeadLetter,
+    QueueReader,
+    QueueStats,
+    dead_deliveries,
+    queue_reader,
+)
+from khalex_pay.metrics import build_registry
+from khalex_pay.ops import StuckPayment, WindowSummary
+from store.db import utcnow
+
+
+@dataclass(frozen=True)
+class Ops:
+    """What the operators' endpoints read: the container, the broker's queues, the metrics."""
+
+    container: Container
+    queues: QueueReader
+    registry: CollectorRegistry
+
+
+#: The per-app `Ops`, injected by name.
+OpsDeps = NamedDependency[Ops]
+
+
+def routes(
+    container: Container, queues: QueueReader | None = None
+) -> list[ControllerRouterHandler]:
+    """The operators' handlers for one app: metrics, the guarded ops API and the page.
+
+    `queues` reads the broker; by default Redis when configured, else the dev stub broker.
+    """
+    reader = queues or queue_reader(container.settings)
+    ops_deps = Ops(container, reader, build_registry(container.engine, reader))
+    provide = {"ops_deps": Provide(lambda: ops_deps, sync_to_thread=False)}
+    guarded = Router(
+        path="/api/ops",
+        route_handlers=[OpsController],
+        guards=[require_ops(ops_deps.container.settings.jwt_secret)],
+        dependencies=provide,
+    )
+    scrape = Router(path="/", route_handlers=[metrics], dependencies=provide)
+    return [guarded, scrape, ops_page.page]
+
+
+@get("/metrics", sync_to_thread=True, tags=["operations"])
+def metrics(ops_deps: OpsDeps) -> Response[bytes]:
+    """Prometheus text, computed at scrape time from the database and the broker."""
+    # As a header: Litestar would append a second charset to a text media type.
+    return Response(
+        generate_latest(ops_deps.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+class OpsController(Controller):
+    path = "/"
+    tags = ["operations"]  # noqa: RUF012 - Litestar declares it an instance attribute
+
+    @get("/queues", sync_to_thread=True)
+    def queues(self, ops_deps: OpsDeps) -> dict[str, object]:
+        """Each queue's ready depth, delayed messages, dead letters and oldest wait."""
+        return {"queues": [_queue(q) for q in ops_deps.queues.stats()]}
+
+    @get("/summary", sync_to_thread=True)
+    def summary(self, ops_deps: OpsDeps) -> dict[str, object]:
+        """Success rate, processing times, failure reasons and counts: last hour and day."""
+        now = utcnow()
+        with ops_deps.container.engine.connect() as conn:
+            windows = ops.summary(conn, now)
+        return {"generatedAt": _iso(now), **{k: _window(w) for k, w in windows.items()}}
+
+    @get("/stuck", sync_to_thread=True)
+    def stuck(self, ops_deps: OpsDeps) -> dict[str, object]:
+        """Pending payments older than RECONCILE_AFTER_S, oldest first."""
+        after_s = ops_deps.container.settings.reconcile_after_s
+        with ops_deps.container.engine.connect() as conn:
+            total, found = ops.stuck(conn, after_s)
+        return {"olderThanSeconds": after_s, "count": total, "payments": [_stuck(p) for p in found]}
+
+    @get("/dead-letters", sync_to_thread=True)
+    def dead_letters(
+        self,
+        ops_deps: OpsDeps,
+        queue: str | None = Parameter(query="queue", default=None),
+        limit: int = Parameter(query="limit", default=LIST_LIMIT, ge=1, le=1000),
+    ) -> dict[str, object]:
+        """Dead-lettered messages per queue (ids only), and the poison guard's records."""
+        reader = ops_deps.queues
+        names = reader.queues
+        if queue is not None and queue not in names:
+            raise ApiError(404, "queue_not_found", f"No queue {queue!r}.", "queue")
+        letters = reader.dead_letters(queue, limit)
+        with ops_deps.container.engine.connect() as conn:
+            deliveries = dead_deliveries(conn, limit)
+        return {
+            "queues": [
+                {"name": name, "messages": [_letter(m) for m in letters if m.queue == name]}
+                for name in names
+                if queue in (None, name)
+            ],
+            "deliveries": [_delivery(d) for d in deliveries],
+        }
+
+
+# --- Presenters (camelCase, as the rest of the API) ----------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _queue(q: QueueStats) -> dict[str, object]:
+    return {
+        "name": q.name, "depth": q.depth, "delayed": q.delayed,
+        "deadLettered": q.dead_lettered, "oldestAgeSeconds": q.oldest_age_s,
+    }  # fmt: skip
+
+
+def _window(w: WindowSummary) -> dict[str, object]:
+    return {
+        "initiated": w.initiated, "pending": w.pending, "completed": w.completed,
+        "failed": w.failed, "cancelled": w.cancelled, "final": w.final,
+        "lateSuccesses": w.late_successes, "successRate": w.success_rate,
+        "abandonment": w.abandonment, "failureReasons": dict(sorted(w.failure_reasons.items())),
+        "processingSeconds": {
+            "count": len(w.durations),
+            "median": ops.percentile(w.durations, 50),
+            "p95": ops.percentile(w.durations, 95),
+        },
+        "processingBuckets": [{"le": le, "count": n} for le, n in w.buckets()],
+    }  # fmt: skip
+
+
+def _stuck(p: StuckPayment) -> dict[str, object]:
+    return {
+        "paymentId": p.id, "status": p.status, "amount": p.amount, "phoneNumber": p.phone,
+        "checkoutRequestId": p.checkout_request_id, "ageSeconds": p.age_s,
+        "nextQueryAt": _iso(p.next_query_at), "queryAttempts": p.query_attempts,
+        "pushAttempts": p.push_attempts,
+    }  # fmt: skip
+
+
+def _letter(m: DeadLetter) -> dict[str, object]:
+    return {
+        "messageId": m.message_id, "entryId": m.entry_id, "actor": m.actor, "args": m.args,
+        "deadLetteredAt": _iso(m.dead_lettered_at), "retries": m.retries, "error": m.error,
+    }  # fmt: skip
+
+
+def _delivery(d: dict[str, object]) -> dict[str, object]:
+    return {
+        "messageId": d["message_id"], "queue": d["queue"], "actor": d["actor"], "args": d["args"],
+        "started": d["started"], "finished": d["finished"],
+        "deadLetteredAt": _iso(d["dead_lettered_at"]),  # type: ignore[arg-type]
+        "lastError": d["last_error"],
+    }  # fmt: skip

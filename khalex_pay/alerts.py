@@ -1,0 +1,347 @@
+"""Alerts for operators: what needs a person now, raised once, not once per tick.
+
+The scheduler's leader runs `run()` every ALERT_INTERVAL_S. It raises:
+
+- `low_success_rate`: fewer than ALERT_SUCCESS_RATE_MIN of the payments that ended in the
+  last ALERT_SUCCESS_WINDOW_S completed (once at least ALERT_MIN_PAYMENTS ended);
+- `queue_stuck`: a queue's oldest ready message has waited more than ALERT_QUEUE_AGE_S;
+- `dead_letters`: jobs were dead-lettered (Dramatiq's `.XQ` sets, or our poison guard);
+- `late_success`: money arrived for a payment we had already failed (fulfil or refund it).
+
+Each alert is an ERROR log line, a Sentry event (with SENTRY_DSN) and a JSON POST to
+ALERT_WEBHOOK_URL (when set). What was alerted is claimed first in the `alerts` table:
+one-off occurrences (a late success, a dead letter) never alert twice, and conditions that
+stay true (a low success rate, a stuck queue) alert again only after ALERT_REPEAT_S.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import redis
+import sentry_sdk
+import sqlalchemy as sa
+from sentry_sdk.integrations.logging import ignore_logger
+from sqlalchemy.dialects import postgresql, sqlite
+
+from domain.payment import FINAL, Status
+from khalex_pay.container import Container
+from khalex_pay.jobs import QUEUES
+from khalex_pay.observability import scrub
+from khalex_pay.settings import Settings
+from store.db import utcnow
+from store.tables import alerts, job_deliveries, payment_events, payments
+
+log = logging.getLogger(__name__)
+# The ERROR line must not become a second Sentry event: `notify` sends its own, tagged.
+ignore_logger(__name__)
+
+#: Dramatiq's Redis key prefix (`dramatiq:<queue>`, `.msgs`, `.XQ`, `.XQ.msgs`).
+NAMESPACE = "dramatiq"
+#: How far back dead letters and late successes are looked for (Dramatiq keeps dead
+#: letters 7 days).
+LOOKBACK = timedelta(days=7)
+#: Alert rows are forgotten after this; longer than LOOKBACK, so nothing alerts twice.
+RETENTION = timedelta(days=30)
+#: Most dead letters (per queue) or late successes one pass reads.
+BATCH = 500
+#: Dead letters named one by one in an alert; the rest are counted.
+LISTED = 20
+#: Seconds the webhook POST may take: a slow receiver must not hold up the next pass.
+WEBHOOK_TIMEOUT_S = 5.0
+
+#: Statuses a payment ends in.
+_FINAL = tuple(status.value for status in FINAL)
+
+LOW_SUCCESS_RATE = "low_success_rate"
+QUEUE_STUCK = "queue_stuck"
+DEAD_LETTERS = "dead_letters"
+LATE_SUCCESS = "late_success"
+
+#: Sends the webhook: `httpx.post`'s signature (tests pass their own).
+Post = Callable[..., httpx.Response]
+Redis = redis.Redis[Any]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert: its kind, a sentence for a person, and ids and numbers (no personal data)."""
+
+    kind: str
+    message: str
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    queue: str
+    actor: str
+
+
+def redis_for(settings: Settings) -> Redis | None:
+    """A Redis client for reading Dramatiq's keys, or None when there is no Redis (dev)."""
+    if not settings.redis_url:
+        return None
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+
+
+def run(
+    c: Container, *, redis_client: Redis | None = None, now: datetime | None = None,
+    post: Post = httpx.post,
+) -> list[Alert]:  # fmt: skip
+    """One pass: find what is wrong, claim what was not alerted yet, send it; returns it."""
+    now = now or utcnow()
+    ages, dead = _read_redis(redis_client, now)
+    with c.engine.begin() as conn:
+        raised = [
+            *success_rate_alerts(conn, c.settings, now),
+            *queue_alerts(conn, c.settings, ages, now),
+            *dead_letter_alerts(conn, [*dead, *_poisoned(conn, now)], now),
+            *late_success_alerts(conn, now),
+        ]
+        conn.execute(alerts.delete().where(alerts.c.last_alerted_at < now - RETENTION))
+    for alert in raised:
+        notify(c.settings, alert, now, post=post)
+    return raised
+
+
+# What is wrong ---------------------------------------------------------------------------
+
+
+def success_rate_alerts(conn: sa.Connection, s: Settings, now: datetime) -> list[Alert]:
+    """`low_success_rate` when too few of the payments that ended lately completed."""
+    since = now - timedelta(seconds=s.alert_success_window_s)
+    counts: dict[str, int] = dict(
+        conn.execute(
+            sa.select(payments.c.status, sa.func.count())
+            .where(payments.c.finished_at >= since, payments.c.status.in_(_FINAL))
+            .group_by(payments.c.status)
+        ).tuples()
+    )  # fmt: skip
+    ended, completed = sum(counts.values()), counts.get(Status.COMPLETED.value, 0)
+    if ended < s.alert_min_payments or completed / ended >= s.alert_success_rate_min:
+        return []
+    if not claim_repeating(conn, LOW_SUCCESS_RATE, LOW_SUCCESS_RATE, now, s.alert_repeat_s):
+        return []
+    rate = completed / ended
+    minutes = s.alert_success_window_s // 60
+    return [
+        Alert(
+            LOW_SUCCESS_RATE,
+            f"only {completed} of the {ended} payments that ended in the last {minutes} min "
+            f"completed ({rate:.0%}; the alert is below {s.alert_success_rate_min:.0%})",
+            {
+                "successRate": round(rate, 3), "completed": completed, "ended": ended,
+                "byStatus": counts, "windowSeconds": s.alert_success_window_s,
+                "threshold": s.alert_success_rate_min,
+            },
+        )
+    ]  # fmt: skip
+
+
+def queue_alerts(
+    conn: sa.Connection, s: Settings, ages: dict[str, float], now: datetime
+) -> list[Alert]:
+    """`queue_stuck` for each queue whose oldest ready message waited too long."""
+    raised = []
+    for queue, age in sorted(ages.items()):
+        if age <= s.alert_queue_age_s:
+            continue
+        if not claim_repeating(conn, QUEUE_STUCK, f"queue_age:{queue}", now, s.alert_repeat_s):
+            continue
+        raised.append(
+            Alert(
+                QUEUE_STUCK,
+                f"queue {queue}: the oldest waiting job has waited {age:.0f} s "
+                f"(the alert is over {s.alert_queue_age_s:.0f} s); are the workers running?",
+                {"queue": queue, "oldestAgeSeconds": round(age, 1),
+                 "threshold": s.alert_queue_age_s},
+            )
+        )  # fmt: skip
+    return raised
+
+
+def dead_letter_alerts(
+    conn: sa.Connection, dead: Iterable[DeadLetter], now: datetime
+) -> list[Alert]:
+    """One `dead_letters` alert per queue for the dead letters never alerted before."""
+    by_key = {f"dead_letter:{d.message_id}": d for d in dead}
+    new = [by_key[key] for key in claim_once(conn, DEAD_LETTERS, list(by_key), now)]
+    raised = []
+    for queue in sorted({d.queue for d in new}):
+        letters = [d for d in new if d.queue == queue]
+        actors = sorted({d.actor for d in letters})
+        raised.append(
+            Alert(
+                DEAD_LETTERS,
+                f"{len(letters)} job(s) on queue {queue} were dead-lettered "
+                f"({', '.join(actors)}); they will not run again by themselves",
+                {"queue": queue, "count": len(letters),
+                 "messages": [{"messageId": d.message_id, "actor": d.actor}
+                              for d in letters[:LISTED]]},
+            )
+        )  # fmt: skip
+    return raised
+
+
+def late_success_alerts(conn: sa.Connection, now: datetime) -> list[Alert]:
+    """One `late_success` alert for each late success never alerted before."""
+    e, p = payment_events, payments
+    rows = conn.execute(
+        sa.select(e.c.payment_id, e.c.data, e.c.created_at, p.c.amount,
+                  p.c.mpesa_receipt_number)
+        .join(p, p.c.id == e.c.payment_id)
+        .where(e.c.kind == "late_success", e.c.created_at >= now - LOOKBACK)
+        .order_by(e.c.id.desc())
+        .limit(BATCH)
+    ).all()  # fmt: skip
+    by_key = {f"late_success:{row.payment_id}": row._mapping for row in rows}
+    return [_late_success(by_key[key]) for key in claim_once(conn, LATE_SUCCESS, list(by_key), now)]
+
+
+def _late_success(row: sa.RowMapping) -> Alert:
+    data = row["data"] or {}
+    reason = data.get("previousReason") or "failed"
+    return Alert(
+        LATE_SUCCESS,
+        f"payment {row['payment_id']} was paid (KES {row['amount']}) after we had failed it "
+        f"({reason}): fulfil the order or refund the customer",
+        {"paymentId": row["payment_id"], "amount": row["amount"],
+         "receipt": row["mpesa_receipt_number"], "previousReason": data.get("previousReason"),
+         "processingMs": data.get("processingMs"), "paidAt": row["created_at"].isoformat()},
+    )  # fmt: skip
+
+
+def _poisoned(conn: sa.Connection, now: datetime) -> list[DeadLetter]:
+    """Messages our poison guard dead-lettered (also in `.XQ` when Redis is the broker)."""
+    t = job_deliveries
+    rows = conn.execute(
+        sa.select(t.c.message_id, t.c.queue, t.c.actor)
+        .where(t.c.dead_lettered_at >= now - LOOKBACK)
+        .order_by(t.c.dead_lettered_at.desc())
+        .limit(BATCH)
+    )
+    return [DeadLetter(*row) for row in rows]
+
+
+# Dramatiq's Redis keys -------------------------------------------------------------------
+
+
+def _read_redis(client: Redis | None, now: datetime) -> tuple[dict[str, float], list[DeadLetter]]:
+    if client is None:
+        return {}, []
+    try:
+        return queue_ages(client, now), redis_dead_letters(client, now - LOOKBACK)
+    except (redis.RedisError, ValueError, KeyError) as exc:
+        log.warning("could not read the queues in Redis for alerts: %s", exc)
+        return {}, []
+
+
+def queue_ages(client: Redis, now: datetime) -> dict[str, float]:
+    """Seconds the oldest ready message of each non-empty queue has waited."""
+    ages = {}
+    for queue in QUEUES:
+        oldest = client.lindex(f"{NAMESPACE}:{queue}", 0)
+        body = client.hget(f"{NAMESPACE}:{queue}.msgs", oldest) if oldest else None
+        if body is None:
+            continue  # empty, or taken by a worker since
+        message = json.loads(body)
+        # A retried message becomes ready at its eta, not when it was first sent.
+        ready_ms = max(message["message_timestamp"], message["options"].get("eta", 0))
+        ages[queue] = now.timestamp() - ready_ms / 1000
+    return ages
+
+
+def redis_dead_letters(client: Redis, since: datetime) -> list[DeadLetter]:
+    """The newest dead letters in each queue's `.XQ` since `since`."""
+    dead = []
+    for queue in QUEUES:
+        xq = f"{NAMESPACE}:{queue}.XQ"
+        ids = client.zrevrangebyscore(xq, "+inf", since.timestamp() * 1000, start=0, num=BATCH)
+        bodies = client.hmget(f"{xq}.msgs", ids) if ids else []
+        for body in filter(None, bodies):
+            message = json.loads(body)
+            dead.append(DeadLetter(message["message_id"], queue, message["actor_name"]))
+    return dead
+
+
+# Claims: what was alerted, so it is not alerted again ------------------------------------
+
+
+def claim_once(conn: sa.Connection, kind: str, keys: list[str], now: datetime) -> list[str]:
+    """Record `keys`; returns those never recorded before (in `keys`' order)."""
+    if not keys:
+        return []
+    known = set(conn.execute(sa.select(alerts.c.key).where(alerts.c.key.in_(keys))).scalars())
+    fresh = [key for key in keys if key not in known]
+    if not fresh:
+        return []
+    rows = [_row(key, kind, now) for key in fresh]
+    won = set(conn.execute(_insert_new(conn).values(rows).returning(alerts.c.key)).scalars())
+    return [key for key in fresh if key in won]
+
+
+def claim_repeating(conn: sa.Connection, kind: str, key: str, now: datetime, repeat_s: int) -> bool:
+    """True when `key` was never alerted, or last alerted at least `repeat_s` ago."""
+    if conn.execute(_insert_new(conn).values(_row(key, kind, now)).returning(alerts.c.key)).first():
+        return True
+    stmt = (
+        alerts.update()
+        .where(alerts.c.key == key, alerts.c.last_alerted_at <= now - timedelta(seconds=repeat_s))
+        .values(last_alerted_at=now, times=alerts.c.times + 1)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def _row(key: str, kind: str, now: datetime) -> dict[str, object]:
+    return {"key": key, "kind": kind, "first_alerted_at": now, "last_alerted_at": now}
+
+
+def _insert_new(conn: sa.Connection) -> Any:
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(alerts).on_conflict_do_nothing(index_elements=[alerts.c.key])
+
+
+# Sending ---------------------------------------------------------------------------------
+
+
+def notify(settings: Settings, alert: Alert, now: datetime, *, post: Post = httpx.post) -> None:
+    """Log `alert` at ERROR, send it to Sentry and to ALERT_WEBHOOK_URL when configured."""
+    log.error(
+        "alert %s: %s", alert.kind, alert.message,
+        extra={"alert": alert.kind, "payment_id": alert.details.get("paymentId")},
+    )  # fmt: skip
+    if settings.sentry_dsn:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("alert", alert.kind)
+            scope.set_context("alert", alert.details)
+            scope.fingerprint = ["khalex-alert", alert.kind]
+            sentry_sdk.capture_message(f"{alert.kind}: {alert.message}", level="error")
+    if settings.alert_webhook_url:
+        _post(settings.alert_webhook_url, webhook_body(alert, now), post)
+
+
+def webhook_body(alert: Alert, now: datetime) -> dict[str, Any]:
+    """What ALERT_WEBHOOK_URL receives: `{"alert", "message", "details", "at"}`."""
+    body = {"alert": alert.kind, "message": alert.message, "details": alert.details,
+            "at": now.isoformat()}  # fmt: skip
+    return dict(scrub(body))
+
+
+def _post(url: str, body: dict[str, Any], post: Post) -> None:
+    try:
+        post(url, json=body, timeout=WEBHOOK_TIMEOUT_S).raise_for_status()
+    except httpx.HTTPError as exc:
+        # The URL may hold a secret (chat webhooks do): name the failure, not the address.
+        status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
+        log.warning(
+            "alert webhook failed for %s: %s%s", body["alert"], type(exc).__name__,
+            f" ({status})" if status else "",
+        )  # fmt: skip

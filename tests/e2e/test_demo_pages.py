@@ -1,0 +1,215 @@
+"""The demo pages of `khalex-pay dev`: the checkout at `/` and the virtual phone at `/phone`.
+
+No browser here: the pages are checked for the endpoints their scripts call, and a manual
+payment is driven over HTTP exactly as the two pages' scripts drive it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from daraja.simulator.scenarios import ACTIONS, SCENARIOS
+from khalex_pay.container import Container
+from khalex_pay.settings import Settings
+from store.db import make_engine
+from tests import services
+
+pytestmark = pytest.mark.e2e
+
+#: What the checkout page sends for the tournament board.
+BOARD = {
+    "amount": 1500, "productId": "board-01", "productName": "Tournament chess board",
+    "customerName": "Wanjiru", "customerEmail": "wanjiru@example.com",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running `khalex-pay dev` on a free port; its base URL."""
+    tmp = tmp_path_factory.mktemp("demo")
+    port = services.free_port()
+    env = {"DATABASE_URL": f"sqlite:///{tmp / 'dev.db'}", "SIM_CALLBACK_DELAY": "0.3"}
+    proc = services.khalex_pay("dev", "--port", str(port), env=env, log=tmp / "dev.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        services.wait_for_http(f"{base}/health/live", proc=proc)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_checkout_page_is_served_at_the_root_and_calls_the_payment_api(dev: str) -> None:
+    page = httpx.get(f"{dev}/")
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "fetch(\"/api/payments/initiate\"" in page.text
+    assert "\"/api/payments/status/\"" in page.text
+    assert "\"Idempotency-Key\": attempt.key" in page.text
+    assert "error.field" in page.text
+
+
+def test_checkout_page_lists_every_simulator_test_number(dev: str) -> None:
+    page = httpx.get(f"{dev}/").text
+
+    for msisdn in SCENARIOS:
+        assert f'"0{msisdn[3:]}"' in page, f"test number {msisdn} missing from the checkout page"
+
+
+def test_pages_load_nothing_from_outside(dev: str) -> None:
+    for path in ("/", "/phone"):
+        page = httpx.get(f"{dev}{path}").text
+        # No internet here: every script and style is inline.
+        assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"https?:", page), path
+        assert "<script src" not in page, path
+
+
+def test_phone_page_is_served_and_calls_the_simulator_control_api(dev: str) -> None:
+    page = httpx.get(f"{dev}/phone")
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    for path in ('"/simulator/prompts"', '"/simulator/prompts/"', '"/simulator/ledger"'):
+        assert path in page.text
+    assert re.search(r'fetch\("/simulator/chaos", \{\s*method: "PUT"', page.text)
+    assert "JSON.stringify({manual: on})" in page.text
+    for action in ACTIONS:
+        assert f'["{action}", ' in page.text, f"no button for {action}"
+
+
+def test_phone_page_masks_the_numbers_it_shows(dev: str) -> None:
+    page = httpx.get(f"{dev}/phone").text
+
+    assert 'slice(0, 4) + "****" + s.slice(-4)' in page
+    # Every number the page writes goes through mask(); CheckoutRequestIDs embed the
+    # number, so they only ever appear in the URL of an action, never as text.
+    assert "mask(p.phoneNumber)" in page
+    assert "mask(push.phoneNumber)" in page
+    assert "textContent = p.checkoutRequestId" not in page
+
+
+def test_production_app_serves_neither_page() -> None:
+    container = Container(Settings(), make_engine("sqlite://"), publish=lambda job: None)
+
+    paths = {route.path for route in create_app(container).routes}
+
+    assert "/api/payments/initiate" in paths
+    assert "/" not in paths
+    assert "/phone" not in paths
+
+
+def test_payment_held_on_the_virtual_phone_completes_when_pay_is_pressed(dev: str) -> None:
+    chaos = httpx.put(f"{dev}/simulator/chaos", json={"manual": True})
+    assert chaos.status_code == 200, chaos.text
+    assert chaos.json()["manual"] is True
+    try:
+        payment = _click_pay_twice(dev, "0712 000 333")
+        prompt = _wait_for_prompt(dev, "254712000333")
+        time.sleep(1.0)  # three callback delays: an auto-resolving prompt would be gone
+        assert _status(dev, payment)["status"] == "pending"
+        assert _open_prompt_ids(dev).count(prompt["checkoutRequestId"]) == 1
+
+        pressed = httpx.post(f"{dev}/simulator/prompts/{prompt['checkoutRequestId']}/pay")
+
+        assert pressed.status_code == 200, pressed.text
+        done = _wait_final(dev, payment)
+        assert done["status"] == "completed"
+        assert done["checkoutRequestId"] == prompt["checkoutRequestId"]
+        assert done["mpesaReceiptNumber"] == pressed.json()["push"]["receipt"]
+        assert prompt["checkoutRequestId"] not in _open_prompt_ids(dev)
+        again = httpx.post(f"{dev}/simulator/prompts/{prompt['checkoutRequestId']}/pay")
+        assert again.status_code == 409
+        assert again.json()["error"]["code"] == "prompt_closed"
+    finally:
+        httpx.put(f"{dev}/simulator/chaos", json={"manual": False})
+
+
+def test_cancel_on_the_virtual_phone_cancels_the_payment(dev: str) -> None:
+    httpx.put(f"{dev}/simulator/chaos", json={"manual": True})
+    try:
+        payment = _click_pay_twice(dev, "0712000444")
+        prompt = _wait_for_prompt(dev, "254712000444")
+
+        pressed = httpx.post(f"{dev}/simulator/prompts/{prompt['checkoutRequestId']}/cancel")
+
+        assert pressed.status_code == 200, pressed.text
+        done = _wait_final(dev, payment)
+        assert done["status"] == "cancelled"
+        assert done["failureReason"] == "cancelled_by_user"
+        assert done["message"]  # the checkout page shows it as it is
+    finally:
+        httpx.put(f"{dev}/simulator/chaos", json={"manual": False})
+
+
+def test_field_error_names_the_field_the_checkout_page_marks(dev: str) -> None:
+    answer = httpx.post(
+        f"{dev}/api/payments/initiate",
+        json={**BOARD, "phoneNumber": "0612"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error["field"] == "phoneNumber"
+    page = httpx.get(f"{dev}/").text
+    assert 'id="error-phoneNumber"' in page  # the slot the page writes error.message into
+
+
+def _click_pay_twice(dev: str, phone: str) -> str:
+    """A double click: both requests carry the attempt's one Idempotency-Key."""
+    key = str(uuid.uuid4())
+    body = {**BOARD, "phoneNumber": phone}
+    first = httpx.post(f"{dev}/api/payments/initiate", json=body, headers={"Idempotency-Key": key})
+    second = httpx.post(f"{dev}/api/payments/initiate", json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 202, first.text
+    assert second.status_code == 202, second.text
+    assert second.headers.get("idempotent-replayed") == "true"
+    payment_id: str = first.json()["paymentId"]
+    assert second.json()["paymentId"] == payment_id
+    return payment_id
+
+
+def _open_prompt_ids(dev: str) -> list[str]:
+    prompts = httpx.get(f"{dev}/simulator/prompts").json()["prompts"]
+    return [prompt["checkoutRequestId"] for prompt in prompts]
+
+
+def _wait_for_prompt(dev: str, msisdn: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for prompt in httpx.get(f"{dev}/simulator/prompts").json()["prompts"]:
+            if prompt["phoneNumber"] == msisdn:
+                assert prompt["manual"] is True
+                assert prompt["amount"] == BOARD["amount"]
+                found: dict[str, Any] = prompt
+                return found
+        time.sleep(0.1)
+    raise AssertionError(f"no prompt opened for {msisdn[:4]}****{msisdn[-4:]}")
+
+
+def _status(dev: str, payment_id: str) -> dict[str, Any]:
+    payment: dict[str, Any] = httpx.get(f"{dev}/api/payments/status/{payment_id}").json()
+    return payment
+
+
+def _wait_final(dev: str, payment_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        payment = _status(dev, payment_id)
+        if payment["status"] != "pending":
+            return payment
+        time.sleep(0.2)
+    raise AssertionError(f"payment {payment_id} still pending")
