@@ -39,16 +39,28 @@ pytestmark = pytest.mark.faults
 NORMAL_PER_PHASE = 110
 #: Scenario numbers paid in turn (one payment in flight per number), per phase.
 SCENARIOS_PHASE_1 = {
-    "254700000001": 2, "254700000002": 2, "254700000003": 2, "254700000004": 1,
-    "254700000005": 3, "254700000006": 3, "254700000007": 1, "254700000009": 2,
+    "254700000001": 2,
+    "254700000002": 2,
+    "254700000003": 2,
+    "254700000004": 1,
+    "254700000005": 3,
+    "254700000006": 3,
+    "254700000007": 1,
+    "254700000009": 2,
     "254708374149": 1,
-}  # fmt: skip
+}
 SCENARIOS_PHASE_2 = {"254700000008": 3, "254700000005": 2, "254700000006": 2, "254700000002": 1}
 PHASE_1_CHAOS = {
-    "pushErrorRate": 0.1, "pushTimeoutRate": 0.0, "queryErrorRate": 0.2,
-    "callbackDropRate": 0.2, "callbackDuplicateRate": 0.2, "callbackDelayS": [0.2, 3.0],
-    "faultRate": 0.02, "htmlRate": 0.02, "hangS": 6.0,
-}  # fmt: skip
+    "pushErrorRate": 0.1,
+    "pushTimeoutRate": 0.0,
+    "queryErrorRate": 0.2,
+    "callbackDropRate": 0.2,
+    "callbackDuplicateRate": 0.2,
+    "callbackDelayS": [0.2, 3.0],
+    "faultRate": 0.02,
+    "htmlRate": 0.02,
+    "hangS": 6.0,
+}
 PHASE_2_CHAOS = {**PHASE_1_CHAOS, "pushTimeoutRate": 0.1, "callbackDropRate": 0.0}
 EXPIRY_S = 90
 #: How long after the last payment we wait for everything to settle.
@@ -78,7 +90,7 @@ class OwnRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [
                 "redis-server",
                 "--port",
@@ -91,7 +103,7 @@ class OwnRedis:
                 "no",
                 "--logfile",
                 str(self.logs / "redis.log"),
-            ],  # fmt: skip
+            ],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -127,10 +139,13 @@ class System:
 
     def initiate(self, phone: str, amount: int) -> httpx.Response:
         body = {
-            "amount": amount, "phoneNumber": phone, "productId": "set-03",
-            "productName": "Staunton set", "customerName": "Achieng",
+            "amount": amount,
+            "phoneNumber": phone,
+            "productId": "set-03",
+            "productName": "Staunton set",
+            "customerName": "Achieng",
             "customerEmail": "achieng@example.com",
-        }  # fmt: skip
+        }
         return httpx.post(f"{self.api}/api/payments/initiate", json=body, timeout=15)
 
     def status(self, payment_id: str) -> dict[str, Any]:
@@ -194,9 +209,13 @@ def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
         services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
         yield System(
-            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}",
-            postgres_url, worker, redis, logs,
-        )  # fmt: skip
+            f"http://127.0.0.1:{api_port}",
+            f"http://127.0.0.1:{sim_port}",
+            postgres_url,
+            worker,
+            redis,
+            logs,
+        )
     finally:
         for proc in procs:
             proc.terminate()
@@ -210,7 +229,7 @@ def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def _initiate_until_accepted(system: System, phone: str, amount: int) -> str:
     """Initiate; a 409 (phone busy) or a 503 is retried as a shop's frontend would."""
-    key = f"fault-{phone}-{amount}-{random.random()}"  # noqa: S311
+    key = f"fault-{phone}-{amount}-{random.random()}"
     for _ in range(400):
         try:
             answer = httpx.post(
@@ -222,7 +241,7 @@ def _initiate_until_accepted(system: System, phone: str, amount: int) -> str:
                     "productName": "Staunton set",
                     "customerName": "Achieng",
                     "customerEmail": "achieng@example.com",
-                },  # fmt: skip
+                },
                 headers={"Idempotency-Key": key},
                 timeout=15,
             )
@@ -252,10 +271,8 @@ def _wait_final(system: System, payment_id: str, timeout_s: float) -> dict[str, 
 
 
 def _run_phase(system: System, phase: int, scenarios: dict[str, int], seed: int) -> list[str]:
-    rng = random.Random(seed)  # noqa: S311 - test data
-    normal = [
-        (f"2547{phase}{i:07d}", rng.randint(1, 5000)) for i in range(NORMAL_PER_PHASE)
-    ]  # fmt: skip
+    rng = random.Random(seed)
+    normal = [(f"2547{phase}{i:07d}", rng.randint(1, 5000)) for i in range(NORMAL_PER_PHASE)]
     ids: list[str] = []
     lock = threading.Lock()
 
@@ -283,7 +300,7 @@ def _fault_plan(system: System, faults: Faults, stop: threading.Event) -> Callab
     def kill_a_worker() -> None:
         children = system.worker_children()
         if children:
-            os.kill(random.choice(children), signal.SIGKILL)  # noqa: S311
+            os.kill(random.choice(children), signal.SIGKILL)
             faults.note(f"SIGKILLed worker process (of {len(children)})")
 
     def restart_redis() -> None:
@@ -305,10 +322,15 @@ def _fault_plan(system: System, faults: Faults, stop: threading.Event) -> Callab
         faults.note(f"terminated {killed} database backends")
 
     plan = [
-        (4, kill_a_worker), (10, terminate_backends), (16, restart_redis),
-        (24, kill_a_worker), (30, terminate_backends), (45, kill_a_worker),
-        (60, restart_redis), (75, terminate_backends),
-    ]  # fmt: skip
+        (4, kill_a_worker),
+        (10, terminate_backends),
+        (16, restart_redis),
+        (24, kill_a_worker),
+        (30, terminate_backends),
+        (45, kill_a_worker),
+        (60, restart_redis),
+        (75, terminate_backends),
+    ]
 
     def run() -> None:
         started = time.monotonic()
@@ -434,13 +456,13 @@ def test_every_payment_reaches_its_true_end_under_faults(system: System) -> None
     time.sleep(5)  # let duplicate and late callbacks land before the count
     report = _check(system, ids)
 
-    print("\nfault-injection suite")  # noqa: T201
+    print("\nfault-injection suite")
     for line in faults.done:
-        print(f"  fault: {line}")  # noqa: T201
+        print(f"  fault: {line}")
     for name, count in sorted(report.counts.items()):
-        print(f"  {name}: {count}")  # noqa: T201
+        print(f"  {name}: {count}")
     for line in report.mismatches[:40]:
-        print(f"  MISMATCH {line}")  # noqa: T201
+        print(f"  MISMATCH {line}")
     assert report.mismatches == [], f"{len(report.mismatches)} mismatches; logs in {system.logs}"
     assert report.counts["paid pushes"] > 0
     assert len(faults.done) >= 6
