@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
 from litestar import Controller, Response, Router, get
 from litestar.di import NamedDependency, Provide
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 from litestar.types import ControllerRouterHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CollectorRegistry
@@ -105,8 +106,8 @@ class OpsController(Controller):
     def dead_letters(
         self,
         ops_deps: OpsDeps,
-        queue: str | None = Parameter(query="queue", default=None),
-        limit: int = Parameter(query="limit", default=LIST_LIMIT, ge=1, le=1000),
+        queue: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = LIST_LIMIT,
     ) -> dict[str, object]:
         """Dead-lettered messages per queue (ids only), and the poison guard's records."""
         reader = ops_deps.queues

@@ -94,11 +94,16 @@ def redis_for(settings: Settings) -> Redis | None:
 
 def run(
     c: Container, *, redis_client: Redis | None = None, now: datetime | None = None,
-    post: Post = httpx.post,
+    post: Post = httpx.post, namespace: str = NAMESPACE,
 ) -> list[Alert]:  # fmt: skip
-    """One pass: find what is wrong, claim what was not alerted yet, send it; returns it."""
+    """One pass: find what is wrong, claim what was not alerted yet, send it; returns it.
+
+    Parameters:
+        redis_client: Dramatiq's Redis; without it, queues are not checked (dev mode).
+        namespace: the brokers' Redis key prefix.
+    """
     now = now or utcnow()
-    ages, dead = _read_redis(redis_client, now)
+    ages, dead = _read_redis(redis_client, now, namespace)
     with c.engine.begin() as conn:
         raised = [
             *success_rate_alerts(conn, c.settings, now),
@@ -234,22 +239,25 @@ def _poisoned(conn: sa.Connection, now: datetime) -> list[DeadLetter]:
 # Dramatiq's Redis keys -------------------------------------------------------------------
 
 
-def _read_redis(client: Redis | None, now: datetime) -> tuple[dict[str, float], list[DeadLetter]]:
+def _read_redis(
+    client: Redis | None, now: datetime, namespace: str
+) -> tuple[dict[str, float], list[DeadLetter]]:
     if client is None:
         return {}, []
     try:
-        return queue_ages(client, now), redis_dead_letters(client, now - LOOKBACK)
+        ages = queue_ages(client, now, namespace=namespace)
+        return ages, redis_dead_letters(client, now - LOOKBACK, namespace=namespace)
     except (redis.RedisError, ValueError, KeyError) as exc:
         log.warning("could not read the queues in Redis for alerts: %s", exc)
         return {}, []
 
 
-def queue_ages(client: Redis, now: datetime) -> dict[str, float]:
+def queue_ages(client: Redis, now: datetime, *, namespace: str = NAMESPACE) -> dict[str, float]:
     """Seconds the oldest ready message of each non-empty queue has waited."""
     ages = {}
     for queue in QUEUES:
-        oldest = client.lindex(f"{NAMESPACE}:{queue}", 0)
-        body = client.hget(f"{NAMESPACE}:{queue}.msgs", oldest) if oldest else None
+        oldest = client.lindex(f"{namespace}:{queue}", 0)
+        body = client.hget(f"{namespace}:{queue}.msgs", oldest) if oldest else None
         if body is None:
             continue  # empty, or taken by a worker since
         message = json.loads(body)
@@ -259,11 +267,13 @@ def queue_ages(client: Redis, now: datetime) -> dict[str, float]:
     return ages
 
 
-def redis_dead_letters(client: Redis, since: datetime) -> list[DeadLetter]:
+def redis_dead_letters(
+    client: Redis, since: datetime, *, namespace: str = NAMESPACE
+) -> list[DeadLetter]:
     """The newest dead letters in each queue's `.XQ` since `since`."""
     dead = []
     for queue in QUEUES:
-        xq = f"{NAMESPACE}:{queue}.XQ"
+        xq = f"{namespace}:{queue}.XQ"
         ids = client.zrevrangebyscore(xq, "+inf", since.timestamp() * 1000, start=0, num=BATCH)
         bodies = client.hmget(f"{xq}.msgs", ids) if ids else []
         for body in filter(None, bodies):

@@ -51,7 +51,10 @@ class Leadership:
         return True
 
     def release(self) -> None:
+        """Stop leading. The session itself is closed: the lock is a *session* lock, and a
+        connection handed back to the pool would keep holding it."""
         if self._conn is not None:
             with contextlib.suppress(sa.exc.DBAPIError):
+                self._conn.invalidate()
                 self._conn.close()
             self._conn = None
