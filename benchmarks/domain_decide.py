@@ -75,11 +75,14 @@ def _callback(checkout: str, code: int, amount: int | None, receipt: str | None)
 
 def run_once(payments: int) -> Outcome:
     """Decide every fact of `payments` payment lives; the clock covers `decide` only."""
-    lives = [(Payment(id=f"p{i}", amount=100 + i % 900), life(i, 100 + i % 900)) for i in range(payments)]
+    lives = [
+        (Payment(id=f"p{i}", amount=100 + i % 900), life(i, 100 + i % 900)) for i in range(payments)
+    ]
     facts = changes = 0
     statuses: Counter[str] = Counter()
     started = time.perf_counter()
-    for payment, facts_of_life in lives:
+    for first, facts_of_life in lives:
+        payment = first
         for fact in facts_of_life:
             change = decide(payment, fact)
             if change is not None:

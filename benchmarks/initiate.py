@@ -44,7 +44,9 @@ def measure(base: str, api_pid: int, count: int, offset: int) -> list[Figure]:
 def figures(bench: str, load: Load, cpu_ms: float, expected_status: int) -> list[Figure]:
     """Rate, p50, p99 and API CPU per request, each next to the HTTP ceiling."""
     bad = sum(n for status, n in load.statuses.items() if status != expected_status)
-    note = f"{len(load.latencies_ms):,} requests, c=32" + (f", {bad} not {expected_status}" if bad else "")
+    note = f"{len(load.latencies_ms):,} requests, c=32" + (
+        f", {bad} not {expected_status}" if bad else ""
+    )
     if bad:
         raise RuntimeError(f"{bench}: {bad} answers were not {expected_status}: {load.statuses}")
     return [

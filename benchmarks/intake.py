@@ -29,11 +29,12 @@ def calls(engine: sa.Engine) -> list[Call]:
         payments.c.merchant_request_id, payments.c.amount, payments.c.phone_number,
     ).where(payments.c.status == "pushed").order_by(payments.c.created_at)  # fmt: skip
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return [_call(i, *row) for i, row in enumerate(rows)]
+        rows = conn.execute(query).tuples().all()
+    return [_call(i, row) for i, row in enumerate(rows)]
 
 
-def _call(i: int, token: str, checkout: str, merchant: str, amount: int, phone: str) -> Call:
+def _call(i: int, row: tuple[str, str | None, str | None, int, str]) -> Call:
+    token, checkout, merchant, amount, phone = row
     items = [
         {"Name": "Amount", "Value": amount}, {"Name": "MpesaReceiptNumber", "Value": f"BNC{i:07d}"},
         {"Name": "Balance"}, {"Name": "TransactionDate", "Value": TRANSACTION_DATE},

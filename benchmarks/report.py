@@ -67,6 +67,8 @@ def table(figures: Iterable[Figure]) -> str:
 
 
 def _row(f: Figure) -> tuple[str, str, str, str, str, str]:
-    ceiling = f"{number(f.ceiling.value)} {f.ceiling.unit} ({f.ceiling.source})" if f.ceiling else "-"
+    ceiling = (
+        f"{number(f.ceiling.value)} {f.ceiling.unit} ({f.ceiling.source})" if f.ceiling else "-"
+    )
     ratio = f"{f.ratio:.2f}x" if f.ratio is not None else "-"
     return (f.bench, f.name, f"{number(f.value)} {f.unit}", ceiling, ratio, f.note)

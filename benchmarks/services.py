@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 
@@ -83,7 +83,7 @@ class Processes:
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         """Start `khalex-pay ARGS`; its output goes to `<logs>/<name>.log`."""
         with (self.logs / f"{name}.log").open("ab") as log:
-            proc = subprocess.Popen(  # noqa: S603 - our own command line
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "khalex_pay.cli", *args],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
                 start_new_session=True,
@@ -116,10 +116,8 @@ class Processes:
 
 def _signal_group(proc: subprocess.Popen[bytes], signum: signal.Signals) -> None:
     # The group id is the pid of the process we started (start_new_session=True).
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(proc.pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
@@ -130,7 +128,8 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30
             raise RuntimeError(f"process for {url} exited with {proc.returncode}")
         try:
             httpx.get(url, timeout=1.0)
-            return
         except httpx.HTTPError:
             time.sleep(0.1)
+        else:
+            return
     raise TimeoutError(f"{url} did not answer within {timeout_s} s")

@@ -101,8 +101,13 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
 
 def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     from daraja.simulator import run  # noqa: PLC0415
+    from daraja.simulator.chaos import ChaosError  # noqa: PLC0415
 
-    run(settings, args.host, args.port)
+    try:
+        run(settings, args.host, args.port)
+    except ChaosError as exc:
+        print(f"khalex-pay: bad setting: SIM_CHAOS: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     return 0
 
 

@@ -24,19 +24,30 @@ MAX_LENGTH = 64
 #: could break a log line or a header.
 _SAFE = re.compile(r"[A-Za-z0-9._:\-]+")
 
+#: Hex digits 0-9 written as the letters after a-f, so a hex id holds no digit at all.
+_DIGITS_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
 _current: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
 
 def new_id(prefix: str = "") -> str:
-    """A fresh id: 32 hex digits, after `prefix` (e.g. "sched-" for scheduler ticks)."""
-    return f"{prefix}{uuid.uuid4().hex}"
+    """A fresh random id of 32 letters (128 bits) after `prefix` (e.g. "sched-").
+
+    Letters only: about one hex UUID in a hundred holds a run of digits that log masking
+    takes for a phone number, and an id must read the same in logs as in rows.
+    """
+    return prefix + uuid.uuid4().hex.translate(_DIGITS_TO_LETTERS)
 
 
 def is_valid(value: str) -> bool:
-    """True for a caller's id we may keep: 1 to 64 safe characters and no phone number."""
+    """True for a caller's id we may keep: 1 to 64 safe characters and no phone number.
+
+    An id holding what looks like a phone number (a run such as 0712345678, also inside a
+    UUID now and then) is refused: it would be stored unmasked in rows and messages, and
+    read differently in the masked log lines. The caller gets a new id in the answer.
+    """
     if not 0 < len(value) <= MAX_LENGTH or not _SAFE.fullmatch(value):
         return False
-    # A phone number as a request id would be copied unmasked into rows and messages.
     return mask_msisdns_in(value) == value
 
 

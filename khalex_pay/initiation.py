@@ -45,6 +45,10 @@ class IdempotencyKeyReused(Exception):
 class PushDeferred(Exception):
     """Daraja refused the push before processing; the worker retries it after a backoff."""
 
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
 
 @dataclass(frozen=True)
 class Initiated:
@@ -153,7 +157,9 @@ def _refused(c: Container, payment_id: str, attempts: int, exc: Refused) -> None
     fact = PushRefused(reason=refusal_reason(exc), detail=str(exc), give_up=give_up)
     _record(c, payment_id, fact)
     if not give_up:
-        raise PushDeferred(f"push refused before processing, attempt {attempts}: {exc}")
+        raise PushDeferred(
+            f"push refused before processing, attempt {attempts}: {exc}", exc.retry_after_s
+        )
 
 
 def refusal_reason(exc: Refused) -> str:

@@ -29,8 +29,20 @@ def _c() -> Container:
     return _container
 
 
+#: Longest wait we honour from Daraja before resending a refused push: the scheduler
+#: re-drives `created` payments after 30 s anyway.
+MAX_PUSH_RETRY_DELAY_MS = 25_000
+
+
 def send_push(payment_id: str) -> None:
-    initiation.send_push(_c(), payment_id)
+    try:
+        initiation.send_push(_c(), payment_id)
+    except initiation.PushDeferred as exc:
+        if exc.retry_after_s is None:
+            raise
+        # Daraja said how long to wait (a locked subscriber: about a minute).
+        delay = min(int(exc.retry_after_s * 1000), MAX_PUSH_RETRY_DELAY_MS)
+        raise dramatiq.Retry(str(exc), delay=delay) from exc
 
 
 def process_callback(inbox_id: int) -> None:

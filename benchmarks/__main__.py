@@ -1,0 +1,32 @@
+"""`python -m benchmarks [--quick] [--domain-only]`: run the benchmarks, print one table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from benchmarks import domain_decide, report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke run")
+    parser.add_argument(
+        "--domain-only", action="store_true", help="only the pure-Python benchmark (no services)"
+    )
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    figures = domain_decide.run(quick=args.quick)
+    if not args.domain_only:
+        from benchmarks import system  # noqa: PLC0415 - needs PostgreSQL and Redis
+
+        figures += system.run(quick=args.quick)
+    print(report.table(figures))
+    print(f"\n{'quick ' if args.quick else ''}run took {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""(b)-(e): the real processes against a throwaway PostgreSQL database and Redis database.
+
+One run, in order: `khalex-pay simulator` and `khalex-pay api` start; the initiates are sent
+(b); a worker pushes them all to the simulator and stops (d); a paid callback per payment is
+posted (c); a worker applies them all and stops (d); the peak memory of the API and of the
+worker is read (e). Everything started here is stopped before `run` returns.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from benchmarks import drain, http_load, initiate, intake, procfs, services
+from benchmarks.report import Figure
+from benchmarks.services import Processes
+
+#: Payments per run, and in a `--quick` run.
+PAYMENTS, QUICK_PAYMENTS = 2_000, 60
+#: Initiates sent first and not timed, so connection pools and code paths are warm.
+WARM_UP, QUICK_WARM_UP = 100, 10
+#: Longest a worker may take to drain one backlog.
+DRAIN_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Urls:
+    api: str
+    simulator: str
+
+
+def environment(database: str, redis: str, urls: Urls) -> dict[str, str]:
+    """Settings for every process: the simulator stands in for Daraja and never calls back
+    on its own (the intake benchmark sends the callbacks), and nothing expires mid-run."""
+    return {
+        "DATABASE_URL": database,
+        "REDIS_URL": redis,
+        "MPESA_BASE_URL": urls.simulator,
+        "MPESA_CALLBACK_URL": f"{urls.api}/api/payments/webhook",
+        "SIM_CALLBACK_DELAY": "3600",
+        "RECONCILE_AFTER_S": "3600",
+        "PAYMENT_EXPIRY_S": "7200",
+        "SENTRY_DSN": "",
+    }
+
+
+def run(*, quick: bool = False) -> list[Figure]:
+    """Every system figure; raises if a process fails or a backlog is not drained."""
+    logs = Path(tempfile.mkdtemp(prefix="khalex-bench-"))
+    try:
+        figures = _run(logs, quick=quick)
+    except BaseException:
+        print(f"benchmark failed; process logs kept in {logs}")
+        raise
+    shutil.rmtree(logs, ignore_errors=True)
+    return figures
+
+
+def _run(logs: Path, *, quick: bool) -> list[Figure]:
+    urls = Urls(
+        f"http://127.0.0.1:{services.free_port()}", f"http://127.0.0.1:{services.free_port()}"
+    )
+    with services.fresh_database() as database, services.fresh_redis() as redis:
+        engine = sa.create_engine(database, pool_size=2)
+        try:
+            with Processes(environment(database, redis, urls), logs) as procs:
+                return _measure(procs, engine, urls, quick=quick)
+        finally:
+            engine.dispose()
+
+
+def _measure(procs: Processes, engine: sa.Engine, urls: Urls, *, quick: bool) -> list[Figure]:
+    simulator = procs.start("simulator", "simulator", "--port", urls.simulator.rsplit(":", 1)[1])
+    api = procs.start("api", "api", "--port", urls.api.rsplit(":", 1)[1])
+    services.wait_for_http(f"{urls.simulator}/simulator/ledger", simulator)
+    services.wait_for_http(f"{urls.api}/health/live", api)
+    count, warm = (QUICK_PAYMENTS, QUICK_WARM_UP) if quick else (PAYMENTS, WARM_UP)
+    http_load.post_all(urls.api, initiate.calls(warm))
+    figures = initiate.measure(urls.api, api.pid, count, offset=warm)
+    pushes = drain.drain(
+        procs, engine, done=("pushed",), event="push_accepted", timeout_s=DRAIN_TIMEOUT_S
+    )
+    figures += pushes.figures("worker: STK pushes")
+    figures += intake.measure(urls.api, api.pid, engine)
+    applied = drain.drain(
+        procs, engine, done=("completed",), event="completed", timeout_s=DRAIN_TIMEOUT_S
+    )
+    figures += applied.figures("worker: callbacks")
+    figures += _memory(procfs.peak_rss_kib(api.pid), max(pushes.peak_rss_kib, applied.peak_rss_kib))
+    return figures
+
+
+def _memory(api_kib: int, worker_kib: int) -> list[Figure]:
+    return [
+        Figure("peak RSS", "api process", api_kib / 1024, "MiB", note="VmHWM, 1 uvicorn process"),
+        Figure("peak RSS", "worker process", worker_kib / 1024, "MiB",
+               note="VmHWM, largest process of `khalex-pay worker --processes 1`"),
+    ]  # fmt: skip
