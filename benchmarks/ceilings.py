@@ -18,7 +18,7 @@ HTTP_PAYMENT_P99_MS = Ceiling(111.30, "ms", _HTTP_1W)
 HTTP_PAYMENT_CPU_MS = Ceiling(1.541, "ms/req", _HTTP_1W + " app CPU")
 
 #: Dramatiq draining no-op messages with one worker process of 8 threads.
-_DRAIN = "dramatiq-drain 1 proc x 8 threads"
+_DRAIN = "dramatiq-drain 1 proc x 8 thr"
 DRAIN_RATE = Ceiling(2020, "msgs/s", _DRAIN + ", 1st fetch->last ack")
 DRAIN_RATE_WITH_START = Ceiling(1973, "msgs/s", _DRAIN + ", incl. start-up")
 DRAIN_CPU_US = Ceiling(356, "us/msg", _DRAIN + " worker CPU")

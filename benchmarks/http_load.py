@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 
@@ -33,6 +33,8 @@ class Load:
     seconds: float
     latencies_ms: list[float]
     statuses: Counter[int]
+    #: CPU this process spent sending: the load generator shares the 2 cores with the API.
+    client_cpu_s: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -44,7 +46,9 @@ class Load:
 
 def post_all(base: str, calls: Sequence[Call], concurrency: int = CONCURRENCY) -> Load:
     """POST every call to `base` over `concurrency` connections."""
-    return asyncio.run(_post_all(base, calls, concurrency))
+    cpu_before = time.process_time()
+    load = asyncio.run(_post_all(base, calls, concurrency))
+    return replace(load, client_cpu_s=time.process_time() - cpu_before)
 
 
 async def _post_all(base: str, calls: Sequence[Call], concurrency: int) -> Load:

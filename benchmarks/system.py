@@ -28,19 +28,29 @@ DRAIN_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
-class Urls:
-    api: str
-    simulator: str
+class Ports:
+    """Where the API and the simulator listen (free ports, so a running `make dev` is safe)."""
+
+    api: int
+    simulator: int
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api}"
+
+    @property
+    def simulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.simulator}"
 
 
-def environment(database: str, redis: str, urls: Urls) -> dict[str, str]:
+def environment(database: str, redis: str, ports: Ports) -> dict[str, str]:
     """Settings for every process: the simulator stands in for Daraja and never calls back
     on its own (the intake benchmark sends the callbacks), and nothing expires mid-run."""
     return {
         "DATABASE_URL": database,
         "REDIS_URL": redis,
-        "MPESA_BASE_URL": urls.simulator,
-        "MPESA_CALLBACK_URL": f"{urls.api}/api/payments/webhook",
+        "MPESA_BASE_URL": ports.simulator_url,
+        "MPESA_CALLBACK_URL": f"{ports.api_url}/api/payments/webhook",
         "SIM_CALLBACK_DELAY": "3600",
         "RECONCILE_AFTER_S": "3600",
         "PAYMENT_EXPIRY_S": "7200",
@@ -61,31 +71,29 @@ def run(*, quick: bool = False) -> list[Figure]:
 
 
 def _run(logs: Path, *, quick: bool) -> list[Figure]:
-    urls = Urls(
-        f"http://127.0.0.1:{services.free_port()}", f"http://127.0.0.1:{services.free_port()}"
-    )
+    ports = Ports(api=services.free_port(), simulator=services.free_port())
     with services.fresh_database() as database, services.fresh_redis() as redis:
         engine = sa.create_engine(database, pool_size=2)
         try:
-            with Processes(environment(database, redis, urls), logs) as procs:
-                return _measure(procs, engine, urls, quick=quick)
+            with Processes(environment(database, redis, ports), logs) as procs:
+                return _measure(procs, engine, ports, quick=quick)
         finally:
             engine.dispose()
 
 
-def _measure(procs: Processes, engine: sa.Engine, urls: Urls, *, quick: bool) -> list[Figure]:
-    simulator = procs.start("simulator", "simulator", "--port", urls.simulator.rsplit(":", 1)[1])
-    api = procs.start("api", "api", "--port", urls.api.rsplit(":", 1)[1])
-    services.wait_for_http(f"{urls.simulator}/simulator/ledger", simulator)
-    services.wait_for_http(f"{urls.api}/health/live", api)
+def _measure(procs: Processes, engine: sa.Engine, ports: Ports, *, quick: bool) -> list[Figure]:
+    simulator = procs.start("simulator", "simulator", "--port", str(ports.simulator))
+    api = procs.start("api", "api", "--port", str(ports.api))
+    services.wait_for_http(f"{ports.simulator_url}/simulator/ledger", simulator)
+    services.wait_for_http(f"{ports.api_url}/health/live", api)
     count, warm = (QUICK_PAYMENTS, QUICK_WARM_UP) if quick else (PAYMENTS, WARM_UP)
-    http_load.post_all(urls.api, initiate.calls(warm))
-    figures = initiate.measure(urls.api, api.pid, count, offset=warm)
+    http_load.post_all(ports.api_url, initiate.calls(warm))
+    figures = initiate.measure(ports.api_url, api.pid, count, offset=warm)
     pushes = drain.drain(
         procs, engine, done=("pushed",), event="push_accepted", timeout_s=DRAIN_TIMEOUT_S
     )
     figures += pushes.figures("worker: STK pushes")
-    figures += intake.measure(urls.api, api.pid, engine)
+    figures += intake.measure(ports.api_url, api.pid, engine)
     applied = drain.drain(
         procs, engine, done=("completed",), event="completed", timeout_s=DRAIN_TIMEOUT_S
     )
@@ -98,5 +106,5 @@ def _memory(api_kib: int, worker_kib: int) -> list[Figure]:
     return [
         Figure("peak RSS", "api process", api_kib / 1024, "MiB", note="VmHWM, 1 uvicorn process"),
         Figure("peak RSS", "worker process", worker_kib / 1024, "MiB",
-               note="VmHWM, largest process of `khalex-pay worker --processes 1`"),
+               note="VmHWM, largest process of `worker --processes 1`"),
     ]  # fmt: skip

@@ -66,7 +66,6 @@ LATE_SUCCESS = "late_success"
 
 #: Sends the webhook: `httpx.post`'s signature (tests pass their own).
 Post = Callable[..., httpx.Response]
-Redis = redis.Redis[Any]
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ class DeadLetter:
     actor: str
 
 
-def redis_for(settings: Settings) -> Redis | None:
+def redis_for(settings: Settings) -> redis.Redis[Any] | None:
     """A Redis client for reading Dramatiq's keys, or None when there is no Redis (dev)."""
     if not settings.redis_url:
         return None
@@ -93,7 +92,7 @@ def redis_for(settings: Settings) -> Redis | None:
 
 
 def run(
-    c: Container, *, redis_client: Redis | None = None, now: datetime | None = None,
+    c: Container, *, redis_client: redis.Redis[Any] | None = None, now: datetime | None = None,
     post: Post = httpx.post, namespace: str = NAMESPACE,
 ) -> list[Alert]:  # fmt: skip
     """One pass: find what is wrong, claim what was not alerted yet, send it; returns it.
@@ -240,7 +239,7 @@ def _poisoned(conn: sa.Connection, now: datetime) -> list[DeadLetter]:
 
 
 def _read_redis(
-    client: Redis | None, now: datetime, namespace: str
+    client: redis.Redis[Any] | None, now: datetime, namespace: str
 ) -> tuple[dict[str, float], list[DeadLetter]]:
     if client is None:
         return {}, []
@@ -252,7 +251,9 @@ def _read_redis(
         return {}, []
 
 
-def queue_ages(client: Redis, now: datetime, *, namespace: str = NAMESPACE) -> dict[str, float]:
+def queue_ages(
+    client: redis.Redis[Any], now: datetime, *, namespace: str = NAMESPACE
+) -> dict[str, float]:
     """Seconds the oldest ready message of each non-empty queue has waited."""
     ages = {}
     for queue in QUEUES:
@@ -268,7 +269,7 @@ def queue_ages(client: Redis, now: datetime, *, namespace: str = NAMESPACE) -> d
 
 
 def redis_dead_letters(
-    client: Redis, since: datetime, *, namespace: str = NAMESPACE
+    client: redis.Redis[Any], since: datetime, *, namespace: str = NAMESPACE
 ) -> list[DeadLetter]:
     """The newest dead letters in each queue's `.XQ` since `since`."""
     dead = []

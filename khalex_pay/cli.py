@@ -331,7 +331,7 @@ def _inbox_line(r: dict[str, Any]) -> str:
     return (
         f"  #{r['id']}  {_iso(r['received_at'])}  {r['state']:<10} attempts {r['attempts']}  "
         f"processed {_iso(r['processed_at'])}  {r['reason'] or ''}"
-    )
+    ).rstrip()
 
 
 def _exchange_lines(x: dict[str, Any]) -> list[str]:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from daraja.errors import DarajaError
+from domain.outcomes import Kind, outcome_of
 from domain.payment import PENDING, Expired, ResultReported, Source, Status
 from khalex_pay.container import Container
 from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
@@ -25,8 +26,12 @@ from store.tables import payments as payments_table
 
 log = logging.getLogger(__name__)
 
-#: Longest wait between two queries of one payment.
+#: Longest wait between two queries of one payment while its customer waits.
 MAX_QUERY_GAP_S = 80
+#: Longest wait between two queries of an expired payment.
+MAX_LATE_QUERY_GAP_S = 600
+#: How long after its creation we still ask Daraja about an expired payment.
+LATE_QUERY_WINDOW = timedelta(hours=24)
 #: A stored callback not processed this long is queued again.
 INBOX_STALE_S = 60
 #: A `created` payment whose push job has not started this long is queued again.
@@ -35,18 +40,21 @@ CREATED_STALE_S = 30
 BATCH = 200
 
 
-def query_gap(attempts: int, first_s: int) -> timedelta:
-    """The wait before query number `attempts + 1`: first_s, then doubling, capped."""
-    return timedelta(seconds=min(first_s * 2**attempts, max(MAX_QUERY_GAP_S, first_s)))
+def query_gap(attempts: int, first_s: int, *, late: bool = False) -> timedelta:
+    """The wait before query number `attempts + 1`: first_s, then doubling, capped.
+
+    After expiry (`late`) the cap is longer: we keep asking so that a success nobody told us
+    about is still found, but there is no customer waiting any more.
+    """
+    cap = MAX_LATE_QUERY_GAP_S if late else max(MAX_QUERY_GAP_S, first_s)
+    return timedelta(seconds=min(first_s * 2**attempts, cap))
 
 
 def query_payment(c: Container, payment_id: str) -> None:
     """Ask Daraja how payment `payment_id` ended, and apply a final answer (worker job)."""
     with c.engine.connect() as conn:
         record = payments.get(conn, payment_id)
-    if record is None or record.checkout_request_id is None:
-        return
-    if Status(record.status) not in PENDING:
+    if record is None or record.checkout_request_id is None or not _wants_query(record):
         return  # the callback (or an earlier query) already settled it
     try:
         answer = c.daraja.stk_query(
@@ -61,7 +69,23 @@ def query_payment(c: Container, payment_id: str) -> None:
         result_desc=answer.result_desc,
         checkout_request_id=record.checkout_request_id,
     )
-    transition(c.engine, payment_id, fact)
+    change = transition(c.engine, payment_id, fact)
+    if change is None and _is_final(answer.result_code):
+        # e.g. an expired payment that Daraja says was cancelled: it stays failed (timeout).
+        with c.engine.begin() as conn:
+            payments.stop_querying(conn, payment_id)
+
+
+def _wants_query(record: payments.PaymentRecord) -> bool:
+    status = Status(record.status)
+    return status in PENDING or (status is Status.FAILED and record.failure_reason == "timeout")
+
+
+def _is_final(result_code: int) -> bool:
+    outcome = outcome_of(result_code)
+    return outcome.kind is Kind.SUCCESS or (
+        outcome.kind is not Kind.NOT_YET and outcome.final_in_query
+    )
 
 
 @dataclass
@@ -107,21 +131,28 @@ def _expire(c: Container, now: datetime) -> int:
 def _queue_due_queries(c: Container, conn: sa.Connection, now: datetime) -> int:
     t = payments_table
     rows = conn.execute(
-        sa.select(t.c.id, t.c.query_attempts)
-        .where(_pending(), t.c.checkout_request_id.is_not(None), t.c.next_query_at <= now)
+        sa.select(t.c.id, t.c.query_attempts, t.c.created_at)
+        .where(t.c.next_query_at <= now, t.c.checkout_request_id.is_not(None))
         .order_by(t.c.next_query_at)
         .limit(BATCH)
         .with_for_update(skip_locked=True)
     ).all()  # fmt: skip
-    for payment_id, attempts in rows:
-        gap = query_gap(attempts + 1, c.settings.reconcile_after_s)
+    expiry = timedelta(seconds=c.settings.payment_expiry_s)
+    queued = 0
+    for payment_id, attempts, created_at in rows:
+        if now - created_at > LATE_QUERY_WINDOW:
+            conn.execute(t.update().where(t.c.id == payment_id).values(next_query_at=None))
+            continue
+        late = now - created_at > expiry
+        gap = query_gap(attempts + 1, c.settings.reconcile_after_s, late=late)
         conn.execute(
             t.update()
             .where(t.c.id == payment_id)
             .values(next_query_at=now + gap, query_attempts=attempts + 1)
         )
         outbox.add(conn, *QUERY_PAYMENT, payment_id)
-    return len(rows)
+        queued += 1
+    return queued
 
 
 def _requeue_stale_callbacks(conn: sa.Connection, now: datetime) -> int:

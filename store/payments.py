@@ -197,6 +197,10 @@ def apply(
     }
     if after.status in FINAL and change.before.status not in FINAL:
         values["finished_at"] = now
+    if after.status in FINAL and after.failure_reason != "timeout":
+        # Daraja told us how it ended: no more queries. An expiry is only our own patience
+        # running out, so an expired payment keeps being asked about (late successes).
+        values.setdefault("next_query_at", None)
     stmt = (
         payments.update()
         .where(payments.c.id == record.id, payments.c.version == record.version)
@@ -220,6 +224,11 @@ def _event_data(record: PaymentRecord, change: Change, now: datetime) -> dict[st
             analytics=ANALYTICS_COMPLETED, amount=record.amount, processingMs=round(elapsed_ms)
         )
     return data
+
+
+def stop_querying(conn: sa.Connection, payment_id: str) -> None:
+    """Daraja gave a final answer that changed nothing: ask no more about this payment."""
+    conn.execute(payments.update().where(payments.c.id == payment_id).values(next_query_at=None))
 
 
 def touch(conn: sa.Connection, record: PaymentRecord, **values: object) -> bool:

@@ -24,6 +24,7 @@ metadata = sa.MetaData(
 #: Statuses during which the customer's phone may have an open prompt (domain PENDING).
 IN_FLIGHT = ("created", "sending", "pushed", "unknown")
 _IN_FLIGHT_SQL = sa.text("status IN ('created', 'sending', 'pushed', 'unknown')")
+_WANTS_QUERY_SQL = sa.text("next_query_at IS NOT NULL")
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -99,10 +100,12 @@ payments = sa.Table(
     # Recent outcomes, for the success-rate alert.
     sa.Index("ix_payments_finished_at", "finished_at"),
     sa.Index(
+        # Payments that want an STK query: pending ones, and expired ones whose success may
+        # still come (a late success is honoured, never dropped).
         "ix_payments_next_query",
         "next_query_at",
-        postgresql_where=_IN_FLIGHT_SQL,
-        sqlite_where=_IN_FLIGHT_SQL,
+        postgresql_where=_WANTS_QUERY_SQL,
+        sqlite_where=_WANTS_QUERY_SQL,
     ),
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -27,6 +28,12 @@ TICK_S = 2.0
 ID_PREFIX = "sched-"
 
 
+class Leader(Protocol):
+    def acquire(self) -> bool:
+        """True while this process may act."""
+        ...
+
+
 class SharedLeadership:
     """One leader lock for all the scheduler's jobs, which APScheduler runs on several threads.
 
@@ -42,8 +49,12 @@ class SharedLeadership:
         with self._lock:
             return self._leadership.acquire()
 
+    def release(self) -> None:
+        with self._lock:
+            self._leadership.release()
 
-def reconcile_job(container: Container, leadership: Leadership | SharedLeadership) -> None:
+
+def reconcile_job(container: Container, leadership: Leader) -> None:
     if not leadership.acquire():
         return
     with correlation.bound(correlation.new_id(ID_PREFIX)):
@@ -54,7 +65,7 @@ def reconcile_job(container: Container, leadership: Leadership | SharedLeadershi
 
 def alert_job(
     container: Container,
-    leadership: Leadership | SharedLeadership,
+    leadership: Leader,
     check: Callable[[Container], object],
 ) -> None:
     """Raise what needs an operator (`khalex_pay.alerts.run`), on the leader only."""

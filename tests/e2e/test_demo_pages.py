@@ -56,9 +56,9 @@ def test_checkout_page_is_served_at_the_root_and_calls_the_payment_api(dev: str)
 
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert "fetch(\"/api/payments/initiate\"" in page.text
-    assert "\"/api/payments/status/\"" in page.text
-    assert "\"Idempotency-Key\": attempt.key" in page.text
+    assert 'fetch("/api/payments/initiate"' in page.text
+    assert '"/api/payments/status/"' in page.text
+    assert '"Idempotency-Key": attempt.key' in page.text
     assert "error.field" in page.text
 
 

@@ -420,6 +420,12 @@ def _hold_against_ledger(
     expected = {0: "completed", 1032: "cancelled"}.get(push["resultCode"], "failed")
     if row.status != expected:
         report.bad(f"{row.id}: {row.status}/{row.failure_reason}, ledger says {push['resultCode']}")
+    delivered = 200 in push["callbackStatuses"]
+    stored = inbox_ids[push["checkoutRequestId"]] > 0
+    if delivered and not stored:
+        report.bad(f"{row.id}: a callback was answered 200 but is not in the inbox")
+    if push["callbacksSent"] and not delivered:
+        report.counts["callbacks we failed to answer 200"] += 1
     if paid:
         report.counts["paid pushes"] += 1
         if completions[row.id] != 1:
@@ -428,12 +434,10 @@ def _hold_against_ledger(
             report.counts["receipts recorded"] += 1
             if row.mpesa_receipt_number != push["receipt"]:
                 report.bad(f"{row.id}: receipt {row.mpesa_receipt_number} != {push['receipt']}")
+        elif delivered:
+            report.bad(f"{row.id}: its success callback was stored, yet no receipt")
         else:
-            report.counts["completed by query (receipt not sent to us)"] += 1
-            if push["callbacksSent"] > 0 and inbox_ids[push["checkoutRequestId"]] == 0:
-                report.bad(f"{row.id}: a callback was sent but none is in the inbox")
-    if push["callbacksSent"] > 0 and inbox_ids[push["checkoutRequestId"]] == 0:
-        report.bad(f"{row.id}: callback lost ({push['callbacksSent']} sent, none stored)")
+            report.counts["completed by query (callback lost on the way)"] += 1
     report.counts["callbacks sent"] += push["callbacksSent"]
 
 

@@ -226,7 +226,7 @@ def test_daraja_latency_histogram_buckets_each_answered_call(samples: Samples) -
         "30.0": 7, "+Inf": 7,
     }  # fmt: skip
     assert _value(samples, f"{name}_sum", operation="stk_push") == pytest.approx(10.105)
-    assert query["0.25"] == 0 and query["0.5"] == 1 and query["1.0"] == 1 and query["2.5"] == 2
+    assert (query["0.25"], query["0.5"], query["1.0"], query["2.5"]) == (0, 1, 1, 2)
     assert _value(samples, f"{name}_count", operation="stk_query") == 2
     assert _value(samples, f"{name}_sum", operation="stk_query") == pytest.approx(1.5)
 
@@ -238,8 +238,8 @@ def test_processing_time_histogram_runs_from_initiate_to_the_first_final_state(
 
     completed = _buckets(samples, name, status="completed")
 
-    assert completed["2.0"] == 0 and completed["5.0"] == 1  # paid in 3 s
-    assert completed["180.0"] == 1 and completed["300.0"] == 2  # the late one: expired at 190 s
+    assert (completed["2.0"], completed["5.0"]) == (0, 1)  # paid in 3 s
+    assert (completed["180.0"], completed["300.0"]) == (1, 2)  # the late one: expired at 190 s
     assert _value(samples, f"{name}_sum", status="completed") == pytest.approx(193)
     assert _buckets(samples, name, status="cancelled")["10.0"] == 1
     assert _buckets(samples, name, status="cancelled")["5.0"] == 0

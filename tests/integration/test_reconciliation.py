@@ -192,3 +192,61 @@ def test_unmatched_callback_is_matched_once_its_payment_is_known(h: Harness) -> 
     assert (PROCESS_CALLBACK.actor, [received.inbox_id]) in [(j.actor, j.args) for j in h.published]
     callbacks.process(h.container, received.inbox_id)
     assert _get(h, p.id).status == "completed"
+
+
+def _expire(h: Harness, p: PaymentRecord) -> None:
+    later = utcnow() + timedelta(seconds=h.container.settings.payment_expiry_s + 1)
+    reconciliation.tick(h.container, later)
+    assert (_get(h, p.id).status, _get(h, p.id).failure_reason) == ("failed", "timeout")
+
+
+def test_expired_payment_is_still_queried_and_a_success_completes_it_late(h: Harness) -> None:
+    p = _pushed(h)
+    _expire(h, p)
+    assert _get(h, p.id).next_query_at is not None
+    h.published.clear()
+
+    report = reconciliation.tick(h.container, utcnow() + timedelta(hours=1))
+    h.daraja.query_answers.append(QueryResult(0, "The service request is processed successfully."))
+    reconciliation.query_payment(h.container, p.id)
+
+    assert report.queries == 1
+    done = _get(h, p.id)
+    assert (done.status, done.late_success, done.receipt_pending) == ("completed", True, True)
+    assert done.next_query_at is None
+
+
+def test_final_failure_for_an_expired_payment_stops_the_queries(h: Harness) -> None:
+    p = _pushed(h)
+    _expire(h, p)
+    h.daraja.query_answers.append(QueryResult(1032, "Request cancelled by user"))
+
+    reconciliation.query_payment(h.container, p.id)
+
+    done = _get(h, p.id)
+    assert (done.status, done.failure_reason, done.next_query_at) == ("failed", "timeout", None)
+
+
+def test_expired_payments_are_queried_less_often_and_not_after_a_day(h: Harness) -> None:
+    assert reconciliation.query_gap(9, 20, late=True) == timedelta(
+        seconds=reconciliation.MAX_LATE_QUERY_GAP_S
+    )
+    p = _pushed(h)
+    _expire(h, p)
+    h.published.clear()
+
+    report = reconciliation.tick(h.container, utcnow() + timedelta(hours=25))
+
+    assert report.queries == 0
+    assert _get(h, p.id).next_query_at is None
+
+
+def test_callback_settling_a_payment_stops_its_queries(h: Harness) -> None:
+    p = _pushed(h)
+    received = callbacks.receive(
+        h.container, stk_callback(p.checkout_request_id or ""), source_ip="127.0.0.1",
+        token=p.callback_token, headers={},
+    )  # fmt: skip
+    callbacks.process(h.container, received.inbox_id)
+
+    assert _get(h, p.id).next_query_at is None

@@ -66,7 +66,7 @@ def test_token_without_expiry_is_401() -> None:
 
 def test_unsigned_token_is_401() -> None:
     exp = datetime.now(UTC) + timedelta(hours=1)
-    unsigned = jwt.encode({"sub": "x", "roles": ["ops"], "exp": exp}, None, algorithm="none")
+    unsigned = jwt.encode({"sub": "x", "roles": ["ops"], "exp": exp}, "", algorithm="none")
 
     assert _refusal(f"Bearer {unsigned}").status_code == 401
 

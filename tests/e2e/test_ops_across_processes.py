@@ -1,0 +1,239 @@
+"""The operators' view across real processes: what the API reports is what the workers did.
+
+Payments are made through the API, pushed by a worker, settled by the simulator's callbacks
+(and one by `khalex-pay payments requery`); then `/metrics` and `/api/ops/summary`, served by
+the API process, must count exactly those payments.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests import services
+
+pytestmark = pytest.mark.e2e
+
+#: A JWT_SECRET as long as production requires, shared by every process and the CLI.
+SECRET = "e2e-ops-secret-0123456789abcdef-0123456789"
+
+
+@dataclass
+class System:
+    api: str
+    env: dict[str, str]
+    logs: Path
+
+    def initiate(self, phone: str, amount: int = 1500) -> str:
+        body = {
+            "amount": amount, "phoneNumber": phone, "productId": "board-01",
+            "productName": "Tournament chess board", "customerName": "Wanjiru",
+            "customerEmail": "wanjiru@example.com",
+        }  # fmt: skip
+        answer = httpx.post(f"{self.api}/api/payments/initiate", json=body, timeout=10)
+        assert answer.status_code == 202, answer.text
+        payment_id: str = answer.json()["paymentId"]
+        return payment_id
+
+    def status(self, payment_id: str) -> dict[str, Any]:
+        payment: dict[str, Any] = httpx.get(
+            f"{self.api}/api/payments/status/{payment_id}", timeout=5
+        ).json()
+        return payment
+
+    def wait(self, payment_id: str, done: Any, timeout_s: float = 40) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            payment = self.status(payment_id)
+            if done(payment):
+                return payment
+            time.sleep(0.3)
+        raise AssertionError(f"payment {payment_id} never got there; logs in {self.logs}")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "khalex_pay.cli", *args], env={**os.environ, **self.env},
+            cwd=services.ROOT, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def system(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """API, worker, scheduler and simulator on a database of this module's own."""
+    services.require_postgres()
+    logs = tmp_path_factory.mktemp("e2e-ops-logs")
+    api_port, sim_port = services.free_port(), services.free_port()
+    with services.fresh_database() as database_url:
+        env = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "JWT_SECRET": SECRET,
+            "MPESA_BASE_URL": f"http://127.0.0.1:{sim_port}",
+            "MPESA_CALLBACK_URL": f"http://127.0.0.1:{api_port}/api/payments/webhook",
+            "MPESA_TIMEOUT_S": "3",
+            "SIM_CALLBACK_DELAY": "0.5",
+            # Late enough that the scheduler leaves the silent payment to `payments requery`.
+            "RECONCILE_AFTER_S": "60",
+            "PAYMENT_EXPIRY_S": "180",
+        }
+        procs = []
+        try:
+            sim = services.khalex_pay(
+                "simulator", "--port", str(sim_port), env=env, log=logs / "sim.log"
+            )
+            api = services.khalex_pay("api", "--port", str(api_port), env=env, log=logs / "api.log")
+            worker = services.khalex_pay("worker", "--processes", "1", env=env,
+                                         log=logs / "worker.log")  # fmt: skip
+            scheduler = services.khalex_pay("scheduler", env=env, log=logs / "scheduler.log")
+            procs = [sim, api, worker, scheduler]
+            services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
+            services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
+            yield System(f"http://127.0.0.1:{api_port}", env, logs)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+@pytest.fixture(scope="module")
+def made(system: System) -> dict[str, str]:
+    """Four payments, one per fate; the silent one is settled by `payments requery`."""
+    ids = {
+        "paid": system.initiate("0712345678"),
+        "cancelled": system.initiate("254700000002"),
+        "no_funds": system.initiate("254700000001", amount=250),
+        "silent": system.initiate("254700000005", amount=700),
+    }
+    for name in ("paid", "cancelled", "no_funds"):
+        system.wait(ids[name], lambda p: p["status"] != "pending")
+    system.wait(ids["silent"], lambda p: p["checkoutRequestId"] is not None)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def token(system: System) -> str:
+    issued = system.cli("ops-token", "--hours", "1")
+    assert issued.returncode == 0, issued.stderr
+    return issued.stdout.strip()
+
+
+def _metrics(system: System) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    answer = httpx.get(f"{system.api}/metrics", timeout=10)
+    assert answer.status_code == 200
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(answer.text)
+        for s in f.samples
+    }
+
+
+def test_requery_settles_the_payment_whose_callback_never_came(
+    system: System, made: dict[str, str]
+) -> None:
+    result = system.cli("payments", "requery", made["silent"])
+
+    assert result.returncode == 0, result.stderr
+    assert f"payment {made['silent']}: pushed -> completed" in result.stdout
+    assert "query: HTTP 200" in result.stdout
+    assert system.status(made["silent"])["status"] == "completed"
+
+
+def test_metrics_from_the_api_count_what_the_workers_did(
+    system: System, made: dict[str, str]
+) -> None:
+    system.wait(made["silent"], lambda p: p["status"] == "completed")
+
+    samples = _metrics(system)
+
+    by_status = {dict(k)["status"]: v for (n, k), v in samples.items() if n == "khalex_payments"}
+    assert by_status == {
+        "created": 0, "sending": 0, "pushed": 0, "unknown": 0,
+        "completed": 2, "failed": 1, "cancelled": 1,
+    }  # fmt: skip
+    reasons = {
+        dict(k)["reason"]: v for (n, k), v in samples.items() if n == "khalex_payment_failures"
+    }
+    assert reasons == {"cancelled_by_user": 1, "insufficient_funds": 1}
+    assert (
+        samples[("khalex_daraja_calls_total", (("operation", "stk_push"), ("outcome", "ok")))] == 4
+    )
+    processed = sum(
+        v for (n, _), v in samples.items() if n == "khalex_payment_processing_seconds_count"
+    )
+    assert processed == 4
+    assert samples[("khalex_late_successes_total", ())] == 0
+    assert samples[("khalex_broker_up", ())] == 1
+    assert {dict(k)["queue"] for (n, k) in samples if n == "khalex_queue_depth"} == {
+        "payments", "callbacks", "reconcile",
+    }  # fmt: skip
+
+
+def test_summary_counts_exactly_the_payments_made(
+    system: System, made: dict[str, str], token: str
+) -> None:
+    system.wait(made["silent"], lambda p: p["status"] == "completed")
+
+    answer = httpx.get(
+        f"{system.api}/api/ops/summary", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+
+    assert answer.status_code == 200, answer.text
+    for window in ("lastHour", "lastDay"):
+        summary = answer.json()[window]
+        counts = {
+            k: summary[k] for k in ("initiated", "completed", "failed", "cancelled", "pending")
+        }
+        assert counts == {"initiated": 4, "completed": 2, "failed": 1, "cancelled": 1, "pending": 0}
+        assert (summary["successRate"], summary["abandonment"]) == (0.5, 0.25)
+        assert summary["failureReasons"] == {"cancelled_by_user": 1, "insufficient_funds": 1}
+        assert summary["processingSeconds"]["count"] == 4
+
+
+def test_ops_endpoints_refuse_a_request_without_the_token(system: System) -> None:
+    assert httpx.get(f"{system.api}/api/ops/queues", timeout=5).status_code == 401
+
+
+def test_queues_endpoint_reads_the_redis_the_workers_use(system: System, token: str) -> None:
+    answer = httpx.get(
+        f"{system.api}/api/ops/queues", headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
+
+    assert answer.status_code == 200
+    assert [q["name"] for q in answer.json()["queues"]] == ["payments", "callbacks", "reconcile"]
+
+
+def test_dev_mode_reports_its_in_process_queues(tmp_path: Path) -> None:
+    port = services.free_port()
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}", "JWT_SECRET": SECRET}
+    proc = services.khalex_pay("dev", "--port", str(port), env=env, log=tmp_path / "dev.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        services.wait_for_http(f"{base}/health/live", proc=proc)
+        token = subprocess.run(
+            [sys.executable, "-m", "khalex_pay.cli", "ops-token"], env={**os.environ, **env},
+            cwd=services.ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+
+        queues = httpx.get(f"{base}/api/ops/queues", headers={"Authorization": f"Bearer {token}"})
+        metrics = httpx.get(f"{base}/metrics").text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+    assert [q["name"] for q in queues.json()["queues"]] == ["payments", "callbacks", "reconcile"]
+    assert "khalex_broker_up 1.0" in metrics
+    assert 'khalex_queue_depth{queue="payments"}' in metrics
