@@ -6,6 +6,8 @@ answers for the whole system.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -24,6 +26,7 @@ from khalex_pay import ops
 from khalex_pay.container import Container
 from khalex_pay.dlq import (
     LIST_LIMIT,
+    BrokerUnavailable,
     DeadLetter,
     QueueReader,
     QueueStats,
@@ -84,7 +87,9 @@ class OpsController(Controller):
     @get("/queues", sync_to_thread=True)
     def queues(self, ops_deps: OpsDeps) -> dict[str, object]:
         """Each queue's ready depth, delayed messages, dead letters and oldest wait."""
-        return {"queues": [_queue(q) for q in ops_deps.queues.stats()]}
+        with _broker_errors():
+            stats = ops_deps.queues.stats()
+        return {"queues": [_queue(q) for q in stats]}
 
     @get("/summary", sync_to_thread=True)
     def summary(self, ops_deps: OpsDeps) -> dict[str, object]:
@@ -114,7 +119,8 @@ class OpsController(Controller):
         names = reader.queues
         if queue is not None and queue not in names:
             raise ApiError(404, "queue_not_found", f"No queue {queue!r}.", "queue")
-        letters = reader.dead_letters(queue, limit)
+        with _broker_errors():
+            letters = reader.dead_letters(queue, limit)
         with ops_deps.container.engine.connect() as conn:
             deliveries = dead_deliveries(conn, limit)
         return {
@@ -125,6 +131,14 @@ class OpsController(Controller):
             ],
             "deliveries": [_delivery(d) for d in deliveries],
         }
+
+
+@contextmanager
+def _broker_errors() -> Iterator[None]:
+    try:
+        yield
+    except BrokerUnavailable as exc:
+        raise ApiError(503, "broker_unavailable", str(exc), headers={"Retry-After": "5"}) from exc
 
 
 # --- Presenters (camelCase, as the rest of the API) ----------------------------------------

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Sequence
+from types import FrameType
 
 from benchmarks import domain_decide, report
 
@@ -28,5 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
+    # A SIGTERM must unwind like Ctrl-C, so every process and database we made is removed.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     sys.exit(main())

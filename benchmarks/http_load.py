@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
@@ -74,7 +74,9 @@ async def _post_all(base: str, calls: Sequence[Call], concurrency: int) -> Load:
     return Load(time.perf_counter() - started, latencies, statuses)
 
 
-async def _send_each(host: str, port: int, queue: Iterator[Call]):  # type: ignore[no-untyped-def]
+async def _send_each(
+    host: str, port: int, queue: Iterator[Call]
+) -> AsyncIterator[tuple[int, float]]:
     """Send calls from `queue` one after another on one connection; yield (status, ms)."""
     reader, writer = await asyncio.open_connection(host, port)
     try:

@@ -20,7 +20,7 @@ from benchmarks.report import Figure
 from benchmarks.services import Processes
 
 #: Payments per run, and in a `--quick` run.
-PAYMENTS, QUICK_PAYMENTS = 2_000, 60
+PAYMENTS, QUICK_PAYMENTS = 1_500, 60
 #: Initiates sent first and not timed, so connection pools and code paths are warm.
 WARM_UP, QUICK_WARM_UP = 100, 10
 #: Longest a worker may take to drain one backlog.

@@ -284,26 +284,32 @@ def _payment_show(container: Container, ref: str) -> int:
     with container.engine.connect() as conn:
         found = ops.details(conn, ref)
     if found is None:
-        _say(f"khalex-pay: no payment {ref!r}", err=True)
+        _say(f"khalex-pay: no payment {_masked(ref)!r}", err=True)
         return 1
     for line in _describe(found):
-        _say(_masked(line))  # every line, in case a number hides in free text
+        _say(line)
     return 0
 
 
 def _describe(found: PaymentDetails) -> Iterator[str]:
+    """The payment for people: ids as they are, every free-text field masked.
+
+    Masking whole lines would also hit ids (a UUID can hold a run of digits that reads as
+    a phone number), so only the fields that can carry a number go through `_masked`.
+    """
     from domain.phone import mask_msisdn  # noqa: PLC0415
     from khalex_pay.ops import mask_email  # noqa: PLC0415
 
-    p = found.payment
+    p, m = found.payment, _masked
     code = "-" if p.result_code is None else str(p.result_code)
     yield f"payment {p.id}  {p.status}  {p.currency} {p.amount}"
     yield f"  phone       {mask_msisdn(p.phone_number)}"
-    yield f"  customer    {p.customer_name} <{mask_email(p.customer_email)}>"
-    yield f"  product     {p.product_id} ({p.product_name})  order {p.order_id or '-'}"
-    yield f"  checkout    {p.checkout_request_id or '-'}  merchant {p.merchant_request_id or '-'}"
+    yield f"  customer    {m(p.customer_name)} <{mask_email(p.customer_email)}>"
+    yield f"  product     {m(p.product_id)} ({m(p.product_name)})  order {m(p.order_id or '-')}"
+    yield f"  checkout    {m(p.checkout_request_id or '-')}"
+    yield f"  merchant    {p.merchant_request_id or '-'}"
     yield f"  receipt     {p.mpesa_receipt_number or '-'}  at {_iso(p.transaction_date)}"
-    yield f"  result      {code} {p.result_desc or ''}"
+    yield f"  result      {code} {m(p.result_desc or '')}"
     yield f"  failure     {p.failure_reason or '-'}  late success {p.late_success}"
     yield f"  created     {_iso(p.created_at)}  finished {_iso(p.finished_at)}"
     yield f"  attempts    pushes {p.push_attempts}  queries {p.query_attempts}"
@@ -324,27 +330,27 @@ def _section(
 
 def _event_line(e: dict[str, Any]) -> str:
     moved = f"{e['from_status'] or '-'} -> {e['to_status']}"
-    return f"  {_iso(e['created_at'])}  {e['kind']:<16} {moved:<22} {_json(e['data'])}"
+    return f"  {_iso(e['created_at'])}  {e['kind']:<16} {moved:<22} {_masked(_json(e['data']))}"
 
 
 def _inbox_line(r: dict[str, Any]) -> str:
     return (
         f"  #{r['id']}  {_iso(r['received_at'])}  {r['state']:<10} attempts {r['attempts']}  "
-        f"processed {_iso(r['processed_at'])}  {r['reason'] or ''}"
+        f"processed {_iso(r['processed_at'])}  {_masked(r['reason'] or '')}"
     ).rstrip()
 
 
 def _exchange_lines(x: dict[str, Any]) -> list[str]:
     lines = [f"  #{x['id']}  {_iso(x['sent_at'])}  {x['operation']:<10} {_answer(x)}"]
     if x["answer"]:
-        lines.append(f"      answer: {_short(x['answer'])}")
+        lines.append(f"      answer: {_masked(_short(x['answer']))}")
     return lines
 
 
 def _answer(x: dict[str, Any]) -> str:
     status = "no answer" if x["http_status"] is None else f"HTTP {x['http_status']}"
     elapsed = "" if x["elapsed_ms"] is None else f" in {x['elapsed_ms']} ms"
-    return f"{status}{elapsed}  {x['error'] or ''}".rstrip()
+    return f"{status}{elapsed}  {_masked(x['error'] or '')}".rstrip()
 
 
 def _payment_requery(container: Container, ref: str) -> int:
@@ -352,21 +358,18 @@ def _payment_requery(container: Container, ref: str) -> int:
 
     result = ops.requery(container, ref)
     if result is None:
-        _say(f"khalex-pay: no payment {ref!r}", err=True)
+        _say(f"khalex-pay: no payment {_masked(ref)!r}", err=True)
         return 1
     before, after = result.before, result.after
-    if not result.queried:
+    answer = result.answer
+    if answer is None:
         never = before.checkout_request_id is None
         why = "never reached Daraja (no CheckoutRequestID)" if never else f"is {before.status}"
         _say(f"payment {before.id} {why}: not queried")
         return 0
     reason = f" ({after.failure_reason})" if after.failure_reason else ""
     _say(f"payment {before.id}: {before.status} -> {after.status}{reason}")
-    if result.answer is None:
-        _say("khalex-pay: the query was not recorded", err=True)
-        return 1
-    answer = result.answer
-    _say(_masked(f"query: {_answer(answer)}  {_short(answer['answer'] or '')}".rstrip()))
+    _say(f"query: {_answer(answer)}  {_masked(_short(answer['answer'] or ''))}".rstrip())
     return 0
 
 

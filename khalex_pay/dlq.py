@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,8 +39,14 @@ LIST_LIMIT = 100
 #: Message options a replay drops: the spent retry budget, the old schedule and failure,
 #: and the Redis id (the broker gives the new copy its own).
 SPENT_OPTIONS = frozenset({"retries", "eta", "traceback", "requeue_timestamp", "redis_message_id"})
+#: Seconds the API waits for Redis when reading the queues.
+REDIS_TIMEOUT_S = 2.0
 #: Called after each message a long operation handled: (done, total).
 Progress = Callable[[int, int], None]
+
+
+class BrokerUnavailable(Exception):
+    """The broker's queues could not be read (Redis down or unreachable)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,13 @@ class QueueReader(Protocol):
 def queue_reader(settings: Settings) -> QueueReader:
     """The reader for this process: Redis when configured, else the dev stub broker."""
     if settings.redis_url:
-        return RedisQueues(redis.Redis.from_url(settings.redis_url))
+        # Short timeouts: a scrape or an ops page must answer even when Redis does not.
+        client = redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+        )
+        return RedisQueues(client)
     # `khalex-pay dev` sets its StubBroker as the global broker before building the app.
     broker = dramatiq.broker.global_broker
     if isinstance(broker, StubBroker):
@@ -142,6 +155,12 @@ class RedisQueues:
         self._clock = clock
 
     def stats(self) -> list[QueueStats]:
+        try:
+            return self._stats()
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(f"cannot read the queues in Redis: {exc}") from exc
+
+    def _stats(self) -> list[QueueStats]:
         pipe = self.client.pipeline(transaction=False)
         for queue in self.queues:
             keys = _keys(self.namespace, queue)
@@ -176,10 +195,13 @@ class RedisQueues:
     def dead_letters(self, queue: str | None = None, limit: int = LIST_LIMIT) -> list[DeadLetter]:
         """Dead letters of `queue` (or of every queue), newest first, `limit` per queue."""
         found: list[DeadLetter] = []
-        for name in self._selected(queue):
-            keys = _keys(self.namespace, name)
-            entries = self.client.zrevrange(keys.dead, 0, limit - 1, withscores=True)
-            found.extend(self._read(name, entries))
+        try:
+            for name in self._selected(queue):
+                keys = _keys(self.namespace, name)
+                entries = self.client.zrevrange(keys.dead, 0, limit - 1, withscores=True)
+                found.extend(self._read(name, entries))
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(f"cannot read the dead letters in Redis: {exc}") from exc
         return found
 
     def _read(self, queue: str, entries: list[tuple[bytes, float]]) -> Iterable[DeadLetter]:
@@ -260,14 +282,20 @@ def _dead_letter(queue: str, entry_id: str, body: bytes, at: datetime | None) ->
 
 
 def ids_only(args: Iterable[object]) -> list[str | int]:
-    """Message arguments safe to show: ids pass (masked anyway), anything else is named only."""
-    shown: list[str | int] = []
-    for arg in args:
-        if isinstance(arg, bool) or not isinstance(arg, str | int):
-            shown.append(f"<{type(arg).__name__}>")
-        else:
-            shown.append(mask_msisdns_in(arg) if isinstance(arg, str) else arg)
-    return shown
+    """Message arguments safe to show: ids pass, other text is masked, the rest only named."""
+    return [_shown(arg) for arg in args]
+
+
+def _shown(arg: object) -> str | int:
+    if isinstance(arg, bool) or not isinstance(arg, str | int):
+        return f"<{type(arg).__name__}>"
+    if isinstance(arg, int):
+        return arg
+    try:
+        uuid.UUID(arg)  # a payment id, as jobs carry: masking could garble its digits
+    except ValueError:
+        return mask_msisdns_in(arg)
+    return arg
 
 
 def _last_line(traceback: object) -> str | None:

@@ -59,8 +59,8 @@ class QueueCollector(Collector):
         up = GaugeMetricFamily("khalex_broker_up", "1 when the broker's queues could be read.")
         try:
             stats = self.queues.stats()
-        except Exception:  # a scrape must still answer, with the database figures
-            log.exception("could not read the broker's queues for /metrics")
+        except Exception as exc:  # a scrape must still answer, with the database figures
+            log.warning("could not read the broker's queues for /metrics: %s", exc)
             up.add_metric([], 0)
             yield up
             return
@@ -96,8 +96,8 @@ class DatabaseCollector(Collector):
         try:
             with self.engine.connect() as conn:
                 families = [family(conn, self.clock()) for family in FAMILIES]
-        except sa.exc.SQLAlchemyError:
-            log.exception("could not read the database for /metrics")
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("could not read the database for /metrics: %s", exc)
             up.add_metric([], 0)
             yield up
             return

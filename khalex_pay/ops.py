@@ -19,7 +19,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from domain.payment import PENDING, Status
+from domain.payment import Status
 from domain.phone import mask_msisdn, mask_msisdns_in
 from khalex_pay import reconciliation
 from khalex_pay.container import Container
@@ -243,22 +243,25 @@ def mask_email(email: str) -> str:
 class Requery:
     before: PaymentRecord
     after: PaymentRecord
-    queried: bool  # False when there was nothing to ask (final, or never pushed)
-    answer: dict[str, Any] | None  # the query's exchange row, if one was sent
+    answer: dict[str, Any] | None  # the query's exchange row; None when none was sent
 
 
 def requery(c: Container, ref: str) -> Requery | None:
-    """Run the STK query for payment `ref` now, as the reconciliation job would."""
+    """Run the STK query for payment `ref` now, exactly as the reconciliation job would.
+
+    Whether to ask at all stays `reconciliation.query_payment`'s decision (pending, or
+    expired but still watched); the new exchange row tells whether it did.
+    """
     with c.engine.connect() as conn:
         before = payments.find(conn, ref)
+        seen = {r["id"] for r in exchanges.for_payment(conn, before.id)} if before else set()
     if before is None:
         return None
-    asked = Status(before.status) in PENDING and before.checkout_request_id is not None
-    if asked:
+    if before.checkout_request_id is not None:
         reconciliation.query_payment(c, before.id)
     with c.engine.connect() as conn:
         after = payments.get(conn, before.id)
         rows = exchanges.for_payment(conn, before.id)
     assert after is not None
-    queries = [r for r in rows if r["operation"] == "stk_query"]
-    return Requery(before, after, asked, queries[-1] if asked and queries else None)
+    sent = [r for r in rows if r["operation"] == "stk_query" and r["id"] not in seen]
+    return Requery(before, after, sent[-1] if sent else None)

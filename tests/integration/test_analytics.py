@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -37,7 +38,7 @@ def _event(h: Harness, payment_id: str, kind: str) -> dict[str, Any]:
     return event
 
 
-def _ms(later: Any, earlier: Any) -> int:
+def _ms(later: datetime, earlier: datetime) -> int:
     return round((later - earlier).total_seconds() * 1000)
 
 

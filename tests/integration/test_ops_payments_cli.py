@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
 from daraja.client import ExchangeRecorder
 from daraja.wire import QueryResult
-from khalex_pay import callbacks, cli, initiation
+from khalex_pay import callbacks, cli, initiation, reconciliation
 from khalex_pay.container import Container
 from store import payments
+from store.db import utcnow
 from store.exchanges import StoreRecorder
 from store.payments import PaymentRecord
 from tests.factories import stk_callback
@@ -134,3 +136,17 @@ def test_payments_requery_of_a_final_payment_asks_nothing(
     assert code == 0
     assert "is completed: not queried" in capsys.readouterr().out
     assert daraja.queries == []
+
+
+def test_payments_requery_of_an_expired_payment_can_find_the_money(
+    h: Harness, daraja: RecordingDaraja, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = _pushed(h)
+    expiry = h.container.settings.payment_expiry_s
+    reconciliation.tick(h.container, utcnow() + timedelta(seconds=expiry + 1))
+    daraja.query_answers.append(QueryResult(0, "The service request is processed successfully."))
+
+    code = cli.main(["payments", "requery", p.id])
+
+    assert code == 0
+    assert f"payment {p.id}: failed -> completed" in capsys.readouterr().out

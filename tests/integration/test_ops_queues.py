@@ -199,3 +199,19 @@ def test_dead_letters_endpoint_lists_messages_and_poison_guard_records(
     only = client.get("/api/ops/dead-letters?queue=callbacks", headers=ops_headers).json()
     assert [q["name"] for q in only["queues"]] == ["callbacks"]
     assert client.get("/api/ops/dead-letters?queue=nope", headers=ops_headers).status_code == 404
+
+
+def test_unreachable_redis_is_503_for_ops_and_broker_down_in_metrics(h: Harness) -> None:
+    h.container.settings = dataclasses.replace(h.container.settings, jwt_secret=SECRET)
+    gone = RedisQueues(redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5))
+    with TestClient(app=create_app(h.container, queues=gone)) as client:
+        queues = client.get(
+            "/api/ops/queues", headers={"Authorization": f"Bearer {issue_token(SECRET)}"}
+        )
+        metrics = client.get("/metrics")
+
+    assert queues.status_code == 503
+    assert queues.json()["error"]["code"] == "broker_unavailable"
+    assert metrics.status_code == 200
+    assert "khalex_broker_up 0.0" in metrics.text
+    assert "khalex_database_up 1.0" in metrics.text

@@ -60,3 +60,10 @@ def test_message_args_shown_are_ids_with_numbers_masked() -> None:
 def test_email_is_masked_to_its_first_letter_and_domain() -> None:
     assert mask_email("wanjiru@example.com") == "w***@example.com"
     assert mask_email("nonsense") == "***"
+
+
+def test_payment_ids_in_message_args_are_never_masked() -> None:
+    # The last group holds a lone 9-digit run starting with 7: a phone number to the masker.
+    payment_id = "0fa7a13c-3592-45bf-ba20-a712345678ab"
+
+    assert ids_only([payment_id]) == [payment_id]
