@@ -96,7 +96,7 @@ def _wait(api: str, payment_id: str, until: str, timeout_s: float) -> dict[str, 
     payment: dict[str, object] = {}
     while time.monotonic() < deadline:
         payment = httpx.get(f"{api}/api/payments/status/{payment_id}").json()
-        if payment["status"] == until or payment.get("message", "").startswith(until):
+        if payment["status"] == until:
             return payment
         time.sleep(0.3)
     return payment

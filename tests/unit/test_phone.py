@@ -244,3 +244,11 @@ def test_masking_twice_is_masking_once(text: str) -> None:
 @given(st.text(alphabet=st.characters(exclude_categories=["Nd"]), max_size=60))
 def test_text_without_digits_is_never_changed(text: str) -> None:
     assert mask_msisdns_in(text) == text
+
+
+def test_payment_ids_stay_whole_even_when_they_hold_a_phone_like_run() -> None:
+    payment_id = "9bc9fe1e-5eb9-4919-aa1c-a712345678ab"
+
+    masked = mask_msisdns_in(f"payment {payment_id} for 0712345678")
+
+    assert masked == f"payment {payment_id} for 07****5678"
