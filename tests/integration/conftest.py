@@ -11,11 +11,13 @@ import sqlalchemy as sa
 
 from daraja.client import ExchangeRecorder
 from daraja.wire import PushAccepted, QueryResult
+from khalex_pay import initiation
 from khalex_pay.container import Container
 from khalex_pay.settings import load_settings
+from store import payments
 from store.db import make_engine
 from store.outbox import Job
-from store.payments import NewPayment
+from store.payments import NewPayment, PaymentRecord
 from store.tables import metadata
 
 pytestmark = pytest.mark.integration
@@ -69,6 +71,19 @@ class Harness:
     container: Container
     daraja: ScriptedDaraja
     published: list[Job]
+
+    def get(self, payment_id: str) -> PaymentRecord:
+        """The payment as stored now."""
+        with self.container.engine.connect() as conn:
+            record = payments.get(conn, payment_id)
+        assert record is not None
+        return record
+
+    def pushed(self, phone: str = "254712345678", amount: int = 1500) -> PaymentRecord:
+        """A payment whose push Daraja accepted (the scripted answer, or the next default)."""
+        payment_id = initiation.initiate(self.container, new_payment(phone, amount)).payment.id
+        initiation.send_push(self.container, payment_id)
+        return self.get(payment_id)
 
 
 @pytest.fixture

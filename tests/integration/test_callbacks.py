@@ -9,25 +9,11 @@ from daraja.errors import AnswerKind, OutcomeUnknown, Reason
 from khalex_pay import callbacks, initiation
 from khalex_pay.jobs import PROCESS_CALLBACK
 from store import inbox, payments
-from store.payments import PaymentRecord
 from store.tables import callback_inbox
 from tests.factories import stk_callback
 from tests.integration.conftest import Harness, new_payment
 
 pytestmark = pytest.mark.integration
-
-
-def _pushed(h: Harness, phone: str = "254712345678", amount: int = 1500) -> PaymentRecord:
-    payment_id = initiation.initiate(h.container, new_payment(phone, amount)).payment.id
-    initiation.send_push(h.container, payment_id)
-    return _get(h, payment_id)
-
-
-def _get(h: Harness, payment_id: str) -> PaymentRecord:
-    with h.container.engine.connect() as conn:
-        record = payments.get(conn, payment_id)
-    assert record is not None
-    return record
 
 
 def _deliver(h: Harness, body: bytes, token: str | None = None) -> callbacks.Received:
@@ -47,11 +33,11 @@ def _inbox(h: Harness, inbox_id: int) -> inbox.InboxRow:
 
 
 def test_success_callback_completes_the_payment_with_its_receipt(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
 
     received = _deliver(h, stk_callback(p.checkout_request_id or ""), p.callback_token)
 
-    done = _get(h, p.id)
+    done = h.get(p.id)
     assert (done.status, done.mpesa_receipt_number) == ("completed", "UJ22T8IYOU")
     assert done.transaction_date is not None
     assert _inbox(h, received.inbox_id).state == inbox.PROCESSED
@@ -60,20 +46,20 @@ def test_success_callback_completes_the_payment_with_its_receipt(h: Harness) -> 
 
 
 def test_duplicate_callback_is_stored_and_changes_nothing(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     body = stk_callback(p.checkout_request_id or "")
     _deliver(h, body, p.callback_token)
-    version = _get(h, p.id).version
+    version = h.get(p.id).version
 
     again = _deliver(h, body, p.callback_token)
 
     assert again.status_code == 200
     assert _inbox(h, again.inbox_id).state == inbox.IGNORED
-    assert _get(h, p.id).version == version
+    assert h.get(p.id).version == version
 
 
 def test_processing_one_callback_twice_applies_it_once(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     received = callbacks.receive(
         h.container, stk_callback(p.checkout_request_id or ""), source_ip="127.0.0.1",
         token=p.callback_token, headers={},
@@ -88,21 +74,21 @@ def test_processing_one_callback_twice_applies_it_once(h: Harness) -> None:
 
 
 def test_callback_with_another_amount_fails_the_payment_as_amount_mismatch(h: Harness) -> None:
-    p = _pushed(h, amount=1500)
+    p = h.pushed(amount=1500)
 
     _deliver(h, stk_callback(p.checkout_request_id or "", amount=15), p.callback_token)
 
-    done = _get(h, p.id)
+    done = h.get(p.id)
     assert (done.status, done.failure_reason) == ("failed", "amount_mismatch")
     assert done.mpesa_receipt_number is None
 
 
 def test_cancelled_callback_cancels_the_payment(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
 
     _deliver(h, stk_callback(p.checkout_request_id or "", 1032), p.callback_token)
 
-    done = _get(h, p.id)
+    done = h.get(p.id)
     assert (done.status, done.failure_reason, done.result_code) == (
         "cancelled", "cancelled_by_user", 1032,
     )  # fmt: skip
@@ -154,7 +140,7 @@ def test_callback_that_overtakes_the_push_answer_waits_and_is_matched_later(h: H
     assert (rematch.actor, rematch.args) == (PROCESS_CALLBACK.actor, [early.inbox_id])
     callbacks.process(h.container, early.inbox_id)
 
-    assert _get(h, payment_id).status == "completed"
+    assert h.get(payment_id).status == "completed"
 
 
 def test_callback_on_the_payment_url_completes_a_push_whose_answer_was_lost(h: Harness) -> None:
@@ -163,18 +149,18 @@ def test_callback_on_the_payment_url_completes_a_push_whose_answer_was_lost(h: H
         OutcomeUnknown("read timeout", reason=Reason.TIMEOUT, kind=AnswerKind.TRANSPORT)
     )
     initiation.send_push(h.container, payment_id)
-    record = _get(h, payment_id)
+    record = h.get(payment_id)
     assert record.status == "unknown"
 
     _deliver(h, stk_callback("ws_CO_LOST"), record.callback_token)
 
-    done = _get(h, payment_id)
+    done = h.get(payment_id)
     assert (done.status, done.checkout_request_id) == ("completed", "ws_CO_LOST")
 
 
 def test_receipt_already_recorded_for_another_payment_is_refused(h: Harness) -> None:
-    first = _pushed(h, "254712345678")
-    second = _pushed(h, "254712345679")
+    first = h.pushed("254712345678")
+    second = h.pushed("254712345679")
     _deliver(
         h, stk_callback(first.checkout_request_id or "", receipt="RCPT000001"), first.callback_token
     )
@@ -186,11 +172,11 @@ def test_receipt_already_recorded_for_another_payment_is_refused(h: Harness) -> 
     )
 
     assert _inbox(h, replayed.inbox_id).state == inbox.REJECTED
-    assert _get(h, second.id).status == "pushed"
+    assert h.get(second.id).status == "pushed"
 
 
 def test_every_callback_that_reached_us_is_in_the_inbox(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     bodies = [
         b"",
         b"{}",

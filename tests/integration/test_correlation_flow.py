@@ -18,6 +18,7 @@ import pytest
 import sentry_sdk
 import sqlalchemy as sa
 from dramatiq import Worker
+from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 from litestar.testing import TestClient
 
@@ -87,7 +88,7 @@ class Envelopes(sentry_sdk.transport.Transport):
 class Flow:
     h: Harness
     client: TestClient[Any]
-    broker: dramatiq.Broker
+    broker: StubBroker
     options: Options
     logs: Lines
 
@@ -102,6 +103,7 @@ def flow(h: Harness) -> Iterator[Flow]:
     settings = dataclasses.replace(h.container.settings, sentry_dsn="http://public@127.0.0.1:9/1")
     init_sentry(settings, "flow", transport=Envelopes)  # before the broker and the app
     broker = build_broker(settings, in_process=True)
+    assert isinstance(broker, StubBroker)
     options = Options()
     broker.add_middleware(options)
     container = Container(settings, h.container.engine, publisher(broker), daraja=h.daraja)

@@ -16,13 +16,6 @@ from tests.integration.conftest import Harness, new_payment
 pytestmark = pytest.mark.integration
 
 
-def _status(h: Harness, payment_id: str) -> payments.PaymentRecord:
-    with h.container.engine.connect() as conn:
-        record = payments.get(conn, payment_id)
-    assert record is not None
-    return record
-
-
 def test_initiate_stores_a_created_payment_and_publishes_its_push_job_with_ids_only(
     h: Harness,
 ) -> None:
@@ -86,7 +79,7 @@ def test_accepted_push_records_checkout_ids_and_the_raw_exchange(h: Harness) -> 
 
     initiation.send_push(h.container, payment_id)
 
-    record = _status(h, payment_id)
+    record = h.get(payment_id)
     assert record.status == "pushed"
     assert record.checkout_request_id == "ws_CO_TEST000001"
     assert record.next_query_at is not None
@@ -116,7 +109,7 @@ def test_push_with_unknown_outcome_is_never_sent_again(h: Harness) -> None:
     initiation.send_push(h.container, payment_id)
     initiation.send_push(h.container, payment_id)
 
-    assert _status(h, payment_id).status == "unknown"
+    assert h.get(payment_id).status == "unknown"
     assert len(h.daraja.pushes) == 1
 
 
@@ -133,10 +126,10 @@ def test_push_refused_before_processing_is_deferred_then_retried(h: Harness) -> 
 
     with pytest.raises(initiation.PushDeferred):
         initiation.send_push(h.container, payment_id)
-    assert _status(h, payment_id).status == "created"
+    assert h.get(payment_id).status == "created"
 
     initiation.send_push(h.container, payment_id)
-    assert _status(h, payment_id).status == "pushed"
+    assert h.get(payment_id).status == "pushed"
     assert len(h.daraja.pushes) == 2
 
 
@@ -149,7 +142,7 @@ def test_push_refused_every_time_fails_after_the_attempt_limit(h: Harness) -> No
             initiation.send_push(h.container, payment_id)
     initiation.send_push(h.container, payment_id)
 
-    record = _status(h, payment_id)
+    record = h.get(payment_id)
     assert record.status == "failed"
     assert record.failure_reason == "mpesa_unavailable"
     assert record.push_attempts == initiation.MAX_PUSH_ATTEMPTS

@@ -24,7 +24,7 @@ from khalex_pay import callbacks, initiation, reconciliation
 from khalex_pay.dlq import StubQueues
 from khalex_pay.jobs import QUERY_PAYMENT, QUEUES
 from khalex_pay.metrics import DatabaseCollector, QueueCollector
-from store import deliveries, outbox, payments
+from store import deliveries, outbox
 from store.db import utcnow
 from store.exchanges import StoreRecorder
 from store.payments import PaymentRecord
@@ -50,19 +50,6 @@ class World:
     late: PaymentRecord
     created: PaymentRecord
     pushed: PaymentRecord
-
-
-def _pushed(h: Harness, phone: str) -> PaymentRecord:
-    payment_id = initiation.initiate(h.container, new_payment(phone)).payment.id
-    initiation.send_push(h.container, payment_id)
-    return _get(h, payment_id)
-
-
-def _get(h: Harness, payment_id: str) -> PaymentRecord:
-    with h.container.engine.connect() as conn:
-        record = payments.get(conn, payment_id)
-    assert record is not None
-    return record
 
 
 def _callback(h: Harness, p: PaymentRecord, code: int = 0, *, process: bool = True) -> int:
@@ -93,19 +80,19 @@ def _received(h: Harness, inbox_id: int, at: datetime) -> None:
 
 def _make_world(h: Harness) -> World:
     """Six payments, one of each fate, dated so each lands in a known bucket."""
-    paid = _pushed(h, "254711000001")
+    paid = h.pushed("254711000001")
     paid_cb = _callback(h, paid)
-    cancelled = _pushed(h, "254711000002")
+    cancelled = h.pushed("254711000002")
     cancelled_cb = _callback(h, cancelled, 1032)
-    no_funds = _pushed(h, "254711000003")
+    no_funds = h.pushed("254711000003")
     h.daraja.query_answers.append(QueryResult(1, "The balance is insufficient"))
     reconciliation.query_payment(h.container, no_funds.id)
-    late = _pushed(h, "254711000004")
+    late = h.pushed("254711000004")
     expiry = h.container.settings.payment_expiry_s
     reconciliation.tick(h.container, utcnow() + timedelta(seconds=expiry + 1))
     late_cb = _callback(h, late)
     created = initiation.initiate(h.container, new_payment("254711000005")).payment
-    pushed = _pushed(h, "254711000006")
+    pushed = h.pushed("254711000006")
     _callback(h, pushed, process=False)  # stored, not yet processed: the inbox backlog
 
     _dates(h, paid, T0, T0 + timedelta(seconds=3))
@@ -296,7 +283,7 @@ def client(h: Harness, stub_broker: StubBroker) -> Iterator[TestClient[Any]]:
 def test_metrics_endpoint_needs_no_token_and_reads_the_database(
     h: Harness, client: TestClient[Any]
 ) -> None:
-    _pushed(h, "254711000009")
+    h.pushed("254711000009")
 
     answer = client.get("/metrics")
 
@@ -368,7 +355,7 @@ def test_scrape_reads_the_database_each_time(h: Harness, client: TestClient[Any]
         )
 
     before = completed()
-    p = _pushed(h, "254711000010")
+    p = h.pushed("254711000010")
     _callback(h, p)
 
     assert (before, completed()) == (0, 1)
@@ -376,7 +363,7 @@ def test_scrape_reads_the_database_each_time(h: Harness, client: TestClient[Any]
 
 def test_payment_counts_do_not_depend_on_the_process_that_made_them(h: Harness) -> None:
     # Written straight to the database, as a worker process would: no in-process counter.
-    p = _pushed(h, "254711000011")
+    p = h.pushed("254711000011")
     with h.container.engine.begin() as conn:
         conn.execute(
             sa.update(payments_table).where(payments_table.c.id == p.id).values(status="unknown")

@@ -9,14 +9,12 @@ import pytest
 
 from daraja.client import ExchangeRecorder
 from daraja.wire import QueryResult
-from khalex_pay import callbacks, cli, initiation, reconciliation
+from khalex_pay import callbacks, cli, reconciliation
 from khalex_pay.container import Container
-from store import payments
 from store.db import utcnow
 from store.exchanges import StoreRecorder
-from store.payments import PaymentRecord
 from tests.factories import stk_callback
-from tests.integration.conftest import Harness, ScriptedDaraja, new_payment
+from tests.integration.conftest import Harness, ScriptedDaraja
 
 pytestmark = pytest.mark.integration
 
@@ -29,15 +27,6 @@ def env(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "")
 
 
-def _pushed(h: Harness) -> PaymentRecord:
-    payment_id = initiation.initiate(h.container, new_payment(PHONE)).payment.id
-    initiation.send_push(h.container, payment_id)
-    with h.container.engine.connect() as conn:
-        record = payments.get(conn, payment_id)
-    assert record is not None
-    return record
-
-
 def _phone_forms_in(text: str) -> list[str]:
     return [form for form in (PHONE, "0712345678", "712345678", "0712 345 678") if form in text]
 
@@ -45,7 +34,7 @@ def _phone_forms_in(text: str) -> list[str]:
 def test_payments_show_prints_history_with_no_raw_phone_number(
     h: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    p = _pushed(h)
+    p = h.pushed(PHONE)
     received = callbacks.receive(
         h.container, stk_callback(p.checkout_request_id or "", phone=int(PHONE)),
         source_ip="127.0.0.1", token=p.callback_token, headers={},
@@ -72,7 +61,7 @@ def test_payments_show_prints_history_with_no_raw_phone_number(
 def test_payments_show_finds_a_payment_by_its_checkout_request_id(
     h: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    p = _pushed(h)
+    p = h.pushed(PHONE)
 
     assert cli.main(["payments", "show", p.checkout_request_id or ""]) == 0
     assert f"payment {p.id}  pushed" in capsys.readouterr().out
@@ -109,7 +98,7 @@ def daraja(h: Harness, monkeypatch: pytest.MonkeyPatch) -> RecordingDaraja:
 def test_payments_requery_applies_the_query_answer_and_prints_it(
     h: Harness, daraja: RecordingDaraja, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    p = _pushed(h)
+    p = h.pushed(PHONE)
     daraja.query_answers.append(QueryResult(1, "The balance is insufficient"))
 
     code = cli.main(["payments", "requery", p.id])
@@ -124,7 +113,7 @@ def test_payments_requery_applies_the_query_answer_and_prints_it(
 def test_payments_requery_of_a_final_payment_asks_nothing(
     h: Harness, daraja: RecordingDaraja, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    p = _pushed(h)
+    p = h.pushed(PHONE)
     received = callbacks.receive(
         h.container, stk_callback(p.checkout_request_id or ""), source_ip="127.0.0.1",
         token=p.callback_token, headers={},
@@ -141,7 +130,7 @@ def test_payments_requery_of_a_final_payment_asks_nothing(
 def test_payments_requery_of_an_expired_payment_can_find_the_money(
     h: Harness, daraja: RecordingDaraja, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    p = _pushed(h)
+    p = h.pushed(PHONE)
     expiry = h.container.settings.payment_expiry_s
     reconciliation.tick(h.container, utcnow() + timedelta(seconds=expiry + 1))
     daraja.query_answers.append(QueryResult(0, "The service request is processed successfully."))

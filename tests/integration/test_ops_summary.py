@@ -13,27 +13,17 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.auth import issue_token
 from daraja.wire import QueryResult
-from khalex_pay import callbacks, initiation, ops, reconciliation
+from khalex_pay import callbacks, ops, reconciliation
 from khalex_pay.dlq import NoQueues
-from store import payments
 from store.db import utcnow
 from store.payments import PaymentRecord
 from store.tables import payments as payments_table
 from tests.factories import stk_callback
-from tests.integration.conftest import Harness, new_payment
+from tests.integration.conftest import Harness
 
 pytestmark = pytest.mark.integration
 
 SECRET = "ops-test-secret-0123456789abcdef-0123456789"
-
-
-def _pushed(h: Harness, phone: str) -> PaymentRecord:
-    payment_id = initiation.initiate(h.container, new_payment(phone)).payment.id
-    initiation.send_push(h.container, payment_id)
-    with h.container.engine.connect() as conn:
-        record = payments.get(conn, payment_id)
-    assert record is not None
-    return record
 
 
 def _callback(h: Harness, p: PaymentRecord, code: int = 0) -> None:
@@ -56,22 +46,22 @@ def _date(h: Harness, p: PaymentRecord, created: datetime, took_s: float | None)
 
 def _mix(h: Harness, now: datetime) -> None:
     """Six payments in the last hour, two more earlier today, one yesterday."""
-    timed_out, late = _pushed(h, "254722000004"), _pushed(h, "254722000008")
+    timed_out, late = h.pushed("254722000004"), h.pushed("254722000008")
     expiry = h.container.settings.payment_expiry_s
     reconciliation.tick(h.container, utcnow() + timedelta(seconds=expiry + 1))
     _callback(h, late)  # paid after we gave up: completed, flagged late
-    paid, paid_too = _pushed(h, "254722000001"), _pushed(h, "254722000002")
+    paid, paid_too = h.pushed("254722000001"), h.pushed("254722000002")
     _callback(h, paid)
     _callback(h, paid_too)
-    cancelled = _pushed(h, "254722000003")
+    cancelled = h.pushed("254722000003")
     _callback(h, cancelled, 1032)
-    no_funds = _pushed(h, "254722000005")
+    no_funds = h.pushed("254722000005")
     h.daraja.query_answers.append(QueryResult(1, "The balance is insufficient"))
     reconciliation.query_payment(h.container, no_funds.id)
-    earlier, yesterday = _pushed(h, "254722000007"), _pushed(h, "254722000009")
+    earlier, yesterday = h.pushed("254722000007"), h.pushed("254722000009")
     _callback(h, earlier)
     _callback(h, yesterday)
-    waiting = _pushed(h, "254722000006")
+    waiting = h.pushed("254722000006")
 
     hour_ago, today, long_ago = (now - timedelta(minutes=30), now - timedelta(hours=5),
                                  now - timedelta(hours=30))  # fmt: skip
@@ -166,8 +156,8 @@ def test_stuck_lists_pending_payments_past_the_query_delay_with_masked_phones(
     h: Harness, client: TestClient[Any]
 ) -> None:
     now = utcnow()
-    old, fresh, done = (_pushed(h, "254733000001"), _pushed(h, "254733000002"),
-                        _pushed(h, "254733000003"))  # fmt: skip
+    old, fresh, done = (h.pushed("254733000001"), h.pushed("254733000002"),
+                        h.pushed("254733000003"))  # fmt: skip
     _callback(h, done)
     _date(h, old, now - timedelta(seconds=95), None)
     _date(h, done, now - timedelta(seconds=300), 3)

@@ -21,21 +21,8 @@ from tests.integration.conftest import Harness, new_payment
 pytestmark = pytest.mark.integration
 
 
-def _pushed(h: Harness) -> PaymentRecord:
-    payment_id = initiation.initiate(h.container, new_payment()).payment.id
-    initiation.send_push(h.container, payment_id)
-    return _get(h, payment_id)
-
-
-def _get(h: Harness, payment_id: str) -> PaymentRecord:
-    with h.container.engine.connect() as conn:
-        record = payments.get(conn, payment_id)
-    assert record is not None
-    return record
-
-
 def test_pushed_payment_without_outcome_gets_a_query_once_due(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     h.published.clear()
 
     early = reconciliation.tick(h.container)
@@ -53,19 +40,19 @@ def test_queries_back_off_per_payment() -> None:
 
 
 def test_query_success_completes_with_the_receipt_still_to_come(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     h.daraja.query_answers.append(QueryResult(0, "The service request is processed successfully."))
 
     reconciliation.query_payment(h.container, p.id)
 
-    done = _get(h, p.id)
+    done = h.get(p.id)
     assert (done.status, done.mpesa_receipt_number, done.receipt_pending) == (
         "completed", None, True,
     )  # fmt: skip
 
 
 def test_callback_after_query_success_fills_in_the_receipt(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     h.daraja.query_answers.append(QueryResult(0, "ok"))
     reconciliation.query_payment(h.container, p.id)
 
@@ -75,43 +62,43 @@ def test_callback_after_query_success_fills_in_the_receipt(h: Harness) -> None:
     )  # fmt: skip
     callbacks.process(h.container, received.inbox_id)
 
-    done = _get(h, p.id)
+    done = h.get(p.id)
     assert (done.mpesa_receipt_number, done.receipt_pending) == ("LATE123456", False)
 
 
 def test_query_still_processing_changes_nothing(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     h.daraja.query_answers.append(
         QueryNotReady("being processed", reason=Reason.PROCESSING, kind=AnswerKind.DARAJA_ERROR)
     )
 
     reconciliation.query_payment(h.container, p.id)
 
-    assert _get(h, p.id).status == "pushed"
+    assert h.get(p.id).status == "pushed"
 
 
 def test_query_failure_that_is_final_fails_the_payment(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     h.daraja.query_answers.append(QueryResult(1037, "DS timeout user cannot be reached"))
 
     reconciliation.query_payment(h.container, p.id)
 
-    done = _get(h, p.id)
+    done = h.get(p.id)
     assert (done.status, done.failure_reason) == ("failed", "phone_unreachable")
 
 
 def test_payment_silent_past_expiry_fails_with_timeout(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     expiry = h.container.settings.payment_expiry_s
 
     report = reconciliation.tick(h.container, utcnow() + timedelta(seconds=expiry + 1))
 
     assert report.expired == 1
-    assert (_get(h, p.id).status, _get(h, p.id).failure_reason) == ("failed", "timeout")
+    assert (h.get(p.id).status, h.get(p.id).failure_reason) == ("failed", "timeout")
 
 
 def test_success_after_expiry_completes_the_payment_flagged_late(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     reconciliation.tick(
         h.container, utcnow() + timedelta(seconds=h.container.settings.payment_expiry_s + 1)
     )
@@ -122,14 +109,14 @@ def test_success_after_expiry_completes_the_payment_flagged_late(h: Harness) -> 
     )  # fmt: skip
     callbacks.process(h.container, received.inbox_id)
 
-    done = _get(h, p.id)
+    done = h.get(p.id)
     assert (done.status, done.late_success, done.failure_reason) == ("completed", True, None)
     with h.container.engine.connect() as conn:
         assert "late_success" in [e["kind"] for e in payments.events(conn, p.id)]
 
 
 def test_stored_callback_not_processed_within_a_minute_is_queued_again(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     received = callbacks.receive(
         h.container, stk_callback(p.checkout_request_id or ""), source_ip="127.0.0.1",
         token=p.callback_token, headers={},
@@ -167,7 +154,7 @@ def test_jobs_the_broker_refused_are_relayed_by_the_next_pass(h: Harness) -> Non
 
 
 def test_unmatched_callback_is_matched_once_its_payment_is_known(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     with h.container.engine.begin() as conn:
         conn.execute(
             payments_table.update()
@@ -191,19 +178,19 @@ def test_unmatched_callback_is_matched_once_its_payment_is_known(h: Harness) -> 
     assert report.callbacks_requeued == 1
     assert (PROCESS_CALLBACK.actor, [received.inbox_id]) in [(j.actor, j.args) for j in h.published]
     callbacks.process(h.container, received.inbox_id)
-    assert _get(h, p.id).status == "completed"
+    assert h.get(p.id).status == "completed"
 
 
 def _expire(h: Harness, p: PaymentRecord) -> None:
     later = utcnow() + timedelta(seconds=h.container.settings.payment_expiry_s + 1)
     reconciliation.tick(h.container, later)
-    assert (_get(h, p.id).status, _get(h, p.id).failure_reason) == ("failed", "timeout")
+    assert (h.get(p.id).status, h.get(p.id).failure_reason) == ("failed", "timeout")
 
 
 def test_expired_payment_is_still_queried_and_a_success_completes_it_late(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     _expire(h, p)
-    assert _get(h, p.id).next_query_at is not None
+    assert h.get(p.id).next_query_at is not None
     h.published.clear()
 
     report = reconciliation.tick(h.container, utcnow() + timedelta(hours=1))
@@ -211,19 +198,19 @@ def test_expired_payment_is_still_queried_and_a_success_completes_it_late(h: Har
     reconciliation.query_payment(h.container, p.id)
 
     assert report.queries == 1
-    done = _get(h, p.id)
+    done = h.get(p.id)
     assert (done.status, done.late_success, done.receipt_pending) == ("completed", True, True)
     assert done.next_query_at is None
 
 
 def test_final_failure_for_an_expired_payment_stops_the_queries(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     _expire(h, p)
     h.daraja.query_answers.append(QueryResult(1032, "Request cancelled by user"))
 
     reconciliation.query_payment(h.container, p.id)
 
-    done = _get(h, p.id)
+    done = h.get(p.id)
     assert (done.status, done.failure_reason, done.next_query_at) == ("failed", "timeout", None)
 
 
@@ -231,22 +218,22 @@ def test_expired_payments_are_queried_less_often_and_not_after_a_day(h: Harness)
     assert reconciliation.query_gap(9, 20, late=True) == timedelta(
         seconds=reconciliation.MAX_LATE_QUERY_GAP_S
     )
-    p = _pushed(h)
+    p = h.pushed()
     _expire(h, p)
     h.published.clear()
 
     report = reconciliation.tick(h.container, utcnow() + timedelta(hours=25))
 
     assert report.queries == 0
-    assert _get(h, p.id).next_query_at is None
+    assert h.get(p.id).next_query_at is None
 
 
 def test_callback_settling_a_payment_stops_its_queries(h: Harness) -> None:
-    p = _pushed(h)
+    p = h.pushed()
     received = callbacks.receive(
         h.container, stk_callback(p.checkout_request_id or ""), source_ip="127.0.0.1",
         token=p.callback_token, headers={},
     )  # fmt: skip
     callbacks.process(h.container, received.inbox_id)
 
-    assert _get(h, p.id).next_query_at is None
+    assert h.get(p.id).next_query_at is None
