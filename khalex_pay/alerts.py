@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from domain.payment import FINAL, Status
 from khalex_pay.container import Container
 from khalex_pay.jobs import QUEUES
+from khalex_pay.observability import scrub
 from khalex_pay.settings import Settings
 from store.db import utcnow
 from store.tables import alerts, job_deliveries, payment_events, payments
@@ -331,7 +332,6 @@ def notify(settings: Settings, alert: Alert, now: datetime, *, post: Post = http
         with sentry_sdk.new_scope() as scope:
             scope.set_tag("alert", alert.kind)
             scope.set_context("alert", alert.details)
-            scope.fingerprint = ["khalex-alert", alert.kind]
             sentry_sdk.capture_message(f"{alert.kind}: {alert.message}", level="error")
     if settings.alert_webhook_url:
         _post(settings.alert_webhook_url, webhook_body(alert, now), post)
@@ -340,11 +340,11 @@ def notify(settings: Settings, alert: Alert, now: datetime, *, post: Post = http
 def webhook_body(alert: Alert, now: datetime) -> dict[str, Any]:
     """What ALERT_WEBHOOK_URL receives: `{"alert", "message", "details", "at"}`.
 
-    Alerts are made of ids, amounts and counts only, so the body goes as it is: masking
-    would garble ids (a UUID may hold a run of digits that looks like a phone number).
+    Alerts hold ids, amounts and counts only; the body is scrubbed all the same.
     """
-    return {"alert": alert.kind, "message": alert.message, "details": alert.details,
+    body = {"alert": alert.kind, "message": alert.message, "details": alert.details,
             "at": now.isoformat()}  # fmt: skip
+    return dict(scrub(body))
 
 
 def _post(url: str, body: dict[str, Any], post: Post) -> None:

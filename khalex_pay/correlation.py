@@ -33,8 +33,8 @@ _current: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 def new_id(prefix: str = "") -> str:
     """A fresh random id of 32 letters (128 bits) after `prefix` (e.g. "sched-").
 
-    Letters only: about one hex UUID in a hundred holds a run of digits that log masking
-    takes for a phone number, and an id must read the same in logs as in rows.
+    Letters only: a run of hex digits can look like a phone number to log masking, and an
+    id must read the same in logs as in rows.
     """
     return prefix + uuid.uuid4().hex.translate(_DIGITS_TO_LETTERS)
 
@@ -42,9 +42,9 @@ def new_id(prefix: str = "") -> str:
 def is_valid(value: str) -> bool:
     """True for a caller's id we may keep: 1 to 64 safe characters and no phone number.
 
-    An id holding what looks like a phone number (a run such as 0712345678, also inside a
-    UUID now and then) is refused: it would be stored unmasked in rows and messages, and
-    read differently in the masked log lines. The caller gets a new id in the answer.
+    An id holding what looks like a phone number (a run such as 0712345678) is refused: it
+    would be stored unmasked in rows and messages, and read differently in the masked log
+    lines. The caller gets a new id in the answer.
     """
     if not 0 < len(value) <= MAX_LENGTH or not _SAFE.fullmatch(value):
         return False

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import sys
-import uuid
 from datetime import UTC, datetime
 
 from khalex_pay import correlation
@@ -18,8 +17,6 @@ from khalex_pay.observability import scrub_text
 
 #: `extra` fields a log call may pass that the line carries.
 EXTRA_FIELDS = ("payment_id", "job", "message_id", "alert")
-#: Those of them that hold our own ids (UUIDs), written exactly as they are.
-ID_FIELDS = frozenset({"payment_id", "message_id"})
 
 
 class MaskingJsonFormatter(logging.Formatter):
@@ -40,32 +37,12 @@ class MaskingJsonFormatter(logging.Formatter):
         correlation_id = getattr(record, "correlation_id", None) or correlation.current()
         if correlation_id:
             entry["correlation_id"] = correlation_id
-        ids: dict[str, str] = {}
         for name in EXTRA_FIELDS:
-            if (value := getattr(record, name, None)) is None:
-                continue
-            if name in ID_FIELDS and _is_uuid(value):
-                ids[name] = value
-            else:
+            if (value := getattr(record, name, None)) is not None:
                 entry[name] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        line = scrub_text(json.dumps(entry, default=str, ensure_ascii=False))
-        if not ids:
-            return line
-        # Our own UUIDs go out unmasked, so a search by id finds every line: one UUID in
-        # about seventy holds a digit run ("…a115619209b7") that masking takes for a phone.
-        return line[:-1] + ", " + json.dumps(ids)[1:]
-
-
-def _is_uuid(value: object) -> bool:
-    """True for a UUID in its canonical form: the ids our code passes, never typed text."""
-    if not isinstance(value, str):
-        return False
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
+        return scrub_text(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 def setup_logging(process_name: str, level: str | None = None) -> None:

@@ -2,6 +2,11 @@
 
 Initialise it before the Dramatiq broker is built: Sentry's Dramatiq integration patches
 the broker's constructor.
+
+Sentry's Litestar integration stays off: it parses every request body as JSON before the
+handler runs, so a malformed body became a 500 instead of our 400, and a callback that is
+not JSON was never stored. The API's unhandled errors reach Sentry through the logging
+integration instead (`api.errors.internal_error_handler` logs each with its traceback).
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ def secrets_of(settings: Settings) -> tuple[str, ...]:
     values = (
         settings.mpesa_passkey, settings.mpesa_consumer_key, settings.mpesa_consumer_secret,
         settings.jwt_secret, settings.webhook_secret,
+        settings.alert_webhook_url,  # chat webhooks carry their secret in the URL
     )  # fmt: skip
     return tuple(v for v in values if len(v) >= _MIN_SECRET_LENGTH)
 
@@ -120,7 +126,8 @@ def init_sentry(
         transport=transport,
         environment=settings.mpesa_environment,
         server_name=component,
-        integrations=[LitestarIntegration(), DramatiqIntegration()],
+        integrations=[DramatiqIntegration()],
+        disabled_integrations=[LitestarIntegration],  # see the module docstring
         send_default_pii=False,
         include_local_variables=False,  # frame locals hold phone numbers
         max_request_body_size="never",  # request bodies hold them too

@@ -204,6 +204,13 @@ job_deliveries = sa.Table(
     sa.Column("last_started_at", TZ, nullable=False),
     sa.Column("dead_lettered_at", TZ),
     sa.Column("last_error", sa.String(500)),
+    # The few dead ones among every message ever run, for the dead-letter alert.
+    sa.Index(
+        "ix_job_deliveries_dead",
+        "dead_lettered_at",
+        postgresql_where=sa.text("dead_lettered_at IS NOT NULL"),
+        sqlite_where=sa.text("dead_lettered_at IS NOT NULL"),
+    ),
 )
 
 #: Every alert raised, keyed by what it is about (`late_success:<payment id>`,

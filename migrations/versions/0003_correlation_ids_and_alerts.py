@@ -17,6 +17,8 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+DEAD = sa.text("dead_lettered_at IS NOT NULL")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -31,9 +33,14 @@ def upgrade() -> None:
     op.create_index("ix_alerts_last_alerted", "alerts", ["last_alerted_at"], unique=False)
     op.add_column("outbox", sa.Column("correlation_id", sa.String(length=64), nullable=True))
     op.create_index("ix_payments_finished_at", "payments", ["finished_at"], unique=False)
+    op.create_index(
+        "ix_job_deliveries_dead", "job_deliveries", ["dead_lettered_at"], unique=False,
+        postgresql_where=DEAD, sqlite_where=DEAD,
+    )  # fmt: skip
 
 
 def downgrade() -> None:
+    op.drop_index("ix_job_deliveries_dead", table_name="job_deliveries")
     op.drop_index("ix_payments_finished_at", table_name="payments")
     op.drop_column("outbox", "correlation_id")
     op.drop_index("ix_alerts_last_alerted", table_name="alerts")

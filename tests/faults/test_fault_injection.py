@@ -32,6 +32,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests import services
+from tests.processes import Processes, Shop, children_of
 
 pytestmark = pytest.mark.faults
 
@@ -130,49 +131,11 @@ class OwnRedis:
 
 @dataclass
 class System:
-    api: str
-    simulator: str
+    shop: Shop
     db_url: str
     worker: subprocess.Popen[bytes]
     redis: OwnRedis
     logs: Path
-
-    def initiate(self, phone: str, amount: int) -> httpx.Response:
-        body = {
-            "amount": amount,
-            "phoneNumber": phone,
-            "productId": "set-03",
-            "productName": "Staunton set",
-            "customerName": "Achieng",
-            "customerEmail": "achieng@example.com",
-        }
-        return httpx.post(f"{self.api}/api/payments/initiate", json=body, timeout=15)
-
-    def status(self, payment_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = httpx.get(
-            f"{self.api}/api/payments/status/{payment_id}", timeout=15
-        ).json()
-        return answer
-
-    def ledger(self) -> list[dict[str, Any]]:
-        pushes: list[dict[str, Any]] = httpx.get(f"{self.simulator}/simulator/ledger").json()[
-            "pushes"
-        ]
-        return pushes
-
-    def chaos(self, knobs: dict[str, Any]) -> None:
-        httpx.put(f"{self.simulator}/simulator/chaos", json=knobs).raise_for_status()
-
-    def worker_children(self) -> list[int]:
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.worker.pid:
-                children.append(int(stat.parent.name))
-        return children
 
 
 @pytest.fixture(scope="module")
@@ -193,37 +156,18 @@ def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "PAYMENT_EXPIRY_S": str(EXPIRY_S),
         "SIM_CHAOS": '{"seed": 20261126}',
     }
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str, *args: str) -> subprocess.Popen[bytes]:
-        proc = services.khalex_pay(*args, env=env, log=logs / f"{name}.log")
-        procs.append(proc)
-        return proc
-
     try:
-        sim = start("simulator", "simulator", "--port", str(sim_port))
-        api = start("api", "api", "--port", str(api_port), "--workers", "2")
-        worker = start("worker", "worker", "--processes", "2", "--threads", "6")
-        start("scheduler-1", "scheduler")
-        start("scheduler-2", "scheduler")
-        services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
-        services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-        yield System(
-            f"http://127.0.0.1:{api_port}",
-            f"http://127.0.0.1:{sim_port}",
-            postgres_url,
-            worker,
-            redis,
-            logs,
-        )
+        with Processes(env, logs) as procs:
+            sim = procs.start("simulator", "simulator", "--port", str(sim_port))
+            api = procs.start("api", "api", "--port", str(api_port), "--workers", "2")
+            worker = procs.start("worker", "worker", "--processes", "2", "--threads", "6")
+            procs.start("scheduler-1", "scheduler")
+            procs.start("scheduler-2", "scheduler")
+            services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
+            services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
+            shop = Shop(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}")
+            yield System(shop, postgres_url, worker, redis, logs)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
         redis.stop()
 
 
@@ -232,19 +176,7 @@ def _initiate_until_accepted(system: System, phone: str, amount: int) -> str:
     key = f"fault-{phone}-{amount}-{random.random()}"
     for _ in range(400):
         try:
-            answer = httpx.post(
-                f"{system.api}/api/payments/initiate",
-                json={
-                    "amount": amount,
-                    "phoneNumber": phone,
-                    "productId": "set-03",
-                    "productName": "Staunton set",
-                    "customerName": "Achieng",
-                    "customerEmail": "achieng@example.com",
-                },
-                headers={"Idempotency-Key": key},
-                timeout=15,
-            )
+            answer = system.shop.initiate(phone, amount, key=key)
         except httpx.HTTPError:
             time.sleep(0.5)
             continue
@@ -254,20 +186,6 @@ def _initiate_until_accepted(system: System, phone: str, amount: int) -> str:
         assert answer.status_code in (409, 503), answer.text
         time.sleep(0.5)
     raise AssertionError(f"could not initiate for {phone}")
-
-
-def _wait_final(system: System, payment_id: str, timeout_s: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            payment = system.status(payment_id)
-        except (httpx.HTTPError, ValueError):
-            time.sleep(0.5)
-            continue
-        if payment.get("status") not in (None, "pending"):
-            return payment
-        time.sleep(0.5)
-    return system.status(payment_id)
 
 
 def _run_phase(system: System, phase: int, scenarios: dict[str, int], seed: int) -> list[str]:
@@ -286,7 +204,7 @@ def _run_phase(system: System, phase: int, scenarios: dict[str, int], seed: int)
             payment_id = _initiate_until_accepted(system, phone, 100 + n)
             with lock:
                 ids.append(payment_id)
-            _wait_final(system, payment_id, EXPIRY_S + 30)
+            system.shop.wait_final(payment_id, EXPIRY_S + 30)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         turns = [pool.submit(pay_in_turn, phone, n) for phone, n in scenarios.items()]
@@ -298,7 +216,7 @@ def _run_phase(system: System, phase: int, scenarios: dict[str, int], seed: int)
 
 def _fault_plan(system: System, faults: Faults, stop: threading.Event) -> Callable[[], None]:
     def kill_a_worker() -> None:
-        children = system.worker_children()
+        children = children_of(system.worker.pid)
         if children:
             os.kill(random.choice(children), signal.SIGKILL)
             faults.note(f"SIGKILLed worker process (of {len(children)})")
@@ -380,7 +298,7 @@ def _check(system: System, payment_ids: list[str]) -> Report:
             )
         )
     engine.dispose()
-    ledger = system.ledger()
+    ledger = system.shop.ledger()
     by_token: dict[str, list[dict[str, Any]]] = {}
     for push in ledger:
         by_token.setdefault(push["callbackUrl"].rsplit("/", 1)[1], []).append(push)
@@ -444,11 +362,11 @@ def _hold_against_ledger(
 def test_every_payment_reaches_its_true_end_under_faults(system: System) -> None:
     faults, stop = Faults(), threading.Event()
     chaos_thread = threading.Thread(target=_fault_plan(system, faults, stop), daemon=True)
-    system.chaos(PHASE_1_CHAOS)
+    system.shop.chaos(PHASE_1_CHAOS)
     chaos_thread.start()
     try:
         ids = _run_phase(system, 1, SCENARIOS_PHASE_1, seed=1)
-        system.chaos(PHASE_2_CHAOS)
+        system.shop.chaos(PHASE_2_CHAOS)
         ids += _run_phase(system, 2, SCENARIOS_PHASE_2, seed=2)
     finally:
         stop.set()
@@ -456,7 +374,7 @@ def test_every_payment_reaches_its_true_end_under_faults(system: System) -> None
 
     deadline = time.monotonic() + SETTLE_S
     for payment_id in ids:
-        _wait_final(system, payment_id, max(1.0, deadline - time.monotonic()))
+        system.shop.wait_final(payment_id, max(1.0, deadline - time.monotonic()))
     time.sleep(5)  # let duplicate and late callbacks land before the count
     report = _check(system, ids)
 

@@ -124,7 +124,9 @@ def flow(h: Harness) -> Iterator[Flow]:
         root.removeHandler(logs)
         root.setLevel(level)
         sentry_sdk.get_client().close()
-        sentry_sdk.init()
+        # Back to no DSN and no integrations: a bare init() would switch on Sentry's
+        # Litestar integration, which answers malformed JSON with a 500 in later tests.
+        sentry_sdk.init(default_integrations=False, auto_enabling_integrations=False)
         actors.bind(h.container)
 
 

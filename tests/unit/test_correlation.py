@@ -37,7 +37,15 @@ def client() -> Any:
         yield test_client
 
 
-@pytest.mark.parametrize("value", ["req-1", "3f2b9c0e-5a1d-4c7e-9f00-a1b2c3d4e5f6", "a" * 64])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "req-1",
+        "3f2b9c0e-5a1d-4c7e-9f00-a1b2c3d4e5f6",
+        "005d5cf6-37bd-48c9-bc9e-a115619209b7",  # a UUID with a phone-like digit run
+        "a" * 64,
+    ],
+)
 def test_sound_caller_ids_are_kept(value: str) -> None:
     assert correlation.is_valid(value)
 

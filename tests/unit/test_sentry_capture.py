@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -25,7 +26,9 @@ from api.errors import ApiError
 from khalex_pay.container import Container
 from khalex_pay.observability import init_sentry
 from khalex_pay.settings import SANDBOX_PASSKEY, load_settings
+from store import inbox
 from store.db import make_engine
+from store.migrate import upgrade
 
 pytestmark = pytest.mark.unit
 
@@ -56,7 +59,9 @@ def sentry() -> Iterator[list[str]]:
         yield Captured.sent
     finally:
         sentry_sdk.get_client().close()
-        sentry_sdk.init()  # back to no DSN: nothing else is sent
+        # Back to no DSN and no integrations: a bare init() would switch on Sentry's
+        # Litestar integration, which answers malformed JSON with a 500 in later tests.
+        sentry_sdk.init(default_integrations=False, auto_enabling_integrations=False)
 
 
 def _events(sent: list[str]) -> list[dict[str, Any]]:
@@ -120,6 +125,29 @@ def test_answers_meant_for_the_client_are_not_sentry_events(sentry: list[str]) -
 
     assert answer.status_code == 422
     assert _events(sentry) == []
+
+
+def test_with_sentry_on_bad_bodies_are_still_answered_400_and_callbacks_stored(
+    sentry: list[str], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'khalex.db'}"
+    upgrade(url)
+    container = Container(load_settings({}), make_engine(url), lambda job: None)
+
+    with TestClient(app=create_app(container)) as client:
+        initiate = client.post(
+            "/api/payments/initiate", content=b"{amount: 1",
+            headers={"content-type": "application/json"},
+        )  # fmt: skip
+        callback = client.post(
+            "/api/payments/webhook", content=b"<not json>",
+            headers={"content-type": "application/json"},
+        )  # fmt: skip
+
+    assert (initiate.status_code, initiate.json()["error"]["code"]) == (400, "malformed_json")
+    assert (callback.status_code, callback.json()["error"]["code"]) == (400, "invalid_callback")
+    with container.engine.connect() as conn:
+        assert inbox.get(conn, callback.json()["error"]["inboxId"]) is not None
 
 
 def test_exception_in_an_actor_reaches_sentry_scrubbed(sentry: list[str]) -> None:

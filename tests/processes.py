@@ -1,0 +1,118 @@
+"""The real processes end-to-end tests start, and the shop's side of the HTTP API."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from tests import services
+
+#: What the shop's frontend sends besides the amount and the phone number.
+ORDER = {
+    "productId": "board-01",
+    "productName": "Tournament chess board",
+    "customerName": "Wanjiru",
+    "customerEmail": "wanjiru@example.com",
+}
+
+
+class Processes:
+    """Starts `khalex-pay` commands as processes; stops every one of them on exit."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        proc = services.khalex_pay(*args, env=self.env, log=self.logs / f"{name}.log")
+        self.started.append(proc)
+        return proc
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.started:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def children_of(pid: int) -> list[int]:
+    """The ids of the processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+class Shop:
+    """The shop's frontend: initiates payments and polls their status over HTTP."""
+
+    def __init__(self, api: str, simulator: str | None = None) -> None:
+        self.api = api
+        self.simulator = simulator or api
+
+    def initiate(
+        self, phone: str, amount: int = 1500, *, key: str | None = None, **extra: Any
+    ) -> httpx.Response:
+        headers = {"Idempotency-Key": key} if key else {}
+        body = {"amount": amount, "phoneNumber": phone, **ORDER, **extra}
+        return httpx.post(
+            f"{self.api}/api/payments/initiate", json=body, headers=headers, timeout=15
+        )
+
+    def pay(self, phone: str, amount: int = 1500) -> str:
+        """Initiate and return the payment id; anything but 202 fails the test."""
+        answer = self.initiate(phone, amount)
+        assert answer.status_code == 202, answer.text
+        payment_id: str = answer.json()["paymentId"]
+        return payment_id
+
+    def status(self, ref: str) -> dict[str, Any]:
+        payment: dict[str, Any] = httpx.get(
+            f"{self.api}/api/payments/status/{ref}", timeout=15
+        ).json()
+        return payment
+
+    def wait_final(self, payment_id: str, timeout_s: float = 40) -> dict[str, Any]:
+        """The payment once it is no longer pending (or as it is when time runs out)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                payment = self.status(payment_id)
+            except (httpx.HTTPError, ValueError):
+                payment = {}
+            if payment.get("status") not in (None, "pending") or time.monotonic() > deadline:
+                return payment
+            time.sleep(0.3)
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """The simulator's ground truth: what each customer was asked and paid."""
+        answer = httpx.get(f"{self.simulator}/simulator/ledger", timeout=15)
+        pushes: list[dict[str, Any]] = answer.json()["pushes"]
+        return pushes
+
+    def chaos(self, knobs: dict[str, Any]) -> None:
+        httpx.put(f"{self.simulator}/simulator/chaos", json=knobs).raise_for_status()
