@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 from litestar import Controller, MediaType, Response, get, post
 from litestar.params import FromPath, RawBody
@@ -14,6 +16,8 @@ from khalex_pay import callbacks, initiation
 from khalex_pay.container import Container
 from store import payments
 from store.payments import PhoneBusy
+
+log = logging.getLogger(__name__)
 
 #: Seconds a client should wait before initiating again for a phone with a payment in flight.
 RETRY_AFTER_BUSY_S = 30
@@ -58,7 +62,7 @@ class PaymentController(Controller):
                 paymentId=exc.payment_id or None,
             ) from exc
         except sa.exc.OperationalError as exc:
-            raise _unavailable(container) from exc
+            raise _unavailable(container, exc) from exc
         headers = {"Location": f"/api/payments/status/{result.payment.id}"}
         if result.replayed:
             headers["Idempotent-Replayed"] = "true"
@@ -98,7 +102,7 @@ def _receive(
         )
     except sa.exc.OperationalError as exc:
         # Not stored: answering non-200 is honest, though Safaricom will not send it again.
-        raise _unavailable(container) from exc
+        raise _unavailable(container, exc) from exc
     if received.status_code == 200:
         return Response(dict(callbacks.ACCEPTED), status_code=200, media_type=MediaType.JSON)
     code = "callback_refused" if received.status_code == 403 else "invalid_callback"
@@ -107,7 +111,9 @@ def _receive(
     )
 
 
-def _unavailable(container: Container) -> ApiError:
+def _unavailable(container: Container, cause: Exception) -> ApiError:
+    # An ERROR line, so operators (and Sentry, through logging) see every refused payment.
+    log.error("answering 503: the database is unavailable (%s)", type(cause).__name__)
     return ApiError(
         503,
         "payments_unavailable",

@@ -18,7 +18,7 @@ from typing import Any
 
 import sentry_sdk
 from sentry_sdk.integrations.dramatiq import DramatiqIntegration
-from sentry_sdk.integrations.litestar import LitestarIntegration
+from sentry_sdk.integrations.httpx import HttpxIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sentry_sdk.transport import Transport
 
@@ -126,9 +126,12 @@ def init_sentry(
         transport=transport,
         environment=settings.mpesa_environment,
         server_name=component,
-        integrations=[DramatiqIntegration()],
-        disabled_integrations=[LitestarIntegration],  # see the module docstring
-        send_default_pii=False,
+        # Chosen, not auto-enabled: that would switch the Litestar integration on (see the
+        # module docstring), and `disabled_integrations` cannot undo an integration another
+        # init in this process already set up.
+        integrations=[DramatiqIntegration(), HttpxIntegration()],
+        auto_enabling_integrations=False,
+        # No personal data: send_default_pii is left unset (off; setting it is deprecated).
         include_local_variables=False,  # frame locals hold phone numbers
         max_request_body_size="never",  # request bodies hold them too
         event_scrubber=EventScrubber(denylist=DENYLIST, recursive=True),

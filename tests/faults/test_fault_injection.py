@@ -50,7 +50,8 @@ SCENARIOS_PHASE_1 = {
     "254700000009": 2,
     "254708374149": 1,
 }
-SCENARIOS_PHASE_2 = {"254700000008": 3, "254700000005": 2, "254700000006": 2, "254700000002": 1}
+# No 254700000005 here: its callback is never sent, so with a hung push it is unknowable.
+SCENARIOS_PHASE_2 = {"254700000008": 3, "254700000006": 2, "254700000002": 1, "254700000009": 1}
 PHASE_1_CHAOS = {
     "pushErrorRate": 0.1,
     "pushTimeoutRate": 0.0,

@@ -21,7 +21,7 @@ import sentry_sdk
 from dramatiq.brokers.redis import RedisBroker
 
 from daraja.wire import QueryResult
-from khalex_pay import alerts, initiation, reconciliation
+from khalex_pay import alerts, reconciliation
 from khalex_pay.observability import init_sentry
 from store import deliveries, payments
 from store.db import utcnow
@@ -70,8 +70,7 @@ def _configure(h: Harness, **changes: Any) -> None:
 
 
 def _late_success(h: Harness, phone: str = "254712345678") -> str:
-    payment_id = initiation.initiate(h.container, new_payment(phone)).payment.id
-    initiation.send_push(h.container, payment_id)
+    payment_id = h.pushed(phone).id
     expiry = h.container.settings.payment_expiry_s
     reconciliation.tick(h.container, utcnow() + timedelta(seconds=expiry + 1))
     h.daraja.query_answers.append(QueryResult(0, "The service request is processed successfully."))

@@ -22,14 +22,7 @@ def _pushed(h: Harness) -> PaymentRecord:
         h.container, new_payment(amount=2500, order_id="order-77")
     ).payment.id
     initiation.send_push(h.container, payment_id)
-    return _get(h, payment_id)
-
-
-def _get(h: Harness, payment_id: str) -> PaymentRecord:
-    with h.container.engine.connect() as conn:
-        record = payments.get(conn, payment_id)
-    assert record is not None
-    return record
+    return h.get(payment_id)
 
 
 def _event(h: Harness, payment_id: str, kind: str) -> dict[str, Any]:
@@ -65,7 +58,7 @@ def test_completion_is_recorded_with_its_processing_time(h: Harness) -> None:
     )  # fmt: skip
     callbacks.process(h.container, received.inbox_id)
 
-    done, event = _get(h, p.id), _event(h, p.id, "completed")
+    done, event = h.get(p.id), _event(h, p.id, "completed")
 
     assert event["data"]["analytics"] == ANALYTICS_COMPLETED
     assert event["data"]["amount"] == 2500

@@ -185,3 +185,24 @@ def test_openapi_schema_is_served(client: TestClient[Any]) -> None:
     schema = client.get("/schema/openapi.json").json()
 
     assert "/api/payments/initiate" in schema["paths"]
+
+
+def test_database_down_answers_503_with_the_shops_phone_line(h: Harness) -> None:
+    from khalex_pay.container import Container
+    from store.db import make_engine
+
+    dead = Container(
+        h.container.settings,
+        make_engine("postgresql+psycopg://postgres@127.0.0.1:1/nowhere"),
+        h.published.append,
+    )
+    with TestClient(app=create_app(dead)) as down:
+        answer = down.post("/api/payments/initiate", json=BODY)
+        ready = down.get("/health/ready")
+
+    assert answer.status_code == 503
+    error = _error(answer)
+    assert error["code"] == "payments_unavailable"
+    assert error["contact"] == h.container.settings.shop_contact
+    assert answer.headers["retry-after"] == "30"
+    assert (ready.status_code, ready.json()["failed"]) == (503, ["database"])

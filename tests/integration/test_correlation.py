@@ -82,8 +82,7 @@ def test_jobs_queued_by_a_job_inherit_its_correlation_id(h: Harness) -> None:
 
 
 def _due_payment(h: Harness) -> str:
-    payment_id = initiation.initiate(h.container, new_payment()).payment.id
-    initiation.send_push(h.container, payment_id)
+    payment_id = h.pushed().id
     with h.container.engine.begin() as conn:
         conn.execute(
             payments_table.update()

@@ -113,7 +113,8 @@ def flow(h: Harness) -> Iterator[Flow]:
     registered[SEND_PUSH.actor].options.update(min_backoff=10, max_backoff=50)
     logs, root = Lines(), logging.getLogger()
     root.addHandler(logs)
-    level, root.level = root.level, logging.INFO
+    level = root.level
+    root.setLevel(logging.INFO)  # setLevel, not `.level =`: loggers cache what is enabled
     worker = Worker(broker, worker_threads=2, worker_timeout=50)
     worker.start()
     try:
