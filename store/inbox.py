@@ -80,16 +80,6 @@ def finish(
     )  # fmt: skip
 
 
-def is_duplicate(conn: sa.Connection, inbox_id: int, checkout_request_id: str) -> bool:
-    """True when an earlier callback for the same CheckoutRequestID was already processed."""
-    query = sa.select(sa.func.count()).where(
-        callback_inbox.c.checkout_request_id == checkout_request_id,
-        callback_inbox.c.id < inbox_id,
-        callback_inbox.c.state == PROCESSED,
-    )
-    return bool(conn.execute(query).scalar())
-
-
 def reopen_unmatched(conn: sa.Connection, checkout_request_id: str) -> list[int]:
     """Put callbacks that arrived before their payment was known back in line."""
     query = (

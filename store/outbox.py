@@ -54,9 +54,3 @@ def claim(conn: sa.Connection, *, ids: list[int] | None = None, limit: int = 100
 def mark_sent(conn: sa.Connection, job_ids: list[int]) -> None:
     if job_ids:
         conn.execute(outbox.update().where(outbox.c.id.in_(job_ids)).values(sent_at=utcnow()))
-
-
-def backlog(conn: sa.Connection) -> int:
-    return int(
-        conn.execute(sa.select(sa.func.count()).where(outbox.c.sent_at.is_(None))).scalar_one()
-    )

@@ -231,16 +231,6 @@ def stop_querying(conn: sa.Connection, payment_id: str) -> None:
     conn.execute(payments.update().where(payments.c.id == payment_id).values(next_query_at=None))
 
 
-def touch(conn: sa.Connection, record: PaymentRecord, **values: object) -> bool:
-    """Update bookkeeping columns (no state change) if the row is still at its version."""
-    stmt = (
-        payments.update()
-        .where(payments.c.id == record.id, payments.c.version == record.version)
-        .values(**values)
-    )
-    return conn.execute(stmt).rowcount == 1
-
-
 def _event(  # noqa: PLR0917 - private; the call sites read as one sentence
     conn: sa.Connection,
     payment_id: str,
