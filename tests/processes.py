@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -98,13 +99,20 @@ class Shop:
 
     def wait_final(self, payment_id: str, timeout_s: float = 40) -> dict[str, Any]:
         """The payment once it is no longer pending (or as it is when time runs out)."""
+        return self.wait_until(payment_id, lambda p: p.get("status") not in (None, "pending"),
+                               timeout_s)  # fmt: skip
+
+    def wait_until(
+        self, payment_id: str, done: Callable[[dict[str, Any]], bool], timeout_s: float = 40
+    ) -> dict[str, Any]:
+        """The payment once `done(payment)` holds (or as it is when time runs out)."""
         deadline = time.monotonic() + timeout_s
         while True:
             try:
                 payment = self.status(payment_id)
             except (httpx.HTTPError, ValueError):
                 payment = {}
-            if payment.get("status") not in (None, "pending") or time.monotonic() > deadline:
+            if (payment and done(payment)) or time.monotonic() > deadline:
                 return payment
             time.sleep(0.3)
 

@@ -7,7 +7,6 @@ payment is driven over HTTP exactly as the two pages' scripts drive it.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from khalex_pay.container import Container
 from khalex_pay.settings import Settings
 from store.db import make_engine
 from tests import services
+from tests.processes import Processes, Shop
 
 pytestmark = pytest.mark.e2e
 
@@ -38,17 +38,10 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("demo")
     port = services.free_port()
     env = {"DATABASE_URL": f"sqlite:///{tmp / 'dev.db'}", "SIM_CALLBACK_DELAY": "0.3"}
-    proc = services.khalex_pay("dev", "--port", str(port), env=env, log=tmp / "dev.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        services.wait_for_http(f"{base}/health/live", proc=proc)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with Processes(env, tmp) as procs:
+        proc = procs.start("dev", "dev", "--port", str(port))
+        services.wait_for_http(f"http://127.0.0.1:{port}/health/live", proc=proc)
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_checkout_page_is_served_at_the_root_and_calls_the_payment_api(dev: str) -> None:
@@ -119,13 +112,13 @@ def test_payment_held_on_the_virtual_phone_completes_when_pay_is_pressed(dev: st
         payment = _click_pay_twice(dev, "0712 000 333")
         prompt = _wait_for_prompt(dev, "254712000333")
         time.sleep(1.0)  # three callback delays: an auto-resolving prompt would be gone
-        assert _status(dev, payment)["status"] == "pending"
+        assert Shop(dev).status(payment)["status"] == "pending"
         assert _open_prompt_ids(dev).count(prompt["checkoutRequestId"]) == 1
 
         pressed = httpx.post(f"{dev}/simulator/prompts/{prompt['checkoutRequestId']}/pay")
 
         assert pressed.status_code == 200, pressed.text
-        done = _wait_final(dev, payment)
+        done = Shop(dev).wait_final(payment, 20)
         assert done["status"] == "completed"
         assert done["checkoutRequestId"] == prompt["checkoutRequestId"]
         assert done["mpesaReceiptNumber"] == pressed.json()["push"]["receipt"]
@@ -146,7 +139,7 @@ def test_cancel_on_the_virtual_phone_cancels_the_payment(dev: str) -> None:
         pressed = httpx.post(f"{dev}/simulator/prompts/{prompt['checkoutRequestId']}/cancel")
 
         assert pressed.status_code == 200, pressed.text
-        done = _wait_final(dev, payment)
+        done = Shop(dev).wait_final(payment, 20)
         assert done["status"] == "cancelled"
         assert done["failureReason"] == "cancelled_by_user"
         assert done["message"]  # the checkout page shows it as it is
@@ -198,18 +191,3 @@ def _wait_for_prompt(dev: str, msisdn: str) -> dict[str, Any]:
                 return found
         time.sleep(0.1)
     raise AssertionError(f"no prompt opened for {msisdn[:4]}****{msisdn[-4:]}")
-
-
-def _status(dev: str, payment_id: str) -> dict[str, Any]:
-    payment: dict[str, Any] = httpx.get(f"{dev}/api/payments/status/{payment_id}").json()
-    return payment
-
-
-def _wait_final(dev: str, payment_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        payment = _status(dev, payment_id)
-        if payment["status"] != "pending":
-            return payment
-        time.sleep(0.2)
-    raise AssertionError(f"payment {payment_id} still pending")

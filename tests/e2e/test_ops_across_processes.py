@@ -10,17 +10,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import services
+from tests.processes import Processes, Shop
 
 pytestmark = pytest.mark.e2e
 
@@ -28,37 +26,12 @@ pytestmark = pytest.mark.e2e
 SECRET = "e2e-ops-secret-0123456789abcdef-0123456789"
 
 
-@dataclass
-class System:
-    api: str
-    env: dict[str, str]
-    logs: Path
+class System(Shop):
+    """The shop, plus the operators' command line run against the same settings."""
 
-    def initiate(self, phone: str, amount: int = 1500) -> str:
-        body = {
-            "amount": amount, "phoneNumber": phone, "productId": "board-01",
-            "productName": "Tournament chess board", "customerName": "Wanjiru",
-            "customerEmail": "wanjiru@example.com",
-        }  # fmt: skip
-        answer = httpx.post(f"{self.api}/api/payments/initiate", json=body, timeout=10)
-        assert answer.status_code == 202, answer.text
-        payment_id: str = answer.json()["paymentId"]
-        return payment_id
-
-    def status(self, payment_id: str) -> dict[str, Any]:
-        payment: dict[str, Any] = httpx.get(
-            f"{self.api}/api/payments/status/{payment_id}", timeout=5
-        ).json()
-        return payment
-
-    def wait(self, payment_id: str, done: Any, timeout_s: float = 40) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            payment = self.status(payment_id)
-            if done(payment):
-                return payment
-            time.sleep(0.3)
-        raise AssertionError(f"payment {payment_id} never got there; logs in {self.logs}")
+    def __init__(self, api: str, env: dict[str, str]) -> None:
+        super().__init__(api)
+        self.env = env
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -71,7 +44,6 @@ class System:
 def system(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """API, worker, scheduler and simulator on a database of this module's own."""
     services.require_postgres()
-    logs = tmp_path_factory.mktemp("e2e-ops-logs")
     api_port, sim_port = services.free_port(), services.free_port()
     with services.fresh_database() as database_url:
         env = {
@@ -86,41 +58,29 @@ def system(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "RECONCILE_AFTER_S": "60",
             "PAYMENT_EXPIRY_S": "180",
         }
-        procs = []
-        try:
-            sim = services.khalex_pay(
-                "simulator", "--port", str(sim_port), env=env, log=logs / "sim.log"
-            )
-            api = services.khalex_pay("api", "--port", str(api_port), env=env, log=logs / "api.log")
-            worker = services.khalex_pay("worker", "--processes", "1", env=env,
-                                         log=logs / "worker.log")  # fmt: skip
-            scheduler = services.khalex_pay("scheduler", env=env, log=logs / "scheduler.log")
-            procs = [sim, api, worker, scheduler]
+        with Processes(env, tmp_path_factory.mktemp("e2e-ops-logs")) as procs:
+            sim = procs.start("simulator", "simulator", "--port", str(sim_port))
+            api = procs.start("api", "api", "--port", str(api_port))
+            procs.start("worker", "worker", "--processes", "1")
+            procs.start("scheduler", "scheduler")
             services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
             services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-            yield System(f"http://127.0.0.1:{api_port}", env, logs)
-        finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            yield System(f"http://127.0.0.1:{api_port}", env)
 
 
 @pytest.fixture(scope="module")
 def made(system: System) -> dict[str, str]:
     """Four payments, one per fate; the silent one is settled by `payments requery`."""
     ids = {
-        "paid": system.initiate("0712345678"),
-        "cancelled": system.initiate("254700000002"),
-        "no_funds": system.initiate("254700000001", amount=250),
-        "silent": system.initiate("254700000005", amount=700),
+        "paid": system.pay("0712345678"),
+        "cancelled": system.pay("254700000002"),
+        "no_funds": system.pay("254700000001", amount=250),
+        "silent": system.pay("254700000005", amount=700),
     }
     for name in ("paid", "cancelled", "no_funds"):
-        system.wait(ids[name], lambda p: p["status"] != "pending")
-    system.wait(ids["silent"], lambda p: p["checkoutRequestId"] is not None)
+        assert system.wait_final(ids[name])["status"] != "pending"
+    pushed = system.wait_until(ids["silent"], lambda p: p["checkoutRequestId"] is not None)
+    assert pushed["checkoutRequestId"] is not None
     return ids
 
 
@@ -155,7 +115,7 @@ def test_requery_settles_the_payment_whose_callback_never_came(
 def test_metrics_from_the_api_count_what_the_workers_did(
     system: System, made: dict[str, str]
 ) -> None:
-    system.wait(made["silent"], lambda p: p["status"] == "completed")
+    assert system.wait_final(made["silent"])["status"] == "completed"
 
     samples = _metrics(system)
 
@@ -185,7 +145,7 @@ def test_metrics_from_the_api_count_what_the_workers_did(
 def test_summary_counts_exactly_the_payments_made(
     system: System, made: dict[str, str], token: str
 ) -> None:
-    system.wait(made["silent"], lambda p: p["status"] == "completed")
+    assert system.wait_final(made["silent"])["status"] == "completed"
 
     answer = httpx.get(
         f"{system.api}/api/ops/summary", headers={"Authorization": f"Bearer {token}"}, timeout=10

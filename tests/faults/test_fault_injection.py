@@ -360,7 +360,9 @@ def _hold_against_ledger(
     report.counts["callbacks sent"] += push["callbacksSent"]
 
 
-def test_every_payment_reaches_its_true_end_under_faults(system: System) -> None:
+def test_every_payment_reaches_its_true_end_under_faults(
+    system: System, capsys: pytest.CaptureFixture[str]
+) -> None:
     faults, stop = Faults(), threading.Event()
     chaos_thread = threading.Thread(target=_fault_plan(system, faults, stop), daemon=True)
     system.shop.chaos(PHASE_1_CHAOS)
@@ -379,13 +381,14 @@ def test_every_payment_reaches_its_true_end_under_faults(system: System) -> None
     time.sleep(5)  # let duplicate and late callbacks land before the count
     report = _check(system, ids)
 
-    print("\nfault-injection suite")
-    for line in faults.done:
-        print(f"  fault: {line}")
-    for name, count in sorted(report.counts.items()):
-        print(f"  {name}: {count}")
-    for line in report.mismatches[:40]:
-        print(f"  MISMATCH {line}")
+    with capsys.disabled():  # the counts are the point: show them even when it passes
+        print("\nfault-injection suite")
+        for line in faults.done:
+            print(f"  fault: {line}")
+        for name, count in sorted(report.counts.items()):
+            print(f"  {name}: {count}")
+        for line in report.mismatches[:40]:
+            print(f"  MISMATCH {line}")
     assert report.mismatches == [], f"{len(report.mismatches)} mismatches; logs in {system.logs}"
     assert report.counts["paid pushes"] > 0
     assert len(faults.done) >= 6
