@@ -14,7 +14,7 @@ from api.schemas import parse_initiate, present
 from api.types import AnyRequest, Deps
 from khalex_pay import callbacks, initiation
 from khalex_pay.container import Container
-from store import payments
+from store import payments, refusals
 from store.payments import PhoneBusy
 
 log = logging.getLogger(__name__)
@@ -38,31 +38,13 @@ class PaymentController(Controller):
         Body: amount (integer KES 1..250000), phoneNumber, productId, productName,
         customerName, customerEmail, optional orderId. Optional header Idempotency-Key.
         """
-        new = parse_initiate(body)
         key = request.headers.get("idempotency-key")
-        if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
-            raise ApiError(
-                422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
-            )
         try:
-            result = initiation.initiate(container, new, key)
-        except initiation.IdempotencyKeyReused as exc:
-            raise ApiError(
-                409,
-                "idempotency_key_reused",
-                "This Idempotency-Key was used with a different request.",
-            ) from exc
-        except PhoneBusy as exc:
-            raise ApiError(
-                409,
-                "payment_in_progress",
-                "A payment for this phone number is still waiting for the customer.",
-                "phoneNumber",
-                headers={"Retry-After": str(RETRY_AFTER_BUSY_S)},
-                paymentId=exc.payment_id or None,
-            ) from exc
-        except sa.exc.OperationalError as exc:
-            raise _unavailable(container, exc) from exc
+            result = _initiate(container, body, key)
+        except ApiError as exc:
+            if 400 <= exc.status_code < 500:
+                _keep_refused(container, request, exc, key, body)
+            raise
         headers = {"Location": f"/api/payments/status/{result.payment.id}"}
         if result.replayed:
             headers["Idempotent-Replayed"] = "true"
@@ -90,6 +72,54 @@ class PaymentController(Controller):
     ) -> Response[dict[str, object]]:
         """Daraja's STK callback on a payment's own URL (the token ties it to the payment)."""
         return _receive(request, container, body, token)
+
+
+def _initiate(container: Container, body: bytes, key: str | None) -> initiation.Initiated:
+    new = parse_initiate(body)
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise ApiError(
+            422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
+        )
+    try:
+        return initiation.initiate(container, new, key)
+    except initiation.IdempotencyKeyReused as exc:
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request.",
+        ) from exc
+    except PhoneBusy as exc:
+        raise ApiError(
+            409,
+            "payment_in_progress",
+            "A payment for this phone number is still waiting for the customer.",
+            "phoneNumber",
+            headers={"Retry-After": str(RETRY_AFTER_BUSY_S)},
+            paymentId=exc.payment_id or None,
+        ) from exc
+    except sa.exc.OperationalError as exc:
+        raise _unavailable(container, exc) from exc
+
+
+def _keep_refused(
+    container: Container, request: AnyRequest, error: ApiError, key: str | None, body: bytes
+) -> None:
+    # Nothing that reached us is lost: a refused request is kept with its reason, so the
+    # shop can see what its frontend sent. Failing to keep it must not change the answer.
+    try:
+        with container.engine.begin() as conn:
+            refusals.add(
+                conn,
+                path=request.url.path,
+                status_code=error.status_code,
+                code=error.code,
+                field=error.field,
+                reason=error.message,
+                idempotency_key=key,
+                body=body,
+            )
+    except sa.exc.SQLAlchemyError:
+        log.exception("could not keep refused request (%s)", error.code)
 
 
 def _receive(

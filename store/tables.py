@@ -227,3 +227,19 @@ alerts = sa.Table(
     sa.Column("times", sa.Integer, nullable=False, server_default="1"),
     sa.Index("ix_alerts_last_alerted", "last_alerted_at"),
 )
+
+#: Shop requests we refused (4xx), kept with the reason: nothing that reached us is lost.
+refused_requests = sa.Table(
+    "refused_requests",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("received_at", TZ, nullable=False),
+    sa.Column("path", sa.String(255), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("field", sa.String(64)),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("ix_refused_requests_received", "received_at"),
+)

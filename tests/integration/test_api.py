@@ -206,3 +206,22 @@ def test_database_down_answers_503_with_the_shops_phone_line(h: Harness) -> None
     assert error["contact"] == h.container.settings.shop_contact
     assert answer.headers["retry-after"] == "30"
     assert (ready.status_code, ready.json()["failed"]) == (503, ["database"])
+
+
+def test_refused_requests_are_kept_with_their_reason(client: TestClient[Any], h: Harness) -> None:
+    from store import refusals
+
+    client.post("/api/payments/initiate", content=b"{amount: 1", headers={"Idempotency-Key": "k1"})
+    client.post("/api/payments/initiate", json={**BODY, "amount": 0})
+    client.post("/api/payments/initiate", json=BODY)
+    client.post("/api/payments/initiate", json={**BODY, "amount": 9})  # phone busy
+
+    with h.container.engine.connect() as conn:
+        kept = refusals.latest(conn)
+    assert [(r["status_code"], r["code"], r["field"]) for r in reversed(kept)] == [
+        (400, "malformed_json", None),
+        (422, "invalid_amount", "amount"),
+        (409, "payment_in_progress", "phoneNumber"),
+    ]
+    assert kept[-1]["body"] == "{amount: 1"
+    assert kept[-1]["idempotency_key"] == "k1"
