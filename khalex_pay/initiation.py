@@ -69,10 +69,12 @@ def initiate(c: Container, new: NewPayment, idempotency_key: str | None = None) 
         return earlier
     try:
         record, job_id = retrying(lambda: _insert(c, new, idempotency_key, digest), attempts=3)
-    except (PhoneBusy, sa.exc.IntegrityError):
+    except (PhoneBusy, sa.exc.IntegrityError) as exc:
         # A concurrent request with the same key may have won the race: answer as it did.
         if idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
             return earlier
+        if isinstance(exc, PhoneBusy):
+            raise PhoneBusy(_in_flight(c, new.phone_number)) from exc
         raise
     log.info("payment %s created for %s", record.id, mask_msisdn(record.phone_number))
     relay(c, [job_id])
@@ -87,6 +89,11 @@ def _insert(
         if key:
             payments.claim_idempotency_key(conn, key, digest, record.id)
         return record, outbox.add(conn, *SEND_PUSH, record.id)
+
+
+def _in_flight(c: Container, phone: str) -> str:
+    with c.engine.connect() as conn:
+        return payments.in_flight_for(conn, phone) or ""
 
 
 def _replay(c: Container, key: str, digest: str) -> Initiated | None:

@@ -113,16 +113,14 @@ def insert(conn: sa.Connection, new: NewPayment) -> PaymentRecord:
         "updated_at": now,
     }
     try:
-        with conn.begin_nested():
-            conn.execute(payments.insert().values(**values))
+        row = conn.execute(payments.insert().values(**values).returning(payments)).one()
     except sa.exc.IntegrityError as exc:
         if is_unique_violation(exc, "uq_payments_phone_in_flight"):
-            raise PhoneBusy(_in_flight_for(conn, new.phone_number) or "") from exc
+            # The transaction is spoilt now; the caller looks the other payment up.
+            raise PhoneBusy("") from exc
         raise
     _event(conn, payment_id, "created", None, Status.CREATED.value, _initiated(new), now)
-    record = get(conn, payment_id)
-    assert record is not None
-    return record
+    return PaymentRecord.from_row(row)
 
 
 def _initiated(new: NewPayment) -> dict[str, object]:
@@ -133,7 +131,8 @@ def _initiated(new: NewPayment) -> dict[str, object]:
     }  # fmt: skip
 
 
-def _in_flight_for(conn: sa.Connection, phone: str) -> str | None:
+def in_flight_for(conn: sa.Connection, phone: str) -> str | None:
+    """The id of the payment still in flight for `phone`, if any."""
     query = sa.select(payments.c.id).where(
         payments.c.phone_number == phone,
         payments.c.status.in_(("created", "sending", "pushed", "unknown")),
