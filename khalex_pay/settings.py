@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 #: Daraja's sandbox PayBill and its public passkey (DARAJA.md §7): the embedded default.
@@ -32,6 +34,8 @@ BASE_URLS = {
 }
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: A number read from the environment (int or float).
+N = TypeVar("N", int, float)
 
 
 class SettingsError(Exception):
@@ -167,28 +171,30 @@ def normalise_database_url(url: str) -> str:
 
 
 def _number(env: dict[str, str], name: str, default: float, problems: list[str]) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        problems.append(f"{name} must be a number, not {raw!r}")
-        return default
-    if value < 0:
-        problems.append(f"{name} must not be negative")
-        return default
-    return value
+    return _parsed(env, name, default, problems, parse=float, kind="a number")
 
 
 def _integer(env: dict[str, str], name: str, default: int, problems: list[str]) -> int:
+    return _parsed(env, name, default, problems, parse=int, kind="a whole number")
+
+
+def _parsed(
+    env: dict[str, str],
+    name: str,
+    default: N,
+    problems: list[str],
+    *,
+    parse: Callable[[str], N],
+    kind: str,
+) -> N:
+    """`env[name]` read by `parse` and never negative; the default (and a problem) if not."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        problems.append(f"{name} must be a whole number, not {raw!r}")
+        problems.append(f"{name} must be {kind}, not {raw!r}")
         return default
     if value < 0:
         problems.append(f"{name} must not be negative")
