@@ -124,3 +124,13 @@ class Shop:
 
     def chaos(self, knobs: dict[str, Any]) -> None:
         httpx.put(f"{self.simulator}/simulator/chaos", json=knobs).raise_for_status()
+
+
+def wiring(database_url: str, redis_url: str, api_port: int, sim_port: int) -> dict[str, str]:
+    """The settings that join the API, workers and simulator of one test system."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "MPESA_BASE_URL": f"http://127.0.0.1:{sim_port}",
+        "MPESA_CALLBACK_URL": f"http://127.0.0.1:{api_port}/api/payments/webhook",
+    }

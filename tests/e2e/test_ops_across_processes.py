@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import services
-from tests.processes import Processes, Shop
+from tests.processes import Processes, Shop, wiring
 
 pytestmark = pytest.mark.e2e
 
@@ -47,11 +47,8 @@ def system(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     api_port, sim_port = services.free_port(), services.free_port()
     with services.fresh_database() as database_url:
         env = {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
+            **wiring(database_url, redis_url, api_port, sim_port),
             "JWT_SECRET": SECRET,
-            "MPESA_BASE_URL": f"http://127.0.0.1:{sim_port}",
-            "MPESA_CALLBACK_URL": f"http://127.0.0.1:{api_port}/api/payments/webhook",
             "MPESA_TIMEOUT_S": "3",
             "SIM_CALLBACK_DELAY": "0.5",
             # Late enough that the scheduler leaves the silent payment to `payments requery`.

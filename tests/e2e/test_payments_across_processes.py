@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests import services
-from tests.processes import Processes, Shop
+from tests.processes import Processes, Shop, wiring
 
 pytestmark = pytest.mark.e2e
 
@@ -19,10 +19,7 @@ def shop(
 ) -> Iterator[Shop]:
     api_port, sim_port = services.free_port(), services.free_port()
     env = {
-        "DATABASE_URL": postgres_url,
-        "REDIS_URL": redis_url,
-        "MPESA_BASE_URL": f"http://127.0.0.1:{sim_port}",
-        "MPESA_CALLBACK_URL": f"http://127.0.0.1:{api_port}/api/payments/webhook",
+        **wiring(postgres_url, redis_url, api_port, sim_port),
         "MPESA_TIMEOUT_S": "3",
         "SIM_CALLBACK_DELAY": "0.5",
         "RECONCILE_AFTER_S": "2",

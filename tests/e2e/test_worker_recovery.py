@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from tests import services
-from tests.processes import Processes, Shop, children_of
+from tests.processes import Processes, Shop, children_of, wiring
 
 pytestmark = pytest.mark.e2e
 
@@ -33,10 +33,7 @@ def processes(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Shop, subproc
     redis.Redis.from_url(redis_url).flushdb()
     api_port, sim_port = services.free_port(), services.free_port()
     env = {
-        "DATABASE_URL": postgres_url,
-        "REDIS_URL": redis_url,
-        "MPESA_BASE_URL": f"http://127.0.0.1:{sim_port}",
-        "MPESA_CALLBACK_URL": f"http://127.0.0.1:{api_port}/api/payments/webhook",
+        **wiring(postgres_url, redis_url, api_port, sim_port),
         "MPESA_TIMEOUT_S": "50",
         "SIM_CALLBACK_DELAY": "0.3",
         "SIM_CHAOS": '{"hangS": 45}',

@@ -32,7 +32,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests import services
-from tests.processes import Processes, Shop, children_of
+from tests.processes import Processes, Shop, children_of, wiring
 
 pytestmark = pytest.mark.faults
 
@@ -146,10 +146,7 @@ def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     redis.start()
     api_port, sim_port = services.free_port(), services.free_port()
     env = {
-        "DATABASE_URL": postgres_url,
-        "REDIS_URL": redis.url,
-        "MPESA_BASE_URL": f"http://127.0.0.1:{sim_port}",
-        "MPESA_CALLBACK_URL": f"http://127.0.0.1:{api_port}/api/payments/webhook",
+        **wiring(postgres_url, redis.url, api_port, sim_port),
         "MPESA_TIMEOUT_S": "2",
         "SIM_CALLBACK_DELAY": "1",
         "SIM_LATE_CALLBACK_DELAY": "20",
