@@ -6,16 +6,20 @@ import logging
 
 import sqlalchemy as sa
 from litestar import Controller, MediaType, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from api.callers import Caller, Checkout, may_read_payment
+from api.client_address import client_address
 from api.errors import ApiError
+from api.rate_limits import RateLimits
 from api.schemas import parse_initiate, present
 from api.types import AnyRequest, Deps
 from khalex_pay import callbacks, initiation
 from khalex_pay.container import Container
 from store import payments, refusals
-from store.payments import PhoneBusy
+from store.payments import NewPayment, PhoneBusy
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +27,11 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_BUSY_S = 30
 #: Longest Idempotency-Key we keep (Stripe's limit).
 MAX_IDEMPOTENCY_KEY = 255
+#: Refusals not kept in refused_requests: they come before we read the body, or in floods
+#: (keeping each one would let a flood fill the disk).
+_NOT_KEPT = frozenset({401, 413, 415, 429})
+#: The per-app rate limits, injected by name.
+Limits = NamedDependency[RateLimits]
 
 
 class PaymentController(Controller):
@@ -31,33 +40,25 @@ class PaymentController(Controller):
 
     @post("/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED)
     def initiate(
-        self, request: AnyRequest, container: Deps, body: RawBody
+        self,
+        request: AnyRequest,
+        container: Deps,
+        rate_limits: Limits,
+        caller: Caller,
+        body: RawBody,
     ) -> Response[dict[str, object]]:
         """Start an M-Pesa payment; the STK push is sent by a worker. Poll the Location URL.
 
         Body: amount (integer KES 1..250000), phoneNumber, productId, productName,
         customerName, customerEmail, optional orderId. Optional header Idempotency-Key.
+        A shop API key may send any body; a checkout token only one for its own orderId.
         """
-        key = request.headers.get("idempotency-key")
-        try:
-            result = _initiate(container, body, key)
-        except ApiError as exc:
-            if 400 <= exc.status_code < 500:
-                _keep_refused(container, request, exc, key, body)
-            raise
-        headers = {"Location": f"/api/payments/status/{result.payment.id}"}
-        if result.replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(present(result.payment), status_code=202, headers=headers)
+        return initiate_as(request, container, rate_limits, caller, body)
 
     @get("/status/{ref:str}", sync_to_thread=True)
-    def status(self, ref: FromPath[str], container: Deps) -> dict[str, object]:
-        """A payment by its paymentId or its Daraja CheckoutRequestID."""
-        with container.engine.connect() as conn:
-            record = payments.find(conn, ref)
-        if record is None:
-            raise ApiError(404, "payment_not_found", f"No payment {ref!r}.")
-        return present(record)
+    def status(self, ref: FromPath[str], container: Deps, caller: Caller) -> dict[str, object]:
+        """A payment by its paymentId or (shop server and operators) its CheckoutRequestID."""
+        return status_as(container, caller, ref)
 
     @post("/webhook", sync_to_thread=True, status_code=200, include_in_schema=True)
     def webhook(
@@ -74,20 +75,52 @@ class PaymentController(Controller):
         return _receive(request, container, body, token)
 
 
-def _initiate(container: Container, body: bytes, key: str | None) -> initiation.Initiated:
+def initiate_as(
+    request: AnyRequest, container: Container, rate_limits: RateLimits, caller: Caller, body: bytes
+) -> Response[dict[str, object]]:
+    """Initiate for `caller` (the endpoint, and dev mode's demo page as the shop's server)."""
+    key = request.headers.get("idempotency-key")
+    try:
+        rate_limits.initiate_by(client_address(request, container.settings.trusted_proxies), caller)
+        result = _initiate(container, rate_limits, caller, body, key)
+    except ApiError as exc:
+        if 400 <= exc.status_code < 500 and exc.status_code not in _NOT_KEPT:
+            _keep_refused(container, request, exc, key, body)
+        raise
+    headers = {"Location": f"/api/payments/status/{result.payment.id}"}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(present(result.payment, caller), status_code=202, headers=headers)
+
+
+def status_as(container: Container, caller: Caller, ref: str) -> dict[str, object]:
+    """The payment `ref` names, if `caller` may read it; else 404 as for an unknown one."""
+    with container.engine.connect() as conn:
+        record = payments.get(conn, ref)
+        if record is None and not isinstance(caller, Checkout):
+            # CheckoutRequestIDs end with the customer's MSISDN: never a checkout token's key.
+            record = payments.by_checkout(conn, ref)
+    if record is None or not may_read_payment(caller, record.order_id):
+        raise ApiError(404, "payment_not_found", "No such payment.")
+    return present(record, caller)
+
+
+def _initiate(
+    container: Container, rate_limits: RateLimits, caller: Caller, body: bytes, key: str | None
+) -> initiation.Initiated:
     new = parse_initiate(body)
+    # Seam for orders: a checkout token pays only its own order. (Pricing from the order
+    # itself, and the {orderId, phoneNumber} body, belong to the orders change.)
+    _check_scope(caller, new)
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise ApiError(
             422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
         )
+    rate_limits.prompt_to(new.phone_number)
     try:
-        return initiation.initiate(container, new, key)
+        result = initiation.initiate(container, new, key)
     except initiation.IdempotencyKeyReused as exc:
-        raise ApiError(
-            409,
-            "idempotency_key_reused",
-            "This Idempotency-Key was used with a different request.",
-        ) from exc
+        raise _key_reused() from exc
     except PhoneBusy as exc:
         raise ApiError(
             409,
@@ -95,10 +128,35 @@ def _initiate(container: Container, body: bytes, key: str | None) -> initiation.
             "A payment for this phone number is still waiting for the customer.",
             "phoneNumber",
             headers={"Retry-After": str(RETRY_AFTER_BUSY_S)},
-            paymentId=exc.payment_id or None,
+            paymentId=_readable(container, caller, exc.payment_id),
         ) from exc
     except sa.exc.OperationalError as exc:
         raise _unavailable(container, exc) from exc
+    if result.replayed and not may_read_payment(caller, result.payment.order_id):
+        raise _key_reused()  # another caller's key: never hand its payment over
+    return result
+
+
+def _check_scope(caller: Caller, new: NewPayment) -> None:
+    if isinstance(caller, Checkout) and new.order_id != caller.order_id:
+        raise ApiError(
+            404, "order_not_found", "This checkout token pays only its own order.", "orderId"
+        )
+
+
+def _readable(container: Container, caller: Caller, payment_id: str) -> str | None:
+    """`payment_id` if `caller` may read that payment, else None (never name a stranger's)."""
+    if not payment_id:
+        return None
+    with container.engine.connect() as conn:
+        busy = payments.get(conn, payment_id)
+    return payment_id if busy and may_read_payment(caller, busy.order_id) else None
+
+
+def _key_reused() -> ApiError:
+    return ApiError(
+        409, "idempotency_key_reused", "This Idempotency-Key was used with a different request."
+    )
 
 
 def _keep_refused(

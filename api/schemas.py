@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from api.callers import Caller, sees_checkout_request_id
 from api.errors import ApiError
 from domain.money import InvalidAmount, parse_amount
 from domain.payment import Status, customer_message, public_status
@@ -90,9 +91,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def present(record: PaymentRecord) -> dict[str, object]:
-    """A payment as the shop's frontend sees it: camelCase, phone masked, no e-mail."""
+def present(record: PaymentRecord, caller: Caller | None = None) -> dict[str, object]:
+    """A payment as `caller` sees it: camelCase, phone masked, no e-mail.
+
+    Daraja's ids (the CheckoutRequestID ends with the customer's MSISDN) only for the shop
+    server and operators; null for a checkout token, or when no caller is named.
+    """
     domain = record.to_domain()
+    daraja_ids = caller is not None and sees_checkout_request_id(caller)
     return {
         "paymentId": record.id,
         "status": public_status(Status(record.status)),
@@ -102,8 +108,8 @@ def present(record: PaymentRecord) -> dict[str, object]:
         "productId": record.product_id,
         "productName": record.product_name,
         "orderId": record.order_id,
-        "checkoutRequestId": record.checkout_request_id,
-        "merchantRequestId": record.merchant_request_id,
+        "checkoutRequestId": record.checkout_request_id if daraja_ids else None,
+        "merchantRequestId": record.merchant_request_id if daraja_ids else None,
         "mpesaReceiptNumber": record.mpesa_receipt_number,
         "transactionDate": _iso(record.transaction_date),
         "resultCode": record.result_code,

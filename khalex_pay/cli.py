@@ -59,9 +59,11 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
 def _api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
+    # proxy_headers=False: uvicorn would otherwise take the client's address from
+    # X-Forwarded-For sent through 127.0.0.1. Proxies are trusted only by TRUSTED_PROXIES.
     uvicorn.run(
         "api.asgi:app_from_env", factory=True, host=args.host, port=args.port,
-        workers=args.workers, log_config=None, access_log=False,
+        workers=args.workers, log_config=None, access_log=False, proxy_headers=False,
     )  # fmt: skip
     return 0
 

@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import services
-from tests.processes import Processes, Shop, wiring
+from tests.processes import Processes, Shop, new_shop_key, wiring
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +29,8 @@ SECRET = "e2e-ops-secret-0123456789abcdef-0123456789"
 class System(Shop):
     """The shop, plus the operators' command line run against the same settings."""
 
-    def __init__(self, api: str, env: dict[str, str]) -> None:
-        super().__init__(api)
+    def __init__(self, api: str, env: dict[str, str], key: str) -> None:
+        super().__init__(api, token=key)
         self.env = env
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -62,7 +62,7 @@ def system(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             procs.start("scheduler", "scheduler")
             services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
             services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-            yield System(f"http://127.0.0.1:{api_port}", env)
+            yield System(f"http://127.0.0.1:{api_port}", env, new_shop_key(database_url))
 
 
 @pytest.fixture(scope="module")

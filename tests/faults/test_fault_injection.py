@@ -32,7 +32,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests import services
-from tests.processes import Processes, Shop, children_of, wiring
+from tests.processes import Processes, Shop, children_of, new_shop_key, wiring
 
 pytestmark = pytest.mark.faults
 
@@ -163,7 +163,10 @@ def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             procs.start("scheduler-2", "scheduler")
             services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
             services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-            shop = Shop(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}")
+            shop = Shop(
+                f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}",
+                token=new_shop_key(postgres_url),
+            )  # fmt: skip
             yield System(shop, postgres_url, worker, redis, logs)
     finally:
         redis.stop()

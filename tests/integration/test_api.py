@@ -12,7 +12,7 @@ from api.app import create_app
 from khalex_pay import initiation
 from store import inbox
 from tests.factories import stk_callback
-from tests.integration.conftest import Harness
+from tests.integration.conftest import Harness, as_shop
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ BODY: dict[str, Any] = {
 @pytest.fixture
 def client(h: Harness) -> Iterator[TestClient[Any]]:
     with TestClient(app=create_app(h.container)) as test_client:
-        yield test_client
+        yield as_shop(test_client, h)
 
 
 def _error(answer: Any) -> dict[str, Any]:
@@ -197,7 +197,10 @@ def test_database_down_answers_503_with_the_shops_phone_line(h: Harness) -> None
         h.published.append,
     )
     with TestClient(app=create_app(dead)) as down:
-        answer = down.post("/api/payments/initiate", json=BODY)
+        # The key cannot even be looked up: the answer is still the shop's phone line.
+        answer = down.post(
+            "/api/payments/initiate", json=BODY, headers={"Authorization": "Bearer kp_any"}
+        )
         ready = down.get("/health/ready")
 
     assert answer.status_code == 503
@@ -211,7 +214,10 @@ def test_database_down_answers_503_with_the_shops_phone_line(h: Harness) -> None
 def test_refused_requests_are_kept_with_their_reason(client: TestClient[Any], h: Harness) -> None:
     from store import refusals
 
-    client.post("/api/payments/initiate", content=b"{amount: 1", headers={"Idempotency-Key": "k1"})
+    client.post(
+        "/api/payments/initiate", content=b"{amount: 1",
+        headers={"Idempotency-Key": "k1", "Content-Type": "application/json"},
+    )  # fmt: skip
     client.post("/api/payments/initiate", json={**BODY, "amount": 0})
     client.post("/api/payments/initiate", json=BODY)
     client.post("/api/payments/initiate", json={**BODY, "amount": 9})  # phone busy
