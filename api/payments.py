@@ -76,7 +76,7 @@ class PaymentController(Controller):
 
 def _initiate(container: Container, body: bytes, key: str | None) -> initiation.Initiated:
     new = parse_initiate(body)
-    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and _printable_ascii(key)):
         raise ApiError(
             422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
         )
@@ -101,6 +101,10 @@ def _initiate(container: Container, body: bytes, key: str | None) -> initiation.
         raise _unavailable(container, exc) from exc
 
 
+def _printable_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable()
+
+
 def _keep_refused(
     container: Container, request: AnyRequest, error: ApiError, key: str | None, body: bytes
 ) -> None:
@@ -118,7 +122,7 @@ def _keep_refused(
                 idempotency_key=key,
                 body=body,
             )
-    except sa.exc.SQLAlchemyError:
+    except (sa.exc.SQLAlchemyError, ValueError):
         log.exception("could not keep refused request (%s)", error.code)
 
 

@@ -33,6 +33,11 @@ BASE_URLS = {
     "production": "https://api.safaricom.co.ke",
 }
 
+#: Shortest passkey accepted in production: Daraja's passkeys are 64 hex characters.
+MIN_PASSKEY = 32
+#: Shortest JWT_SECRET and WEBHOOK_SECRET accepted in production.
+MIN_SECRET = 32
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: A number read from the environment (int or float).
 N = TypeVar("N", int, float)
@@ -62,6 +67,8 @@ class Settings:
     mpesa_account_reference: str = "KhalexChess"
     mpesa_transaction_desc: str = "Khalex Chess"
     mpesa_callback_allowed_ips: tuple[Network, ...] = ()
+    #: `required`: callbacks must carry X-Mpesa-Signature (behind a signing relay).
+    mpesa_callback_signature: str = "off"
     mpesa_timeout_s: float = 10.0
     jwt_secret: str = "dev-jwt-secret-change-me"  # noqa: S105 - refused in production
     webhook_secret: str = "dev-webhook-secret-change-me"  # noqa: S105 - refused in production
@@ -81,6 +88,8 @@ class Settings:
     alert_queue_age_s: float = 120.0
     alert_repeat_s: int = 900
     alert_webhook_url: str = ""
+    #: Raw records (callbacks, Daraja exchanges, refused requests, jobs) kept this long.
+    retention_days: int = 90
 
     @property
     def production(self) -> bool:
@@ -136,6 +145,7 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         mpesa_account_reference=env.get("MPESA_ACCOUNT_REFERENCE", "KhalexChess"),
         mpesa_transaction_desc=env.get("MPESA_TRANSACTION_DESC", "Khalex Chess"),
         mpesa_callback_allowed_ips=_networks(env, mode, problems),
+        mpesa_callback_signature=env.get("MPESA_CALLBACK_SIGNATURE", "off").strip() or "off",
         mpesa_timeout_s=_number(env, "MPESA_TIMEOUT_S", 10.0, problems),
         jwt_secret=env.get("JWT_SECRET", Settings.jwt_secret),
         webhook_secret=env.get("WEBHOOK_SECRET", Settings.webhook_secret),
@@ -155,6 +165,7 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         alert_queue_age_s=_number(env, "ALERT_QUEUE_AGE_S", 120.0, problems),
         alert_repeat_s=_integer(env, "ALERT_REPEAT_S", 900, problems),
         alert_webhook_url=env.get("ALERT_WEBHOOK_URL", "").strip(),
+        retention_days=_integer(env, "RETENTION_DAYS", 90, problems),
     )
     problems.extend(_check(values))
     if problems:
@@ -207,6 +218,9 @@ def _networks(env: dict[str, str], mode: str, problems: list[str]) -> tuple[Netw
     raw = env.get("MPESA_CALLBACK_ALLOWED_IPS", default)
     nets: list[Network] = []
     for part in filter(None, (p.strip() for p in raw.split(","))):
+        if part == "*":  # "anyone", said explicitly
+            nets.extend((ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")))
+            continue
         try:
             nets.append(ipaddress.ip_network(part, strict=False))
         except ValueError:
@@ -237,6 +251,10 @@ def _check(s: Settings) -> list[str]:
         problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
     if s.payment_expiry_s <= s.reconcile_after_s:
         problems.append("PAYMENT_EXPIRY_S must be longer than RECONCILE_AFTER_S")
+    if s.mpesa_callback_signature not in ("off", "required"):
+        problems.append("MPESA_CALLBACK_SIGNATURE must be off or required")
+    if s.retention_days < 1:
+        problems.append("RETENTION_DAYS must be at least 1")
     problems.extend(_alert_problems(s))
     if s.production:
         problems.extend(_production_problems(s))
@@ -264,19 +282,58 @@ def _alert_problems(s: Settings) -> list[str]:
 
 
 def _production_problems(s: Settings) -> list[str]:
+    """Each unsafe production setting, one line each (issue 8's guard table)."""
     problems: list[str] = []
     if s.mpesa_business_shortcode == SANDBOX_SHORTCODE or s.mpesa_passkey == SANDBOX_PASSKEY:
         problems.append("production refuses the sandbox shortcode or passkey")
-    if s.mpesa_consumer_key == DEV_CONSUMER_KEY or s.mpesa_consumer_secret == DEV_CONSUMER_SECRET:
+    if len(s.mpesa_passkey) < MIN_PASSKEY:
+        problems.append(
+            f"production needs a real MPESA_PASSKEY (at least {MIN_PASSKEY} characters)"
+        )
+    if not s.mpesa_consumer_key.strip() or not s.mpesa_consumer_secret.strip():
         problems.append("production needs MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET")
-    if not s.mpesa_callback_url.startswith("https://"):
-        problems.append("production needs an https:// MPESA_CALLBACK_URL")
-    if s.jwt_secret == Settings.jwt_secret or len(s.jwt_secret) < 32:
-        problems.append("production needs a JWT_SECRET of at least 32 characters")
-    if s.webhook_secret == Settings.webhook_secret or len(s.webhook_secret) < 32:
-        problems.append("production needs a WEBHOOK_SECRET of at least 32 characters")
+    elif DEV_CONSUMER_KEY in (s.mpesa_consumer_key, s.mpesa_consumer_secret) or (
+        DEV_CONSUMER_SECRET in (s.mpesa_consumer_key, s.mpesa_consumer_secret)
+    ):
+        problems.append("production refuses the development MPESA_CONSUMER_KEY/SECRET")
+    if not s.mpesa_base_url.startswith("https://"):
+        problems.append("production needs an https:// MPESA_BASE_URL")
+    problems.extend(_callback_url_problems(s.mpesa_callback_url))
+    if _allows_anyone(s.mpesa_callback_allowed_ips):
+        problems.append(
+            "production refuses an MPESA_CALLBACK_ALLOWED_IPS that allows any address "
+            "(leave it unset for Safaricom's list)"
+        )
+    for name, secret, default in (
+        ("JWT_SECRET", s.jwt_secret, Settings.jwt_secret),
+        ("WEBHOOK_SECRET", s.webhook_secret, Settings.webhook_secret),
+    ):
+        if secret == default or len(secret) < MIN_SECRET:
+            problems.append(f"production needs a {name} of at least {MIN_SECRET} characters")
+    if s.jwt_secret == s.webhook_secret:
+        problems.append("production needs JWT_SECRET and WEBHOOK_SECRET to differ")
     if not s.redis_url:
         problems.append("production needs REDIS_URL")
     if s.database_url.startswith("sqlite"):
         problems.append("production needs a PostgreSQL DATABASE_URL")
     return problems
+
+
+def _callback_url_problems(url: str) -> list[str]:
+    if not url.startswith("https://"):
+        return ["production needs an https:// MPESA_CALLBACK_URL"]
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return ["production needs a public MPESA_CALLBACK_URL, not a local host name"]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return []  # a name: Daraja resolves it, we cannot tell from here
+    if not ip.is_global:
+        return ["production needs a public MPESA_CALLBACK_URL, not a loopback/private address"]
+    return []
+
+
+def _allows_anyone(nets: tuple[Network, ...]) -> bool:
+    """An empty allow-list, or one holding 0.0.0.0/0 or ::/0 (what `*` would mean)."""
+    return not nets or any(net.prefixlen == 0 for net in nets)
