@@ -72,6 +72,10 @@ def callback_shaped(draw: st.DrawFn) -> bytes:
     return _encode(body)
 
 
+def _filled(chunk: bytes) -> bytes:
+    return (chunk * (MAX_BODY_BYTES // len(chunk) + 1))[:MAX_BODY_BYTES]
+
+
 def _deep(depth: int, wrap: bool) -> bytes:
     nested = b"[" * depth + b"]" * depth
     return b'{"Body":{"stkCallback":' + nested + b"}}" if wrap else nested
@@ -79,7 +83,7 @@ def _deep(depth: int, wrap: bool) -> bytes:
 
 bodies = st.one_of(
     st.binary(max_size=512),
-    st.binary(min_size=1, max_size=64).map(lambda b: (b * (MAX_BODY_BYTES // len(b)))[:MAX_BODY_BYTES]),
+    st.binary(min_size=1, max_size=64).map(_filled),  # up to the body limit
     json_ish.map(_encode),
     callback_shaped(),
     callback_shaped().map(lambda b: b.replace(b"ws_CO", b"ws\xff\xfe\x00CO")),  # invalid UTF-8, NUL
