@@ -112,7 +112,7 @@ def _initiate(
     # Seam for orders: a checkout token pays only its own order. (Pricing from the order
     # itself, and the {orderId, phoneNumber} body, belong to the orders change.)
     _check_scope(caller, new)
-    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and _printable_ascii(key)):
         raise ApiError(
             422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
         )
@@ -159,6 +159,10 @@ def _key_reused() -> ApiError:
     )
 
 
+def _printable_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable()
+
+
 def _keep_refused(
     container: Container, request: AnyRequest, error: ApiError, key: str | None, body: bytes
 ) -> None:
@@ -176,7 +180,7 @@ def _keep_refused(
                 idempotency_key=key,
                 body=body,
             )
-    except sa.exc.SQLAlchemyError:
+    except (sa.exc.SQLAlchemyError, ValueError):
         log.exception("could not keep refused request (%s)", error.code)
 
 

@@ -24,13 +24,16 @@ TEXT_FIELDS = (
     ("orderId", 64, False),
 )
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Control characters and lone surrogates: never in a name, and PostgreSQL refuses NUL.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def decode_object(body: bytes) -> dict[str, Any]:
     """The JSON object in `body`: 400 when it is not JSON, 422 when it is not an object."""
     try:
         data = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError, ValueError) as exc:
+        # RecursionError: nesting deeper than the interpreter allows is not a request either.
         raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_body", "The body must be a JSON object.")
@@ -80,6 +83,8 @@ def _text(data: dict[str, Any], name: str, limit: int, required: bool) -> str | 
     if not isinstance(value, str):
         raise ApiError(422, "invalid_field", f"{name} must be a string.", name)
     value = value.strip()
+    if _UNPRINTABLE.search(value):
+        raise ApiError(422, "invalid_field", f"{name} must not hold control characters.", name)
     if required and not value:
         raise ApiError(422, "invalid_field", f"{name} must not be empty.", name)
     if len(value) > limit:

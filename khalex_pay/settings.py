@@ -33,6 +33,11 @@ BASE_URLS = {
     "production": "https://api.safaricom.co.ke",
 }
 
+#: Shortest passkey accepted in production: Daraja's passkeys are 64 hex characters.
+MIN_PASSKEY = 32
+#: Shortest JWT_SECRET and WEBHOOK_SECRET accepted in production.
+MIN_SECRET = 32
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: A rate limit: (count, window in seconds).
 Rate = tuple[int, int]
@@ -64,6 +69,8 @@ class Settings:
     mpesa_account_reference: str = "KhalexChess"
     mpesa_transaction_desc: str = "Khalex Chess"
     mpesa_callback_allowed_ips: tuple[Network, ...] = ()
+    #: `required`: callbacks must carry X-Mpesa-Signature (behind a signing relay).
+    mpesa_callback_signature: str = "off"
     mpesa_timeout_s: float = 10.0
     jwt_secret: str = "dev-jwt-secret-change-me"  # noqa: S105 - refused in production
     webhook_secret: str = "dev-webhook-secret-change-me"  # noqa: S105 - refused in production
@@ -92,6 +99,8 @@ class Settings:
     rate_limit_phone: Rate = (3, 600)
     rate_limit_ip: Rate = (30, 60)
     rate_limit_key: Rate = (600, 60)
+    #: Raw records (callbacks, Daraja exchanges, refused requests, jobs) kept this long.
+    retention_days: int = 90
 
     @property
     def production(self) -> bool:
@@ -147,6 +156,7 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         mpesa_account_reference=env.get("MPESA_ACCOUNT_REFERENCE", "KhalexChess"),
         mpesa_transaction_desc=env.get("MPESA_TRANSACTION_DESC", "Khalex Chess"),
         mpesa_callback_allowed_ips=_networks(env, mode, problems),
+        mpesa_callback_signature=env.get("MPESA_CALLBACK_SIGNATURE", "off").strip() or "off",
         mpesa_timeout_s=_number(env, "MPESA_TIMEOUT_S", 10.0, problems),
         jwt_secret=env.get("JWT_SECRET", Settings.jwt_secret),
         webhook_secret=env.get("WEBHOOK_SECRET", Settings.webhook_secret),
@@ -176,6 +186,7 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         rate_limit_phone=_rate(env, "RATE_LIMIT_PHONE", Settings.rate_limit_phone, problems),
         rate_limit_ip=_rate(env, "RATE_LIMIT_IP", Settings.rate_limit_ip, problems),
         rate_limit_key=_rate(env, "RATE_LIMIT_KEY", Settings.rate_limit_key, problems),
+        retention_days=_integer(env, "RETENTION_DAYS", 90, problems),
     )
     problems.extend(_check(values))
     if problems:
@@ -232,6 +243,9 @@ def _networks(env: dict[str, str], mode: str, problems: list[str]) -> tuple[Netw
 def _cidrs(name: str, raw: str, problems: list[str]) -> tuple[Network, ...]:
     nets: list[Network] = []
     for part in filter(None, (p.strip() for p in raw.split(","))):
+        if part == "*":  # "anyone", said explicitly
+            nets.extend((ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")))
+            continue
         try:
             nets.append(ipaddress.ip_network(part, strict=False))
         except ValueError:
@@ -284,11 +298,21 @@ def _check(s: Settings) -> list[str]:
         problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
     if s.payment_expiry_s <= s.reconcile_after_s:
         problems.append("PAYMENT_EXPIRY_S must be longer than RECONCILE_AFTER_S")
-    if s.ops_token_max_hours <= 0:
-        problems.append("OPS_TOKEN_MAX_HOURS must be more than 0")
+    problems.extend(_trust_problems(s))
     problems.extend(_alert_problems(s))
     if s.production:
         problems.extend(_production_problems(s))
+    return problems
+
+
+def _trust_problems(s: Settings) -> list[str]:
+    problems: list[str] = []
+    if s.ops_token_max_hours <= 0:
+        problems.append("OPS_TOKEN_MAX_HOURS must be more than 0")
+    if s.mpesa_callback_signature not in ("off", "required"):
+        problems.append("MPESA_CALLBACK_SIGNATURE must be off or required")
+    if s.retention_days < 1:
+        problems.append("RETENTION_DAYS must be at least 1")
     return problems
 
 
@@ -313,17 +337,36 @@ def _alert_problems(s: Settings) -> list[str]:
 
 
 def _production_problems(s: Settings) -> list[str]:
+    """Each unsafe production setting, one line each (issue 8's guard table)."""
     problems: list[str] = []
     if s.mpesa_business_shortcode == SANDBOX_SHORTCODE or s.mpesa_passkey == SANDBOX_PASSKEY:
         problems.append("production refuses the sandbox shortcode or passkey")
-    if s.mpesa_consumer_key == DEV_CONSUMER_KEY or s.mpesa_consumer_secret == DEV_CONSUMER_SECRET:
+    if len(s.mpesa_passkey) < MIN_PASSKEY:
+        problems.append(
+            f"production needs a real MPESA_PASSKEY (at least {MIN_PASSKEY} characters)"
+        )
+    if not s.mpesa_consumer_key.strip() or not s.mpesa_consumer_secret.strip():
         problems.append("production needs MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET")
-    if not s.mpesa_callback_url.startswith("https://"):
-        problems.append("production needs an https:// MPESA_CALLBACK_URL")
-    if s.jwt_secret == Settings.jwt_secret or len(s.jwt_secret) < 32:
-        problems.append("production needs a JWT_SECRET of at least 32 characters")
-    if s.webhook_secret == Settings.webhook_secret or len(s.webhook_secret) < 32:
-        problems.append("production needs a WEBHOOK_SECRET of at least 32 characters")
+    elif DEV_CONSUMER_KEY in (s.mpesa_consumer_key, s.mpesa_consumer_secret) or (
+        DEV_CONSUMER_SECRET in (s.mpesa_consumer_key, s.mpesa_consumer_secret)
+    ):
+        problems.append("production refuses the development MPESA_CONSUMER_KEY/SECRET")
+    if not s.mpesa_base_url.startswith("https://"):
+        problems.append("production needs an https:// MPESA_BASE_URL")
+    problems.extend(_callback_url_problems(s.mpesa_callback_url))
+    if _allows_anyone(s.mpesa_callback_allowed_ips):
+        problems.append(
+            "production refuses an MPESA_CALLBACK_ALLOWED_IPS that allows any address "
+            "(leave it unset for Safaricom's list)"
+        )
+    for name, secret, default in (
+        ("JWT_SECRET", s.jwt_secret, Settings.jwt_secret),
+        ("WEBHOOK_SECRET", s.webhook_secret, Settings.webhook_secret),
+    ):
+        if secret == default or len(secret) < MIN_SECRET:
+            problems.append(f"production needs a {name} of at least {MIN_SECRET} characters")
+    if s.jwt_secret == s.webhook_secret:
+        problems.append("production needs JWT_SECRET and WEBHOOK_SECRET to differ")
     if not s.redis_url:
         problems.append("production needs REDIS_URL")
     if s.database_url.startswith("sqlite"):
@@ -331,3 +374,23 @@ def _production_problems(s: Settings) -> list[str]:
     if not s.api_auth:
         problems.append("production refuses API_AUTH=off (anyone could start payments)")
     return problems
+
+
+def _callback_url_problems(url: str) -> list[str]:
+    if not url.startswith("https://"):
+        return ["production needs an https:// MPESA_CALLBACK_URL"]
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return ["production needs a public MPESA_CALLBACK_URL, not a local host name"]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return []  # a name: Daraja resolves it, we cannot tell from here
+    if not ip.is_global:
+        return ["production needs a public MPESA_CALLBACK_URL, not a loopback/private address"]
+    return []
+
+
+def _allows_anyone(nets: tuple[Network, ...]) -> bool:
+    """An empty allow-list, or one holding 0.0.0.0/0 or ::/0 (what `*` would mean)."""
+    return not nets or any(net.prefixlen == 0 for net in nets)

@@ -158,6 +158,7 @@ daraja_exchanges = sa.Table(
     sa.Column("sent_at", TZ, nullable=False),
     sa.Column("answered_at", TZ),
     sa.Index("ix_daraja_exchanges_payment", "payment_id", "id"),
+    sa.Index("ix_daraja_exchanges_sent", "sent_at"),  # for the retention purge
 )
 
 outbox = sa.Table(
@@ -177,6 +178,12 @@ outbox = sa.Table(
         "id",
         postgresql_where=sa.text("sent_at IS NULL"),
         sqlite_where=sa.text("sent_at IS NULL"),
+    ),
+    sa.Index(  # sent rows, oldest first, for the retention purge
+        "ix_outbox_sent",
+        "sent_at",
+        postgresql_where=sa.text("sent_at IS NOT NULL"),
+        sqlite_where=sa.text("sent_at IS NOT NULL"),
     ),
 )
 
@@ -204,6 +211,7 @@ job_deliveries = sa.Table(
     sa.Column("last_started_at", TZ, nullable=False),
     sa.Column("dead_lettered_at", TZ),
     sa.Column("last_error", sa.String(500)),
+    sa.Index("ix_job_deliveries_last_started", "last_started_at"),  # for the retention purge
     # The few dead ones among every message ever run, for the dead-letter alert.
     sa.Index(
         "ix_job_deliveries_dead",
