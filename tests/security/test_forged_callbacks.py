@@ -21,7 +21,7 @@ from store.db import make_engine
 from store.tables import callback_inbox
 from tests import services
 from tests.factories import stk_callback
-from tests.processes import Processes, Shop, wiring
+from tests.processes import Processes, Shop, new_shop_key, wiring
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,11 @@ def shop(
         procs.start("scheduler", "scheduler")
         services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", 60, proc=sim)
         services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", 60, proc=api)
-        shop = Shop(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}")
+        shop = Shop(
+            f"http://127.0.0.1:{api_port}",
+            f"http://127.0.0.1:{sim_port}",
+            token=new_shop_key(postgres_url),
+        )
         shop.chaos({"manual": True, "promptTimeoutS": None})  # the test is the customer
         yield shop
 
