@@ -12,6 +12,7 @@ from domain.payment import ResultReported, Source
 from khalex_pay.container import Container
 from khalex_pay.jobs import PROCESS_CALLBACK
 from khalex_pay.relay import relay
+from khalex_pay.settings import Settings
 from khalex_pay.transitions import MAX_RACES, apply_fact
 from store import inbox, outbox, payments
 from store.db import retrying
@@ -95,14 +96,14 @@ def process(c: Container, inbox_id: int) -> None:
     for _ in range(MAX_RACES):
         try:
             with c.engine.begin() as conn:
-                _process(conn, inbox_id)
+                _process(conn, c.settings, inbox_id)
                 return
         except Conflict:
             continue
     raise Conflict(f"callback {inbox_id}")
 
 
-def _process(conn: sa.Connection, inbox_id: int) -> None:
+def _process(conn: sa.Connection, settings: Settings, inbox_id: int) -> None:
     row = inbox.get(conn, inbox_id)
     if row is None or row.state != inbox.RECEIVED:
         return  # already handled: this job ran before
@@ -126,7 +127,7 @@ def _process(conn: sa.Connection, inbox_id: int) -> None:
         checkout_request_id=cb.checkout_request_id, amount=cb.amount, receipt=cb.receipt,
         transaction_date=cb.transaction_date,
     )  # fmt: skip
-    _, change = apply_fact(conn, record, fact)
+    _, change = apply_fact(conn, settings, record, fact)
     state = inbox.PROCESSED if change else inbox.IGNORED
     reason = None if change else "changed nothing (a duplicate, or the payment had moved on)"
     inbox.finish(conn, inbox_id, state, reason=reason, payment_id=record.id)

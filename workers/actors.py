@@ -10,9 +10,9 @@ from typing import Any
 
 import dramatiq
 
-from khalex_pay import callbacks, initiation, reconciliation
+from khalex_pay import callbacks, initiation, reconciliation, shop_webhooks
 from khalex_pay.container import Container
-from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+from khalex_pay.jobs import DELIVER_WEBHOOK, PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
 
 _container: Container | None = None
 
@@ -53,6 +53,10 @@ def query_payment(payment_id: str) -> None:
     reconciliation.query_payment(_c(), payment_id)
 
 
+def deliver_webhook(event_id: str) -> None:
+    shop_webhooks.deliver(_c(), event_id)
+
+
 def _retry_push(retries: int, exc: BaseException) -> bool:
     # Refused-before-processing pushes come back as PushDeferred; the attempt count that
     # decides when to give up lives in PostgreSQL (payments.push_attempts), not here.
@@ -81,4 +85,10 @@ def register(broker: dramatiq.Broker, *, expiry_s: int) -> dict[str, dramatiq.Ac
             max_retries=2, min_backoff=2_000, max_backoff=10_000, time_limit=60_000,
             max_age=max_age,
         )(query_payment),
+        # The shop's answers are kept per attempt and retried on SHOP_WEBHOOK_RETRY_S from
+        # the database; Dramatiq retries only our own failures (the database), briefly.
+        DELIVER_WEBHOOK.actor: dramatiq.actor(
+            queue_name=DELIVER_WEBHOOK.queue, actor_name=DELIVER_WEBHOOK.actor, broker=broker,
+            max_retries=3, min_backoff=1_000, max_backoff=10_000, time_limit=60_000,
+        )(deliver_webhook),
     }  # fmt: skip
