@@ -56,9 +56,10 @@ def upgrade() -> None:
         sa.Column("error", sa.String(length=500), nullable=True),
         sa.Column("manual", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["event_id"], ["webhook_events.id"],
+            ["event_id"],
+            ["webhook_events.id"],
             name=op.f("fk_webhook_attempts_event_id_webhook_events"),
-        ),  # fmt: skip
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_attempts")),
     )
     op.create_index(

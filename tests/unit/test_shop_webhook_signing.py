@@ -28,7 +28,7 @@ PAYLOAD = {
     "type": "payment.completed",
     "timestamp": "2026-11-30T04:00:00.123456Z",
     "data": {"paymentId": "p-1", "amount": 1500, "phoneNumber": "2547****5678",
-             "mpesaReceiptNumber": "TKA1B2C3D4", "note": "Malipo ya bodi – asante"},
+             "mpesaReceiptNumber": "TKA1B2C3D4", "note": "Malipo ya bodi, asante sana"},
 }  # fmt: skip
 NOW = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
 
