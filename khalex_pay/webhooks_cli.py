@@ -66,8 +66,9 @@ def _list(engine: Engine, state: str | None, limit: int) -> int:
         if e["state"] == "pending":
             when = f"next {_iso(e['next_attempt_at'])}"
         _say(
-            f"{e['id']}  {e['type']:<18} {e['state']:<9} attempts {e['attempts']:<3} "
-            f"created {_iso(e['created_at'])}  {when}  last {_last(e['last_attempt'])}".rstrip()
+            f"{e['id']}  {e['type']:<18} {_subject(e['payload'])}  {e['state']:<9} "
+            f"attempts {e['attempts']:<3} created {_iso(e['created_at'])}  {when}  "
+            f"last {_last(e['last_attempt'])}"
         )
     _say(f"{len(events)} event(s)", err=True)
     return 0
@@ -96,6 +97,14 @@ def _redeliver(container: Container, event_id: str) -> int:
     excerpt = f": {' '.join((answer.excerpt or '').split())[:120]}" if answer.excerpt else ""
     _say(f"khalex-pay: {event_id} not delivered ({said}{excerpt}); {outcome.state}{nxt}", err=True)
     return 1
+
+
+def _subject(payload: dict[str, Any]) -> str:
+    """The order or payment the event is about (ids only)."""
+    data = payload.get("data") or {}
+    if data.get("paymentId"):
+        return f"payment {data['paymentId']}"
+    return f"order {data.get('orderId') or '-'}"
 
 
 def _last(attempt: dict[str, Any] | None) -> str:
