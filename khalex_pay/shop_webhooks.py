@@ -202,7 +202,10 @@ def _settle(
     _log(event, answer, values)
     if alert is not None:
         alerts.notify(c.settings, alert, now)
-    return Outcome(event_id, answer, str(values["state"]), values.get("next_attempt_at"))  # type: ignore[arg-type]
+    next_at = values.get("next_attempt_at")
+    return Outcome(
+        event_id, answer, str(values["state"]), next_at if isinstance(next_at, datetime) else None
+    )
 
 
 def after_attempt(

@@ -391,6 +391,7 @@ def test_webhooks_list_shows_events_with_their_last_attempt(
 
     assert code == pending_only == 0
     assert [line.split()[0] for line in out] == [delivered, refused]
+    assert [line.split()[2] for line in out] == ["payment", "payment"]
     assert "delivered" in out[0]
     assert "last HTTP 200 in" in out[0]
     assert "pending" in out[1]
