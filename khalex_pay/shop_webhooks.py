@@ -39,6 +39,8 @@ REQUEUE_AFTER = timedelta(seconds=60)
 #: How long one attempt holds its event: longer than the POST may take, so a worker that
 #: dies mid-attempt only delays the event by this much.
 SENDING_LEASE = timedelta(seconds=webhook_sender.TOTAL_S + 20)
+#: How soon an event whose job found no free webhook thread is queued again.
+POSTPONE = timedelta(seconds=5)
 #: Most events one scheduler pass queues again.
 BATCH = 200
 
@@ -149,6 +151,17 @@ def redeliver(c: Container, event_id: str) -> Outcome | None:
     failed event as it was; a pending one keeps its retry schedule.
     """
     return _attempt(c, event_id, manual=True)
+
+
+def postpone(c: Container, event_id: str) -> bool:
+    """Let the scheduler queue a due event again in POSTPONE (its job could not run now)."""
+    now = utcnow()
+    with c.engine.begin() as conn:
+        event = webhooks.get(conn, event_id, lock=True)
+        if event is None or not _may_send(event, now, manual=False):
+            return False  # not due: a later attempt is already scheduled
+        webhooks.update(conn, event_id, next_attempt_at=now + POSTPONE)
+    return True
 
 
 def _attempt(c: Container, event_id: str, *, manual: bool) -> Outcome | None:

@@ -6,6 +6,7 @@ twice, late or after a crash does no harm.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import dramatiq
@@ -53,8 +54,23 @@ def query_payment(payment_id: str) -> None:
     reconciliation.query_payment(_c(), payment_id)
 
 
+#: Worker threads of one process that may wait on the shop's webhook at once: a shop that is
+#: slow to answer (up to 10 s an attempt) never holds every thread the payment jobs need.
+WEBHOOK_THREADS = 2
+_webhook_slots = threading.BoundedSemaphore(WEBHOOK_THREADS)
+#: Dramatiq runs the waiting job with the lowest priority first: payment jobs before webhooks.
+WEBHOOK_PRIORITY = 10
+
+
 def deliver_webhook(event_id: str) -> None:
-    shop_webhooks.deliver(_c(), event_id)
+    if not _webhook_slots.acquire(blocking=False):
+        # Leave the thread to other work; the scheduler queues the event again shortly.
+        shop_webhooks.postpone(_c(), event_id)
+        return
+    try:
+        shop_webhooks.deliver(_c(), event_id)
+    finally:
+        _webhook_slots.release()
 
 
 def _retry_push(retries: int, exc: BaseException) -> bool:
@@ -90,5 +106,6 @@ def register(broker: dramatiq.Broker, *, expiry_s: int) -> dict[str, dramatiq.Ac
         DELIVER_WEBHOOK.actor: dramatiq.actor(
             queue_name=DELIVER_WEBHOOK.queue, actor_name=DELIVER_WEBHOOK.actor, broker=broker,
             max_retries=3, min_backoff=1_000, max_backoff=10_000, time_limit=60_000,
+            priority=WEBHOOK_PRIORITY,
         )(deliver_webhook),
     }  # fmt: skip

@@ -16,12 +16,13 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from dramatiq.brokers.stub import StubBroker
 from standardwebhooks import Webhook
 
 from daraja.wire import QueryResult
 from domain.payment import ResultReported, Source
 from khalex_pay import callbacks, cli, reconciliation, shop_webhooks, webhook_sender
-from khalex_pay.jobs import DELIVER_WEBHOOK
+from khalex_pay.jobs import DELIVER_WEBHOOK, QUEUES
 from khalex_pay.transitions import apply_fact
 from store import payments, webhooks
 from store.db import utcnow
@@ -30,6 +31,7 @@ from tests import services
 from tests.factories import stk_callback
 from tests.integration.conftest import Harness
 from tests.webhook_receiver import Received, Receiver
+from workers import actors
 
 pytestmark = pytest.mark.integration
 
@@ -473,3 +475,36 @@ def test_migration_creates_the_webhook_tables_as_declared(shop: Shop) -> None:
 
     mine = (webhook_events.name, webhook_attempts.name)
     assert [d for d in diff if any(name in repr(d) for name in mine)] == []
+
+
+# The worker ------------------------------------------------------------------------------------
+
+
+def test_webhook_actor_has_its_own_queue_low_priority_and_explicit_limits() -> None:
+    stub = StubBroker()
+    for queue in QUEUES:
+        stub.declare_queue(queue)
+
+    actor = actors.register(stub, expiry_s=180)[DELIVER_WEBHOOK.actor]
+
+    assert actor.queue_name == "webhooks"
+    assert actor.priority == actors.WEBHOOK_PRIORITY > 0
+    assert (actor.options["max_retries"], actor.options["time_limit"]) == (3, 60_000)
+
+
+def test_webhook_job_without_a_free_thread_is_postponed_not_sent(shop: Shop) -> None:
+    event_id = shop.completed()
+    actors.bind(shop.h.container)
+    slots = [actors._webhook_slots.acquire(blocking=False) for _ in range(actors.WEBHOOK_THREADS)]
+    try:
+        actors.deliver_webhook(event_id)  # every webhook thread is waiting on the shop
+    finally:
+        for _ in slots:
+            actors._webhook_slots.release()
+
+    assert shop.receiver.received == []
+    next_at = shop.event(event_id).next_attempt_at
+    assert next_at is not None
+    assert next_at - utcnow() <= shop_webhooks.POSTPONE
+    assert shop_webhooks.redrive(shop.h.container) == 0
+    assert shop_webhooks.redrive(shop.h.container, utcnow() + timedelta(seconds=6)) == 1
