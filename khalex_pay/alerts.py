@@ -8,6 +8,9 @@ The scheduler's leader runs `run()` every ALERT_INTERVAL_S. It raises:
 - `dead_letters`: jobs were dead-lettered (Dramatiq's `.XQ` sets, or our poison guard);
 - `late_success`: money arrived for a payment we had already failed (fulfil or refund it).
 
+`khalex_pay.shop_webhooks` raises `webhook_failed` itself (through `notify`, claimed here
+too) when the shop's webhook refused an event for the whole retry schedule.
+
 Each alert is an ERROR log line, a Sentry event (with SENTRY_DSN) and a JSON POST to
 ALERT_WEBHOOK_URL (when set). What was alerted is claimed first in the `alerts` table:
 one-off occurrences (a late success, a dead letter) never alert twice, and conditions that
@@ -63,6 +66,7 @@ LOW_SUCCESS_RATE = "low_success_rate"
 QUEUE_STUCK = "queue_stuck"
 DEAD_LETTERS = "dead_letters"
 LATE_SUCCESS = "late_success"
+WEBHOOK_FAILED = "webhook_failed"
 
 #: Sends the webhook: `httpx.post`'s signature (tests pass their own).
 Post = Callable[..., httpx.Response]

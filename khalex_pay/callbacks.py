@@ -16,6 +16,7 @@ from khalex_pay.container import Container
 from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT
 from khalex_pay.reconciliation import wants_query
 from khalex_pay.relay import relay
+from khalex_pay.settings import Settings
 from khalex_pay.transitions import MAX_RACES, apply_fact
 from store import inbox, outbox, payments, raw
 from store.db import retrying
@@ -171,7 +172,7 @@ def process(c: Container, inbox_id: int) -> None:
     for _ in range(MAX_RACES):
         try:
             with c.engine.begin() as conn:
-                jobs = _process(conn, inbox_id)
+                jobs = _process(conn, c.settings, inbox_id)
         except Conflict:
             continue
         relay(c, jobs)
@@ -179,7 +180,7 @@ def process(c: Container, inbox_id: int) -> None:
     raise Conflict(f"callback {inbox_id}")
 
 
-def _process(conn: sa.Connection, inbox_id: int) -> list[int]:
+def _process(conn: sa.Connection, settings: Settings, inbox_id: int) -> list[int]:
     """Apply the callback; returns the ids of the jobs it queued."""
     row = inbox.get(conn, inbox_id)
     if row is None or row.state != inbox.RECEIVED:
@@ -187,11 +188,11 @@ def _process(conn: sa.Connection, inbox_id: int) -> list[int]:
     if row.path_token is None:
         # Stored before callbacks were screened at the door: not on a payment's own URL.
         return _distrust(conn, row)
-    _apply(conn, row.id, row.body, row.path_token)
+    _apply(conn, settings, row.id, row.body, row.path_token)
     return []
 
 
-def _apply(conn: sa.Connection, inbox_id: int, body: str, token: str) -> None:
+def _apply(conn: sa.Connection, settings: Settings, inbox_id: int, body: str, token: str) -> None:
     try:
         cb = parse_stk_callback(body.encode("utf-8"))
     except MalformedCallback as exc:
@@ -212,7 +213,7 @@ def _apply(conn: sa.Connection, inbox_id: int, body: str, token: str) -> None:
         checkout_request_id=cb.checkout_request_id, amount=cb.amount, receipt=cb.receipt,
         transaction_date=cb.transaction_date,
     )  # fmt: skip
-    _, change = apply_fact(conn, record, fact)
+    _, change = apply_fact(conn, settings, record, fact)
     state = inbox.PROCESSED if change else inbox.IGNORED
     reason = None if change else "changed nothing (a duplicate, or the payment had moved on)"
     inbox.finish(conn, inbox_id, state, reason=reason, payment_id=record.id)

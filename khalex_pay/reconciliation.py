@@ -71,7 +71,7 @@ def query_payment(c: Container, payment_id: str) -> None:
         result_desc=answer.result_desc,
         checkout_request_id=record.checkout_request_id,
     )
-    change = transition(c.engine, payment_id, fact)
+    change = transition(c.engine, c.settings, payment_id, fact)
     if change is None and _is_final(answer.result_code):
         # e.g. an expired payment that Daraja says was cancelled: it stays failed (timeout).
         with c.engine.begin() as conn:
@@ -129,7 +129,7 @@ def _expire(c: Container, now: datetime) -> int:
         ).scalars().all()  # fmt: skip
     expired = 0
     for payment_id in ids:
-        if transition(c.engine, payment_id, Expired()) is not None:
+        if transition(c.engine, c.settings, payment_id, Expired()) is not None:
             expired += 1
             log.info("payment %s expired without a final answer", payment_id)
     return expired

@@ -6,6 +6,8 @@ with one clear line per problem (`SettingsError.problems`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 from collections.abc import Callable
@@ -27,6 +29,14 @@ SAFARICOM_CALLBACK_IPS = (
     "196.201.213.44,196.201.212.127,196.201.212.138,196.201.212.129,196.201.212.136,"
     "196.201.212.74,196.201.212.69"
 )
+
+#: Signs shop webhooks in sandbox when SHOP_WEBHOOK_SECRET is unset (refused in production).
+DEV_SHOP_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"khalex-dev-shop-webhook-secret!!").decode()
+#: Seconds between two attempts at a shop webhook (the first is at once): Svix's schedule,
+#: with 10 h steps until just over 3 days.
+SHOP_WEBHOOK_RETRY_S = (5, 300, 1800, 7200, 18000, *(36000,) * 7)
+#: Standard Webhooks' bounds for the decoded secret (bytes).
+WEBHOOK_SECRET_BYTES = (24, 64)
 
 BASE_URLS = {
     "sandbox": "https://sandbox.safaricom.co.ke",
@@ -101,6 +111,9 @@ class Settings:
     rate_limit_key: Rate = (600, 60)
     #: Raw records (callbacks, Daraja exchanges, refused requests, jobs) kept this long.
     retention_days: int = 90
+    shop_webhook_url: str = ""
+    shop_webhook_secret: str = ""
+    shop_webhook_retry_s: tuple[float, ...] = SHOP_WEBHOOK_RETRY_S
 
     @property
     def production(self) -> bool:
@@ -187,6 +200,10 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         rate_limit_ip=_rate(env, "RATE_LIMIT_IP", Settings.rate_limit_ip, problems),
         rate_limit_key=_rate(env, "RATE_LIMIT_KEY", Settings.rate_limit_key, problems),
         retention_days=_integer(env, "RETENTION_DAYS", 90, problems),
+        shop_webhook_url=env.get("SHOP_WEBHOOK_URL", "").strip(),
+        shop_webhook_secret=env.get("SHOP_WEBHOOK_SECRET", "").strip()
+        or (DEV_SHOP_WEBHOOK_SECRET if mode == "sandbox" else ""),
+        shop_webhook_retry_s=_seconds_list(env, "SHOP_WEBHOOK_RETRY_S", problems),
     )
     problems.extend(_check(values))
     if problems:
@@ -232,6 +249,35 @@ def _parsed(
         problems.append(f"{name} must not be negative")
         return default
     return value
+
+
+def _seconds_list(env: dict[str, str], name: str, problems: list[str]) -> tuple[float, ...]:
+    """Comma-separated seconds, each 0 or more; the default schedule when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return SHOP_WEBHOOK_RETRY_S
+    try:
+        steps = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        steps = ()
+    if not steps or any(step < 0 for step in steps):
+        problems.append(f"{name} must be comma-separated seconds (e.g. 5,300,1800), not {raw!r}")
+        return SHOP_WEBHOOK_RETRY_S
+    return steps
+
+
+def webhook_secret_bytes(secret: str) -> bytes:
+    """The key in a Standard Webhooks secret `whsec_<base64>`; ValueError if it is not one."""
+    if not secret.startswith("whsec_"):
+        raise ValueError("no whsec_ prefix")
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("not base64") from exc
+    low, high = WEBHOOK_SECRET_BYTES
+    if not low <= len(key) <= high:
+        raise ValueError(f"{len(key)} bytes, not {low} to {high}")
+    return key
 
 
 def _networks(env: dict[str, str], mode: str, problems: list[str]) -> tuple[Network, ...]:
@@ -300,6 +346,7 @@ def _check(s: Settings) -> list[str]:
         problems.append("PAYMENT_EXPIRY_S must be longer than RECONCILE_AFTER_S")
     problems.extend(_trust_problems(s))
     problems.extend(_alert_problems(s))
+    problems.extend(_shop_webhook_problems(s))
     if s.production:
         problems.extend(_production_problems(s))
     return problems
@@ -333,6 +380,23 @@ def _alert_problems(s: Settings) -> list[str]:
     url = urlsplit(s.alert_webhook_url)
     if s.alert_webhook_url and (url.scheme not in ("http", "https") or not url.netloc):
         problems.append(f"ALERT_WEBHOOK_URL must be an http(s) URL, not {s.alert_webhook_url!r}")
+    return problems
+
+
+def _shop_webhook_problems(s: Settings) -> list[str]:
+    problems = []
+    url = urlsplit(s.shop_webhook_url)
+    if s.shop_webhook_url and (url.scheme not in ("http", "https") or not url.netloc):
+        problems.append(f"SHOP_WEBHOOK_URL must be an http(s) URL, not {s.shop_webhook_url!r}")
+    if s.shop_webhook_secret:
+        try:
+            webhook_secret_bytes(s.shop_webhook_secret)
+        except ValueError as exc:
+            low, high = WEBHOOK_SECRET_BYTES
+            problems.append(
+                f"SHOP_WEBHOOK_SECRET must be whsec_ then the base64 of {low} to {high} random "
+                f"bytes ({exc}); make one with: echo whsec_$(openssl rand -base64 32)"
+            )
     return problems
 
 
@@ -373,6 +437,16 @@ def _production_problems(s: Settings) -> list[str]:
         problems.append("production needs a PostgreSQL DATABASE_URL")
     if not s.api_auth:
         problems.append("production refuses API_AUTH=off (anyone could start payments)")
+    problems.extend(_production_webhook_problems(s))
+    return problems
+
+
+def _production_webhook_problems(s: Settings) -> list[str]:
+    problems = []
+    if s.shop_webhook_url and not s.shop_webhook_url.startswith("https://"):
+        problems.append("production needs an https:// SHOP_WEBHOOK_URL")
+    if s.shop_webhook_url and s.shop_webhook_secret in ("", DEV_SHOP_WEBHOOK_SECRET):
+        problems.append("production needs SHOP_WEBHOOK_SECRET (whsec_...) with SHOP_WEBHOOK_URL")
     return problems
 
 

@@ -1,4 +1,8 @@
-"""Apply a domain fact to a stored payment: decide, then compare-and-set, retrying on a race."""
+"""Apply a domain fact to a stored payment: decide, then compare-and-set, retrying on a race.
+
+Every change of a payment's state passes through here, so this is also where the shop's
+webhook hears of a payment's end (`shop_webhooks.payment_changed`), in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from domain.payment import Change, Fact, decide
+from khalex_pay import shop_webhooks
+from khalex_pay.settings import Settings
 from store import payments
 from store.payments import Conflict, PaymentRecord
 
@@ -16,17 +22,18 @@ MAX_RACES = 5
 
 
 def apply_fact(
-    conn: sa.Connection, record: PaymentRecord, fact: Fact, **extra: object
+    conn: sa.Connection, settings: Settings, record: PaymentRecord, fact: Fact, **extra: object
 ) -> tuple[PaymentRecord, Change | None]:
     """Decide `fact` against `record` and write it inside the caller's transaction."""
     change = decide(record.to_domain(), fact)
     if change is None:
         return record, None
-    return payments.apply(conn, record, change, **extra), change
+    return _write(conn, settings, record, change, extra), change
 
 
 def transition(
     engine: Engine,
+    settings: Settings,
     payment_id: str,
     fact: Fact,
     extra: Callable[[Change], dict[str, object]] | None = None,
@@ -41,8 +48,20 @@ def transition(
                 change = decide(record.to_domain(), fact)
                 if change is None:
                     return None
-                payments.apply(conn, record, change, **(extra(change) if extra else {}))
+                _write(conn, settings, record, change, extra(change) if extra else {})
                 return change
         except Conflict:
             continue
     raise Conflict(payment_id)
+
+
+def _write(
+    conn: sa.Connection,
+    settings: Settings,
+    record: PaymentRecord,
+    change: Change,
+    extra: dict[str, object],
+) -> PaymentRecord:
+    updated = payments.apply(conn, record, change, **extra)
+    shop_webhooks.payment_changed(conn, settings, updated, change)
+    return updated

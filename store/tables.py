@@ -266,3 +266,47 @@ api_keys = sa.Table(
     sa.Column("revoked_at", TZ),
     sa.Column("last_used_at", TZ),
 )
+
+#: Events for the shop's webhook (SHOP_WEBHOOK_URL). The id is the `webhook-id` header on
+#: every attempt; the payload holds ids, amounts, statuses, the receipt and the masked phone
+#: only. pending -> delivered | failed (retries exhausted; `khalex-pay webhooks redeliver`).
+_WEBHOOK_PENDING_SQL = sa.text("state = 'pending'")
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("payload", JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", TZ, nullable=False),
+    # When the next attempt is due; while a delivery job is queued, when the scheduler
+    # queues another in case that one was lost.
+    sa.Column("next_attempt_at", TZ),
+    # An attempt is under way until then; a worker that died mid-attempt lets it lapse.
+    sa.Column("sending_until", TZ),
+    sa.Column("delivered_at", TZ),
+    sa.Index(
+        "ix_webhook_events_due",
+        "next_attempt_at",
+        postgresql_where=_WEBHOOK_PENDING_SQL,
+        sqlite_where=_WEBHOOK_PENDING_SQL,
+    ),
+    sa.Index("ix_webhook_events_created", "created_at"),
+    sa.Index("ix_webhook_events_state_created", "state", "created_at"),
+)
+
+#: Every attempt at delivering a webhook event, kept: what the shop answered and how fast.
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(40), sa.ForeignKey("webhook_events.id"), nullable=False),
+    sa.Column("attempted_at", TZ, nullable=False),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("latency_ms", sa.Integer),
+    sa.Column("answer", sa.String(500)),  # the first 500 characters of the answer, masked
+    sa.Column("error", sa.String(500)),  # timeout, refused connection, ...
+    sa.Column("manual", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_webhook_attempts_event", "event_id", "id"),
+)
