@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
-from api import health, ops
+from api import health, openapi_docs, ops
 from api.callers import provide_caller
 from api.content_type import require_json
 from api.correlation import correlation_middleware
@@ -64,7 +64,9 @@ def create_app(
             HTTPException: http_error_handler,
             Exception: internal_error_handler,
         },
-        openapi_config=OpenAPIConfig(title="Khalex Pay", version="0.1.0"),
+        openapi_config=OpenAPIConfig(
+            title="Khalex Pay", version="0.1.0", components=openapi_docs.COMPONENTS
+        ),
         request_max_body_size=MAX_BODY_BYTES,
         middleware=[correlation_middleware],
         on_startup=list(on_startup),

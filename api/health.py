@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from litestar import Response, get
 
+from api import openapi_docs as docs
 from api.types import Deps
 from khalex_pay.container import Container
 
@@ -15,7 +16,7 @@ def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/health/ready", sync_to_thread=True, tags=["health"])
+@get("/health/ready", sync_to_thread=True, tags=["health"], **docs.READY)
 def ready(container: Deps) -> Response[dict[str, object]]:
     """200 when the database and Redis answer, else 503 naming what failed."""
     failed = [name for name, check in _checks(container).items() if not _passes(check)]

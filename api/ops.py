@@ -21,6 +21,7 @@ from litestar.types import ControllerRouterHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CollectorRegistry
 
+from api import openapi_docs as docs
 from api import ops_page
 from api.auth import require_ops
 from api.callers import bearer, unauthenticated
@@ -80,7 +81,7 @@ def routes(
     return [guarded, scrape, ops_page.page]
 
 
-@get("/metrics", sync_to_thread=True, tags=["operations"])
+@get("/metrics", sync_to_thread=True, tags=["operations"], **docs.METRICS)
 def metrics(request: AnyRequest, ops_deps: OpsDeps) -> Response[bytes]:
     """Prometheus text, computed at scrape time from the database and the broker.
 
@@ -101,14 +102,14 @@ class OpsController(Controller):
     path = "/"
     tags = ["operations"]  # noqa: RUF012 - Litestar declares it an instance attribute
 
-    @get("/queues", sync_to_thread=True)
+    @get("/queues", sync_to_thread=True, **docs.OPS)
     def queues(self, ops_deps: OpsDeps) -> dict[str, object]:
         """Each queue's ready depth, delayed messages, dead letters and oldest wait."""
         with _broker_errors():
             stats = ops_deps.queues.stats()
         return {"queues": [_queue(q) for q in stats]}
 
-    @get("/summary", sync_to_thread=True)
+    @get("/summary", sync_to_thread=True, **docs.OPS)
     def summary(self, ops_deps: OpsDeps) -> dict[str, object]:
         """Success rate, processing times, failure reasons and counts: last hour and day."""
         now = utcnow()
@@ -116,7 +117,7 @@ class OpsController(Controller):
             windows = ops.summary(conn, now)
         return {"generatedAt": _iso(now), **{k: _window(w) for k, w in windows.items()}}
 
-    @get("/stuck", sync_to_thread=True)
+    @get("/stuck", sync_to_thread=True, **docs.OPS)
     def stuck(self, ops_deps: OpsDeps) -> dict[str, object]:
         """Pending payments older than RECONCILE_AFTER_S, oldest first."""
         after_s = ops_deps.container.settings.reconcile_after_s
@@ -124,7 +125,7 @@ class OpsController(Controller):
             total, found = ops.stuck(conn, after_s)
         return {"olderThanSeconds": after_s, "count": total, "payments": [_stuck(p) for p in found]}
 
-    @get("/dead-letters", sync_to_thread=True)
+    @get("/dead-letters", sync_to_thread=True, **docs.OPS_LIST)
     def dead_letters(
         self,
         ops_deps: OpsDeps,

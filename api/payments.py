@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from api import openapi_docs as docs
 from api.callers import Caller, Checkout, may_read_payment
 from api.client_address import client_address
 from api.errors import ApiError
@@ -38,7 +39,7 @@ class PaymentController(Controller):
     path = "/api/payments"
     tags = ["payments"]  # noqa: RUF012 - Litestar declares it an instance attribute
 
-    @post("/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED)
+    @post("/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED, **docs.INITIATE)
     def initiate(
         self,
         request: AnyRequest,
@@ -55,19 +56,19 @@ class PaymentController(Controller):
         """
         return initiate_as(request, container, rate_limits, caller, body)
 
-    @get("/status/{ref:str}", sync_to_thread=True)
+    @get("/status/{ref:str}", sync_to_thread=True, **docs.STATUS)
     def status(self, ref: FromPath[str], container: Deps, caller: Caller) -> dict[str, object]:
         """A payment by its paymentId or (shop server and operators) its CheckoutRequestID."""
         return status_as(container, caller, ref)
 
-    @post("/webhook", sync_to_thread=True, status_code=200, include_in_schema=True)
+    @post("/webhook", sync_to_thread=True, status_code=200, **docs.CALLBACK)
     def webhook(
         self, request: AnyRequest, container: Deps, body: RawBody
     ) -> Response[dict[str, object]]:
         """Daraja's STK callback: stored durably, then processed by a worker."""
         return _receive(request, container, body, None)
 
-    @post("/webhook/{token:str}", sync_to_thread=True, status_code=200)
+    @post("/webhook/{token:str}", sync_to_thread=True, status_code=200, **docs.CALLBACK)
     def webhook_with_token(
         self, request: AnyRequest, container: Deps, body: RawBody, token: FromPath[str]
     ) -> Response[dict[str, object]]:

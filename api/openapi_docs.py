@@ -1,0 +1,178 @@
+"""What the OpenAPI at `/schema/openapi.json` says beyond the handlers' signatures.
+
+The handlers read raw bodies (so that bad bytes get our own answers), and raise our error
+envelope: Litestar cannot see either. Each handler takes its entry here as keyword
+arguments (`@post(..., **openapi_docs.INITIATE)`), so the document names every answer the
+API really gives. tests/security/test_openapi_conformance.py holds the API to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+)
+
+#: The one security scheme: `Authorization: Bearer <x>`, x a shop API key, a checkout
+#: token or an operator token (README "Who may call what").
+BEARER = "bearer"
+COMPONENTS = Components(
+    security_schemes={
+        BEARER: SecurityScheme(
+            type="http",
+            scheme="bearer",
+            description="A shop API key, a checkout token (JWT) or an operator token (JWT).",
+        )
+    }
+)
+
+
+class ErrorDetail(msgspec.Struct):
+    """What went wrong; some errors add keys (paymentId, inboxId, contact)."""
+
+    code: str
+    message: str
+    field: str | None
+
+
+class ErrorEnvelope(msgspec.Struct):
+    """Every error answer: `{"error": {"code", "message", "field"}}`."""
+
+    error: ErrorDetail
+
+
+#: Why each status is answered, for the document.
+_WHY = {
+    400: "Malformed JSON, or a request Litestar could not read.",
+    401: "Missing or bad credentials (`unauthenticated`).",
+    403: "A valid token without the role, or a callback that failed the source checks.",
+    404: "Unknown, or beyond the caller's scope (answered as if it did not exist).",
+    409: "Conflict: a payment in flight for the phone, or an Idempotency-Key reused.",
+    413: "The body is over 64 KiB.",
+    415: "The body is not `Content-Type: application/json`.",
+    422: "Well-formed JSON that is not a valid request; `field` names the first bad field.",
+    429: "Rate limited (`rate_limited`); `Retry-After` says when to try again.",
+    503: "Unavailable (database or broker down); `Retry-After`, and the shop's contact.",
+}
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The error envelope, documented for each of `statuses`."""
+    return {
+        status: ResponseSpec(
+            data_container=ErrorEnvelope, description=_WHY[status], generate_examples=False
+        )
+        for status in statuses
+    }
+
+
+def _json_body(schema: Schema, description: str) -> type[Operation]:
+    """An Operation class that documents a JSON request body the handler reads raw."""
+
+    @dataclass
+    class WithJsonBody(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(
+                content={"application/json": OpenAPIMediaType(schema=schema)},
+                description=description,
+                required=True,
+            )
+
+    return WithJsonBody
+
+
+def _text(max_length: int) -> Schema:
+    return Schema(type=OpenAPIType.STRING, min_length=1, max_length=max_length)
+
+
+_INITIATE_BODY = Schema(
+    type=OpenAPIType.OBJECT,
+    required=[
+        "amount",
+        "phoneNumber",
+        "productId",
+        "productName",
+        "customerName",
+        "customerEmail",
+    ],
+    properties={
+        "amount": Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=250_000),
+        "phoneNumber": Schema(
+            type=OpenAPIType.STRING,
+            description="07XXXXXXXX, 01XXXXXXXX, 7XXXXXXXX, +2547…, 2547…, 2541…",
+            examples=["0712345678"],
+        ),
+        "productId": _text(100),
+        "productName": _text(200),
+        "customerName": _text(200),
+        "customerEmail": Schema(
+            type=OpenAPIType.STRING, format=OpenAPIFormat.EMAIL, max_length=254
+        ),
+        "orderId": _text(64),
+    },
+)
+
+_CALLBACK_BODY = Schema(
+    type=OpenAPIType.OBJECT,
+    description='Daraja\'s STK callback: `{"Body": {"stkCallback": {...}}}`.',
+    properties={"Body": Schema(type=OpenAPIType.OBJECT)},
+)
+
+_AUTHENTICATED: list[dict[str, list[str]]] = [{BEARER: []}]
+
+#: Keyword arguments for each handler's decorator.
+INITIATE: dict[str, Any] = {
+    "responses": errors(400, 401, 404, 409, 413, 415, 422, 429, 503),
+    "operation_class": _json_body(_INITIATE_BODY, "The payment to start."),
+    "security": _AUTHENTICATED,
+}
+STATUS: dict[str, Any] = {
+    "responses": errors(401, 404, 503),
+    "security": _AUTHENTICATED,
+}
+#: Daraja calls these with no credentials; the path token and the source decide (README).
+CALLBACK: dict[str, Any] = {
+    "responses": errors(400, 403, 413, 503),
+    "operation_class": _json_body(_CALLBACK_BODY, "Stored as received, whatever the bytes."),
+}
+OPS: dict[str, Any] = {
+    "responses": errors(401, 403, 503),
+    "security": _AUTHENTICATED,
+}
+OPS_LIST: dict[str, Any] = {
+    "responses": errors(400, 401, 403, 404, 503),
+    "security": _AUTHENTICATED,
+}
+METRICS: dict[str, Any] = {
+    "responses": {
+        200: ResponseSpec(
+            data_container=str,
+            media_type="text/plain",
+            description="Prometheus text exposition.",
+            generate_examples=False,
+        ),
+        **errors(401),
+    },
+    # Open unless METRICS_TOKEN is set.
+    "security": [{}, {BEARER: []}],
+}
+READY: dict[str, Any] = {
+    "responses": {
+        503: ResponseSpec(
+            data_container=dict[str, object],
+            description="The database or Redis does not answer; `failed` names which.",
+            generate_examples=False,
+        )
+    }
+}
