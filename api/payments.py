@@ -188,7 +188,8 @@ def _keep_refused(
 def _receive(
     request: AnyRequest, container: Container, body: bytes, token: str | None
 ) -> Response[dict[str, object]]:
-    source_ip = request.client.host if request.client else None
+    # Behind a trusted proxy, the allow-list must see Safaricom's address, not the proxy's.
+    source_ip = client_address(request, container.settings.trusted_proxies)
     try:
         received = callbacks.receive(
             container, body, source_ip=source_ip, token=token, headers=dict(request.headers)
