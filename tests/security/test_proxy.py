@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 from litestar import Litestar
 from litestar.testing import TestClient
-from litestar.types import Receive, Scope, Send
 
 from api.app import create_app
 from khalex_pay import callbacks
@@ -36,9 +35,9 @@ class FromPeer:
     def __init__(self, app: Litestar, peer: str) -> None:
         self.app, self.peer = app, peer
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            scope = {**scope, "client": (self.peer, 40000)}  # type: ignore[typeddict-item]
+            scope = {**scope, "client": (self.peer, 40000)}
         await self.app(scope, receive, send)
 
 
@@ -49,7 +48,7 @@ def _behind_proxy(h: Harness, peer: str) -> TestClient[Any]:
         mpesa_callback_allowed_ips=(ipaddress.ip_network("196.201.214.0/24"),),
     )
     app = create_app(h.container, queues=NoQueues())
-    return TestClient(app=FromPeer(app, peer))  # type: ignore[arg-type]
+    return TestClient(app=FromPeer(app, peer))
 
 
 def _process_last_callback(h: Harness) -> None:
