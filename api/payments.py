@@ -101,11 +101,14 @@ def initiate_as(
 
 def status_as(container: Container, caller: Caller, ref: str) -> dict[str, object]:
     """The payment `ref` names, if `caller` may read it; else 404 as for an unknown one."""
-    with container.engine.connect() as conn:
-        record = payments.get(conn, ref)
-        if record is None and not isinstance(caller, Checkout):
-            # CheckoutRequestIDs end with the customer's MSISDN: never a checkout token's key.
-            record = payments.by_checkout(conn, ref)
+    try:
+        with container.engine.connect() as conn:
+            record = payments.get(conn, ref)
+            if record is None and not isinstance(caller, Checkout):
+                # CheckoutRequestIDs end with the customer's MSISDN: never a token's key.
+                record = payments.by_checkout(conn, ref)
+    except sa.exc.OperationalError as exc:
+        raise _unavailable(container, exc) from exc
     if record is None or not may_read_payment(caller, record.order_id):
         raise ApiError(404, "payment_not_found", "No such payment.")
     return present(record, caller)
