@@ -17,6 +17,7 @@ from api.callers import provide_caller
 from api.content_type import require_json
 from api.correlation import correlation_middleware
 from api.errors import ApiError, api_error_handler, http_error_handler, internal_error_handler
+from api.openapi_docs import COMPONENTS
 from api.payments import PaymentController
 from api.rate_limits import RateLimits
 from khalex_pay.container import Container
@@ -64,7 +65,7 @@ def create_app(
             HTTPException: http_error_handler,
             Exception: internal_error_handler,
         },
-        openapi_config=OpenAPIConfig(title="Khalex Pay", version="0.1.0"),
+        openapi_config=OpenAPIConfig(title="Khalex Pay", version="0.1.0", components=COMPONENTS),
         request_max_body_size=MAX_BODY_BYTES,
         middleware=[correlation_middleware],
         on_startup=list(on_startup),

@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from api.callers import Caller, Checkout, may_read_payment
 from api.client_address import client_address
 from api.errors import ApiError
+from api.openapi_docs import SECURED, errors
 from api.rate_limits import RateLimits
 from api.schemas import parse_initiate, present
 from api.types import AnyRequest, Deps
@@ -38,7 +39,10 @@ class PaymentController(Controller):
     path = "/api/payments"
     tags = ["payments"]  # noqa: RUF012 - Litestar declares it an instance attribute
 
-    @post("/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED)
+    @post(
+        "/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED, security=SECURED,
+        responses=errors(400, 401, 404, 409, 413, 415, 422, 429, 503),
+    )  # fmt: skip
     def initiate(
         self,
         request: AnyRequest,
@@ -55,7 +59,9 @@ class PaymentController(Controller):
         """
         return initiate_as(request, container, rate_limits, caller, body)
 
-    @get("/status/{ref:str}", sync_to_thread=True)
+    @get(
+        "/status/{ref:str}", sync_to_thread=True, security=SECURED, responses=errors(401, 404, 503)
+    )
     def status(self, ref: FromPath[str], container: Deps, caller: Caller) -> dict[str, object]:
         """A payment by its paymentId or (shop server and operators) its CheckoutRequestID."""
         return status_as(container, caller, ref)
@@ -95,11 +101,14 @@ def initiate_as(
 
 def status_as(container: Container, caller: Caller, ref: str) -> dict[str, object]:
     """The payment `ref` names, if `caller` may read it; else 404 as for an unknown one."""
-    with container.engine.connect() as conn:
-        record = payments.get(conn, ref)
-        if record is None and not isinstance(caller, Checkout):
-            # CheckoutRequestIDs end with the customer's MSISDN: never a checkout token's key.
-            record = payments.by_checkout(conn, ref)
+    try:
+        with container.engine.connect() as conn:
+            record = payments.get(conn, ref)
+            if record is None and not isinstance(caller, Checkout):
+                # CheckoutRequestIDs end with the customer's MSISDN: never a token's key.
+                record = payments.by_checkout(conn, ref)
+    except sa.exc.OperationalError as exc:
+        raise _unavailable(container, exc) from exc
     if record is None or not may_read_payment(caller, record.order_id):
         raise ApiError(404, "payment_not_found", "No such payment.")
     return present(record, caller)
