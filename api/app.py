@@ -12,11 +12,12 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
-from api import health, openapi_docs, ops
+from api import health, ops
 from api.callers import provide_caller
 from api.content_type import require_json
 from api.correlation import correlation_middleware
 from api.errors import ApiError, api_error_handler, http_error_handler, internal_error_handler
+from api.openapi_docs import COMPONENTS
 from api.payments import PaymentController
 from api.rate_limits import RateLimits
 from khalex_pay.container import Container
@@ -64,9 +65,7 @@ def create_app(
             HTTPException: http_error_handler,
             Exception: internal_error_handler,
         },
-        openapi_config=OpenAPIConfig(
-            title="Khalex Pay", version="0.1.0", components=openapi_docs.COMPONENTS
-        ),
+        openapi_config=OpenAPIConfig(title="Khalex Pay", version="0.1.0", components=COMPONENTS),
         request_max_body_size=MAX_BODY_BYTES,
         middleware=[correlation_middleware],
         on_startup=list(on_startup),

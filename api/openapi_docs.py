@@ -1,9 +1,10 @@
 """What the OpenAPI at `/schema/openapi.json` says beyond the handlers' signatures.
 
 The handlers read raw bodies (so that bad bytes get our own answers), and raise our error
-envelope: Litestar cannot see either. Each handler takes its entry here as keyword
-arguments (`@post(..., **openapi_docs.INITIATE)`), so the document names every answer the
-API really gives. tests/security/test_openapi_conformance.py holds the API to it.
+envelope: Litestar cannot see either. Handlers name their answers with `errors(...)`, their
+raw JSON body with an Operation class (`INITIATE_BODY`), or take a whole entry as keyword
+arguments (`@get(..., **openapi_docs.OPS)`), so the document names every answer the API
+really gives. tests/security/test_openapi_conformance.py holds the API to it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from litestar.openapi.spec import (
     Operation,
     RequestBody,
     Schema,
+    SecurityRequirement,
     SecurityScheme,
 )
 
@@ -129,18 +131,11 @@ _CALLBACK_BODY = Schema(
     properties={"Body": Schema(type=OpenAPIType.OBJECT)},
 )
 
-_AUTHENTICATED: list[dict[str, list[str]]] = [{BEARER: []}]
+#: For handlers that need a caller.
+SECURED: list[SecurityRequirement] = [{BEARER: []}]
 
-#: Keyword arguments for each handler's decorator.
-INITIATE: dict[str, Any] = {
-    "responses": errors(400, 401, 404, 409, 413, 415, 422, 429, 503),
-    "operation_class": _json_body(_INITIATE_BODY, "The payment to start."),
-    "security": _AUTHENTICATED,
-}
-STATUS: dict[str, Any] = {
-    "responses": errors(401, 404, 503),
-    "security": _AUTHENTICATED,
-}
+#: Initiate reads its body raw; this documents it.
+INITIATE_BODY = _json_body(_INITIATE_BODY, "The payment to start.")
 #: Daraja calls these with no credentials; the path token and the source decide (README).
 CALLBACK: dict[str, Any] = {
     "responses": errors(400, 403, 413, 503),
@@ -148,11 +143,11 @@ CALLBACK: dict[str, Any] = {
 }
 OPS: dict[str, Any] = {
     "responses": errors(401, 403, 503),
-    "security": _AUTHENTICATED,
+    "security": SECURED,
 }
 OPS_LIST: dict[str, Any] = {
     "responses": errors(400, 401, 403, 404, 503),
-    "security": _AUTHENTICATED,
+    "security": SECURED,
 }
 METRICS: dict[str, Any] = {
     "responses": {

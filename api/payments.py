@@ -10,10 +10,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from api import openapi_docs as docs
 from api.callers import Caller, Checkout, may_read_payment
 from api.client_address import client_address
 from api.errors import ApiError
+from api.openapi_docs import CALLBACK, INITIATE_BODY, SECURED, errors
 from api.rate_limits import RateLimits
 from api.schemas import parse_initiate, present
 from api.types import AnyRequest, Deps
@@ -39,7 +39,11 @@ class PaymentController(Controller):
     path = "/api/payments"
     tags = ["payments"]  # noqa: RUF012 - Litestar declares it an instance attribute
 
-    @post("/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED, **docs.INITIATE)
+    @post(
+        "/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED, security=SECURED,
+        responses=errors(400, 401, 404, 409, 413, 415, 422, 429, 503),
+        operation_class=INITIATE_BODY,
+    )  # fmt: skip
     def initiate(
         self,
         request: AnyRequest,
@@ -56,19 +60,21 @@ class PaymentController(Controller):
         """
         return initiate_as(request, container, rate_limits, caller, body)
 
-    @get("/status/{ref:str}", sync_to_thread=True, **docs.STATUS)
+    @get(
+        "/status/{ref:str}", sync_to_thread=True, security=SECURED, responses=errors(401, 404, 503)
+    )
     def status(self, ref: FromPath[str], container: Deps, caller: Caller) -> dict[str, object]:
         """A payment by its paymentId or (shop server and operators) its CheckoutRequestID."""
         return status_as(container, caller, ref)
 
-    @post("/webhook", sync_to_thread=True, status_code=200, **docs.CALLBACK)
+    @post("/webhook", sync_to_thread=True, status_code=200, **CALLBACK)
     def webhook(
         self, request: AnyRequest, container: Deps, body: RawBody
     ) -> Response[dict[str, object]]:
         """Daraja's STK callback: stored durably, then processed by a worker."""
         return _receive(request, container, body, None)
 
-    @post("/webhook/{token:str}", sync_to_thread=True, status_code=200, **docs.CALLBACK)
+    @post("/webhook/{token:str}", sync_to_thread=True, status_code=200, **CALLBACK)
     def webhook_with_token(
         self, request: AnyRequest, container: Deps, body: RawBody, token: FromPath[str]
     ) -> Response[dict[str, object]]:
@@ -96,11 +102,14 @@ def initiate_as(
 
 def status_as(container: Container, caller: Caller, ref: str) -> dict[str, object]:
     """The payment `ref` names, if `caller` may read it; else 404 as for an unknown one."""
-    with container.engine.connect() as conn:
-        record = payments.get(conn, ref)
-        if record is None and not isinstance(caller, Checkout):
-            # CheckoutRequestIDs end with the customer's MSISDN: never a checkout token's key.
-            record = payments.by_checkout(conn, ref)
+    try:
+        with container.engine.connect() as conn:
+            record = payments.get(conn, ref)
+            if record is None and not isinstance(caller, Checkout):
+                # CheckoutRequestIDs end with the customer's MSISDN: never a token's key.
+                record = payments.by_checkout(conn, ref)
+    except sa.exc.OperationalError as exc:
+        raise _unavailable(container, exc) from exc
     if record is None or not may_read_payment(caller, record.order_id):
         raise ApiError(404, "payment_not_found", "No such payment.")
     return present(record, caller)

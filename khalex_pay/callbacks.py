@@ -7,6 +7,7 @@ import hmac
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -19,7 +20,7 @@ from khalex_pay.relay import relay
 from khalex_pay.settings import Settings
 from khalex_pay.transitions import MAX_RACES, apply_fact
 from store import inbox, outbox, payments, raw
-from store.db import retrying
+from store.db import retrying, utcnow
 from store.payments import Conflict, PaymentRecord
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ KEPT_HEADERS = (
 )  # fmt: skip
 #: The header a signing relay puts in front of Daraja's callbacks (CONTRACT.md §4, Trust).
 SIGNATURE_HEADER = "x-mpesa-signature"
+#: Untrusted callbacks naming one payment within this many seconds queue one STK query.
+QUERY_DEBOUNCE_S = 10
 #: What our callback tokens look like (`secrets.token_urlsafe`); anything else is unknown.
 TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -77,16 +80,18 @@ def receive(
         with c.engine.begin() as conn:
             verdict = _screen(c, conn, arrival)
             trusted = verdict.state == inbox.RECEIVED
+            suspect = None if trusted else verdict.suspect
+            ask = suspect is not None and _should_ask(conn, suspect)
             inbox_id = inbox.add(
                 conn,
                 body=raw.body_text(body, limit=None if trusted else raw.REFUSED_BODY_BYTES),
                 source_ip=source_ip, path_token=token, headers=kept,
                 checkout_request_id=verdict.checkout_request_id, state=verdict.state,
-                reason=verdict.reason,
+                reason=verdict.reason, payment_id=suspect.id if suspect else None,
             )  # fmt: skip
             jobs = [outbox.add(conn, *PROCESS_CALLBACK, inbox_id)] if trusted else []
-            if not trusted and verdict.suspect and wants_query(verdict.suspect):
-                jobs.append(outbox.add(conn, *QUERY_PAYMENT, verdict.suspect.id))
+            if ask and suspect is not None:
+                jobs.append(outbox.add(conn, *QUERY_PAYMENT, suspect.id))
             return verdict, inbox_id, jobs
 
     verdict, inbox_id, job_ids = retrying(store, attempts=4)
@@ -95,6 +100,17 @@ def receive(
                     verdict.reason)  # fmt: skip
     relay(c, job_ids)
     return Received(verdict.status_code, inbox_id, verdict.reason, verdict.state)
+
+
+def _should_ask(conn: sa.Connection, suspect: PaymentRecord) -> bool:
+    """Ask Daraja about `suspect`, unless an untrusted callback already did so just now.
+
+    A flood of forgeries naming one payment then costs Daraja one query per few seconds.
+    """
+    if not wants_query(suspect):
+        return False
+    since = utcnow() - timedelta(seconds=QUERY_DEBOUNCE_S)
+    return not inbox.distrusted_since(conn, suspect.id, since)
 
 
 def _read(body: bytes) -> tuple[StkCallback | None, MalformedCallback | None]:

@@ -47,6 +47,7 @@ def add(
     checkout_request_id: str | None,
     state: str,
     reason: str | None = None,
+    payment_id: str | None = None,
 ) -> int:
     """Store one raw callback; returns its inbox id. Strangers' values are made storable."""
     kept = {raw.text(k, 64): raw.text(v, HEADER_WIDTH) for k, v in headers.items()}
@@ -56,7 +57,7 @@ def add(
             received_at=utcnow(), source_ip=source_ip and raw.text(source_ip, 64),
             path_token=path_token and raw.text(path_token, TOKEN_WIDTH), headers=kept,
             body=body, checkout_request_id=checkout_request_id, state=state,
-            reason=reason and raw.text(reason, REASON_WIDTH),
+            reason=reason and raw.text(reason, REASON_WIDTH), payment_id=payment_id,
         )
         .returning(callback_inbox.c.id)
     )  # fmt: skip
@@ -88,6 +89,21 @@ def finish(
             attempts=callback_inbox.c.attempts + 1,
         )
     )  # fmt: skip
+
+
+def distrusted_since(conn: sa.Connection, payment_id: str, since: datetime) -> bool:
+    """True when an untrusted or rejected callback naming `payment_id` came after `since`."""
+    t = callback_inbox
+    query = (
+        sa.select(t.c.id)
+        .where(
+            t.c.payment_id == payment_id,
+            t.c.received_at >= since,
+            t.c.state.in_((UNTRUSTED, REJECTED)),
+        )
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
 
 
 def reopen_unmatched(conn: sa.Connection, checkout_request_id: str) -> list[int]:

@@ -141,6 +141,8 @@ callback_inbox = sa.Table(
     sa.Column("processed_at", TZ),
     sa.Index("ix_callback_inbox_checkout", "checkout_request_id"),
     sa.Index("ix_callback_inbox_state", "state", "received_at"),
+    # Recent untrusted callbacks naming a payment (one STK query for a flood of them).
+    sa.Index("ix_callback_inbox_payment", "payment_id", "received_at"),
 )
 
 daraja_exchanges = sa.Table(

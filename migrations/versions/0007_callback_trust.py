@@ -1,4 +1,4 @@
-"""Indexes for the retention purge of raw records (callbacks, exchanges, outbox, deliveries)
+"""Callback trust and retention: untrusted callbacks by payment; purge raw records by age
 
 Revision ID: 0007
 Revises: 0006
@@ -21,6 +21,9 @@ SENT = sa.text("sent_at IS NOT NULL")
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_callback_inbox_payment", "callback_inbox", ["payment_id", "received_at"], unique=False
+    )
     op.create_index("ix_daraja_exchanges_sent", "daraja_exchanges", ["sent_at"], unique=False)
     op.create_index(
         "ix_outbox_sent", "outbox", ["sent_at"], unique=False,
@@ -35,3 +38,4 @@ def downgrade() -> None:
     op.drop_index("ix_job_deliveries_last_started", table_name="job_deliveries")
     op.drop_index("ix_outbox_sent", table_name="outbox")
     op.drop_index("ix_daraja_exchanges_sent", table_name="daraja_exchanges")
+    op.drop_index("ix_callback_inbox_payment", table_name="callback_inbox")

@@ -9,6 +9,7 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
+from api.auth import issue_token
 from khalex_pay import initiation
 from store import inbox
 from tests.factories import stk_callback
@@ -201,6 +202,10 @@ def test_database_down_answers_503_with_the_shops_phone_line(h: Harness) -> None
         answer = down.post(
             "/api/payments/initiate", json=BODY, headers={"Authorization": "Bearer kp_any"}
         )
+        status = down.get(
+            "/api/payments/status/00000000-0000-4000-8000-000000000000",
+            headers={"Authorization": f"Bearer {issue_token(h.container.settings.jwt_secret)}"},
+        )
         ready = down.get("/health/ready")
 
     assert answer.status_code == 503
@@ -209,6 +214,7 @@ def test_database_down_answers_503_with_the_shops_phone_line(h: Harness) -> None
     assert error["contact"] == h.container.settings.shop_contact
     assert answer.headers["retry-after"] == "30"
     assert (ready.status_code, ready.json()["failed"]) == (503, ["database"])
+    assert (status.status_code, _error(status)["code"]) == (503, "payments_unavailable")
 
 
 def test_refused_requests_are_kept_with_their_reason(client: TestClient[Any], h: Harness) -> None:

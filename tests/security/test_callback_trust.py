@@ -218,3 +218,13 @@ def test_refused_initiate_bodies_keep_their_first_4_kib_with_nul_escaped(h: Harn
     assert row.body == "\\x00" * REFUSED_BODY_BYTES
     assert "\x00" not in row.path + row.idempotency_key
     assert (len(row.reason), len(row.idempotency_key)) == (500, 255)
+
+
+def test_a_flood_of_forgeries_naming_one_payment_asks_daraja_once(h: Harness) -> None:
+    p = h.pushed()
+
+    for n in range(20):
+        _receive(h, stk_callback(p.checkout_request_id or "", receipt=f"FORGED{n:04d}"), None)
+
+    assert _queried(h) == [[p.id]]
+    assert h.get(p.id).status == "pushed"

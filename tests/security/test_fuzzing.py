@@ -173,3 +173,8 @@ def test_any_bytes_on_initiate_are_never_5xx(
     answer = shop_client.post("/api/payments/initiate", content=body, headers=headers)
 
     assert answer.status_code < 500, answer.text
+
+
+@pytest.mark.parametrize("ref", ["%00", "ws_CO_%00x", "x" * 500, "%ff%fe", "%ED%A0%80"])
+def test_status_of_an_odd_ref_is_404_not_5xx(client: TestClient[Any], ref: str) -> None:
+    assert client.get(f"/api/payments/status/{ref}").status_code == 404

@@ -97,3 +97,16 @@ def test_limits_are_shared_by_api_processes_through_redis(
 
     assert codes == [202] * 4 + [429] * 2
     assert counts(h)[0] == 4
+
+
+def test_limits_still_hold_while_redis_is_down(h: Harness, app: App) -> None:
+    client, key = app(redis_url="redis://127.0.0.1:1/0", rate_limit_ip=(2, 60)), bearer(shop_key(h))
+
+    codes = [
+        client.post(
+            "/api/payments/initiate", json={**BODY, "phoneNumber": _phone(i)}, headers=key
+        ).status_code
+        for i in range(3)
+    ]
+
+    assert codes == [202, 202, 429]  # counted in this process until Redis is back
