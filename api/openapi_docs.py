@@ -171,3 +171,50 @@ READY: dict[str, Any] = {
         )
     }
 }
+
+# --- The orders API (CONTRACT §7): entries for api/orders.py's handlers -------------------
+
+_ORDER_ITEM = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["productId", "productName", "quantity", "unitPrice"],
+    properties={
+        "productId": _text(100),
+        "productName": _text(200),
+        "quantity": Schema(type=OpenAPIType.INTEGER, minimum=1),
+        "unitPrice": Schema(type=OpenAPIType.INTEGER, minimum=1),
+    },
+)
+_ORDER_BODY = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["customerName", "customerPhone", "items"],
+    properties={
+        "customerName": _text(200),
+        "customerEmail": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.EMAIL),
+        "customerPhone": Schema(type=OpenAPIType.STRING, examples=["0712345678"]),
+        "deliveryAddress": _text(500),
+        "items": Schema(type=OpenAPIType.ARRAY, items=_ORDER_ITEM, min_items=1),
+        "deliveryFee": Schema(type=OpenAPIType.INTEGER, minimum=0),
+        "notes": _text(1000),
+    },
+)
+_MOVE_BODY = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["status"],
+    properties={
+        "status": Schema(
+            type=OpenAPIType.STRING, enum=["processing", "shipped", "delivered", "cancelled"]
+        )
+    },
+)
+ORDER_CREATE: dict[str, Any] = {
+    "responses": errors(400, 401, 404, 409, 413, 415, 422, 503),
+    "operation_class": _json_body(_ORDER_BODY, "The order; totals are computed here."),
+    "security": SECURED,
+}
+ORDER_READ: dict[str, Any] = {"responses": errors(401, 404, 503), "security": SECURED}
+ORDER_LIST: dict[str, Any] = {"responses": errors(401, 404, 422, 503), "security": SECURED}
+ORDER_MOVE: dict[str, Any] = {
+    "responses": errors(400, 401, 404, 409, 413, 415, 422, 503),
+    "operation_class": _json_body(_MOVE_BODY, "Where the order moves."),
+    "security": SECURED,
+}
