@@ -100,7 +100,7 @@ def _whole(value: object, name: str, low: int, high: int) -> int:
 
 
 def total_of(items: Sequence[Item], delivery_fee: int) -> int:
-    """Σ quantity × unitPrice + deliveryFee, in shillings M-Pesa can take in one payment.
+    """Σ quantity x unitPrice + deliveryFee, in shillings M-Pesa can take in one payment.
 
     Raises:
         InvalidOrder: no items, too many, a quantity, price or fee that is not a whole

@@ -7,9 +7,10 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from domain import order
 from domain.payment import Change, Fact, decide
-from store import payments
-from store.payments import Conflict, PaymentRecord
+from store import orders, payments
+from store.payments import COMPLETION_EVENTS, Conflict, PaymentRecord
 
 #: How often we re-decide when another transaction changed the payment first.
 MAX_RACES = 5
@@ -22,7 +23,7 @@ def apply_fact(
     change = decide(record.to_domain(), fact)
     if change is None:
         return record, None
-    return payments.apply(conn, record, change, **extra), change
+    return _write(conn, record, change, extra), change
 
 
 def transition(
@@ -41,8 +42,32 @@ def transition(
                 change = decide(record.to_domain(), fact)
                 if change is None:
                     return None
-                payments.apply(conn, record, change, **(extra(change) if extra else {}))
+                _write(conn, record, change, extra(change) if extra else {})
                 return change
         except Conflict:
             continue
     raise Conflict(payment_id)
+
+
+def _write(
+    conn: sa.Connection, record: PaymentRecord, change: Change, extra: dict[str, object]
+) -> PaymentRecord:
+    updated = payments.apply(conn, record, change, **extra)
+    if change.event.kind in COMPLETION_EVENTS and updated.order_id is not None:
+        settle_order(conn, updated)
+    return updated
+
+
+def settle_order(conn: sa.Connection, paid: PaymentRecord) -> orders.OrderRecord | None:
+    """Tell the order of payment `paid`, which just completed, in the payment's transaction.
+
+    It confirms a pending order of that total; otherwise the money is a refund due. An
+    order that changed meanwhile raises `orders.Conflict` (a payments `Conflict`), so the
+    caller's retry decides the payment and the order again, together.
+    """
+    assert paid.order_id is not None
+    record = orders.get(conn, paid.order_id)
+    if record is None:
+        return None  # the foreign key makes this impossible; never fail a payment for it
+    change = order.decide(record.to_domain(), order.PaymentCompleted(paid.id, paid.amount))
+    return orders.apply(conn, record, change) if change else record

@@ -30,6 +30,14 @@ class PhoneBusy(Exception):
         self.payment_id = payment_id
 
 
+class OrderBusy(Exception):
+    """Another payment for this order is still in flight."""
+
+    def __init__(self, payment_id: str) -> None:
+        super().__init__(payment_id)
+        self.payment_id = payment_id
+
+
 class Conflict(Exception):
     """The payment changed under us; reload and decide again."""
 
@@ -118,6 +126,8 @@ def insert(conn: sa.Connection, new: NewPayment) -> PaymentRecord:
         if is_unique_violation(exc, "uq_payments_phone_in_flight"):
             # The transaction is spoilt now; the caller looks the other payment up.
             raise PhoneBusy("") from exc
+        if is_unique_violation(exc, "uq_payments_order_in_flight"):
+            raise OrderBusy("") from exc
         raise
     _event(conn, payment_id, "created", None, Status.CREATED.value, _initiated(new), now)
     return PaymentRecord.from_row(row)

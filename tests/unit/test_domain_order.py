@@ -56,7 +56,7 @@ def test_total_is_the_sum_of_quantity_times_unit_price_plus_the_delivery_fee() -
         ([], 0, "items"),
         ([Item("a", "A", 0, 100)], 0, "items[0].quantity"),
         ([Item("a", "A", 1, 100), Item("b", "B", 1, -5)], 0, "items[1].unitPrice"),
-        ([Item("a", "A", True, 100)], 0, "items[0].quantity"),  # type: ignore[arg-type]
+        ([Item("a", "A", True, 100)], 0, "items[0].quantity"),
         ([Item("a", "A", 1, 1.5)], 0, "items[0].unitPrice"),  # type: ignore[arg-type]
         ([Item("a", "A", 1, 100)], -1, "deliveryFee"),
         ([Item("a", "A", 1, 0)], 0, "items"),  # a total of 0 KES cannot be paid
