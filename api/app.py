@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
 from api import health, ops
+from api.callers import provide_caller
 from api.correlation import correlation_middleware
 from api.errors import ApiError, api_error_handler, http_error_handler, internal_error_handler
 from api.payments import PaymentController
@@ -44,7 +45,11 @@ def create_app(
             *ops.routes(container, queues),
             *extra_handlers,
         ],
-        dependencies={"container": Provide(lambda: container, sync_to_thread=False)},
+        dependencies={
+            "container": Provide(lambda: container, sync_to_thread=False),
+            # Resolved only for handlers that declare `caller: Caller` (api/callers.py).
+            "caller": Provide(provide_caller, sync_to_thread=True),
+        },
         exception_handlers={
             ApiError: api_error_handler,
             HTTPException: http_error_handler,

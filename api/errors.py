@@ -52,7 +52,7 @@ def api_error_handler(_: AnyRequest, exc: ApiError) -> Response[object]:
 #: Litestar's own HTTP errors, named for the envelope.
 _HTTP_CODES = {
     400: "bad_request",
-    401: "unauthorized",
+    401: "unauthenticated",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",

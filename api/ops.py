@@ -64,7 +64,12 @@ def routes(
     guarded = Router(
         path="/api/ops",
         route_handlers=[OpsController],
-        guards=[require_ops(ops_deps.container.settings.jwt_secret)],
+        guards=[
+            require_ops(
+                ops_deps.container.settings.jwt_secret,
+                ops_deps.container.settings.ops_token_max_hours,
+            )
+        ],
         dependencies=provide,
     )
     scrape = Router(path="/", route_handlers=[metrics], dependencies=provide)

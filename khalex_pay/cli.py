@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from khalex_pay import ops_cli, orders_cli
+from khalex_pay import keys_cli, ops_cli, orders_cli
 from khalex_pay.settings import Settings, SettingsError, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("scheduler", help="the reconciliation loop (one leader at a time)")
     sub.add_parser("migrate", help="alembic upgrade head on DATABASE_URL")
     ops_cli.add_parsers(sub)
+    keys_cli.add_parsers(sub)
     orders_cli.add_parsers(sub)
     return parser
 
@@ -125,6 +126,7 @@ _COMMANDS = {
     "scheduler": _scheduler,
     "migrate": _migrate,
     **ops_cli.COMMANDS,
+    **keys_cli.COMMANDS,
     **orders_cli.COMMANDS,
 }
 

@@ -25,7 +25,9 @@ LIST_MAX = 1000
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = sub.add_parser("ops-token", help="print a signed operator token for /api/ops and /ops")
-    token.add_argument("--hours", type=float, default=8.0, help="lifetime (default 8)")
+    token.add_argument(
+        "--hours", type=float, default=8.0, help="lifetime (default 8, at most OPS_TOKEN_MAX_HOURS)"
+    )
     token.add_argument("--subject", default="operator", help="who the token is for")
     dlq = sub.add_parser("dlq", help="dead-lettered jobs in Redis: list, replay, purge")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
@@ -55,6 +57,13 @@ def _say(text: str = "", *, err: bool = False) -> None:
 def _ops_token(settings: Settings, args: argparse.Namespace) -> int:
     from api.auth import issue_token  # noqa: PLC0415
 
+    if not 0 < args.hours <= settings.ops_token_max_hours:
+        _say(
+            f"khalex-pay: --hours must be more than 0 and at most OPS_TOKEN_MAX_HOURS "
+            f"({settings.ops_token_max_hours:g}), not {args.hours:g}",
+            err=True,
+        )
+        return 2
     _say(issue_token(settings.jwt_secret, args.subject, args.hours))
     return 0
 

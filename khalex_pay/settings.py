@@ -34,6 +34,8 @@ BASE_URLS = {
 }
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: A rate limit: (count, window in seconds).
+Rate = tuple[int, int]
 #: A number read from the environment (int or float).
 N = TypeVar("N", int, float)
 
@@ -81,6 +83,15 @@ class Settings:
     alert_queue_age_s: float = 120.0
     alert_repeat_s: int = 900
     alert_webhook_url: str = ""
+    # Who may call what and how often (CONTRACT.md §8, §9; README "Callers and limits").
+    api_auth: bool = True
+    ops_token_max_hours: float = 24.0
+    metrics_token: str = ""
+    cors_allow_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[Network, ...] = ()
+    rate_limit_phone: Rate = (3, 600)
+    rate_limit_ip: Rate = (30, 60)
+    rate_limit_key: Rate = (600, 60)
 
     @property
     def production(self) -> bool:
@@ -155,6 +166,16 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         alert_queue_age_s=_number(env, "ALERT_QUEUE_AGE_S", 120.0, problems),
         alert_repeat_s=_integer(env, "ALERT_REPEAT_S", 900, problems),
         alert_webhook_url=env.get("ALERT_WEBHOOK_URL", "").strip(),
+        api_auth=_switch(env, "API_AUTH", problems),
+        ops_token_max_hours=_number(env, "OPS_TOKEN_MAX_HOURS", 24.0, problems),
+        metrics_token=env.get("METRICS_TOKEN", "").strip(),
+        cors_allow_origins=tuple(
+            filter(None, (o.strip() for o in env.get("CORS_ALLOW_ORIGINS", "").split(",")))
+        ),
+        trusted_proxies=_cidrs("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES", ""), problems),
+        rate_limit_phone=_rate(env, "RATE_LIMIT_PHONE", Settings.rate_limit_phone, problems),
+        rate_limit_ip=_rate(env, "RATE_LIMIT_IP", Settings.rate_limit_ip, problems),
+        rate_limit_key=_rate(env, "RATE_LIMIT_KEY", Settings.rate_limit_key, problems),
     )
     problems.extend(_check(values))
     if problems:
@@ -205,13 +226,39 @@ def _parsed(
 def _networks(env: dict[str, str], mode: str, problems: list[str]) -> tuple[Network, ...]:
     default = SAFARICOM_CALLBACK_IPS if mode == "production" else ""
     raw = env.get("MPESA_CALLBACK_ALLOWED_IPS", default)
+    return _cidrs("MPESA_CALLBACK_ALLOWED_IPS", raw, problems)
+
+
+def _cidrs(name: str, raw: str, problems: list[str]) -> tuple[Network, ...]:
     nets: list[Network] = []
     for part in filter(None, (p.strip() for p in raw.split(","))):
         try:
             nets.append(ipaddress.ip_network(part, strict=False))
         except ValueError:
-            problems.append(f"MPESA_CALLBACK_ALLOWED_IPS has a bad address or range: {part!r}")
+            problems.append(f"{name} has a bad address or range: {part!r}")
     return tuple(nets)
+
+
+def _switch(env: dict[str, str], name: str, problems: list[str]) -> bool:
+    raw = env.get(name, "on").strip().lower()
+    if raw not in ("on", "off"):
+        problems.append(f"{name} must be on or off, not {raw!r}")
+    return raw != "off"
+
+
+def _rate(env: dict[str, str], name: str, default: Rate, problems: list[str]) -> Rate:
+    """A `count/seconds` limit, e.g. `3/600`."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    count, _, window = raw.partition("/")
+    if not (count.strip().isdigit() and window.strip().isdigit()):
+        problems.append(f"{name} must be count/seconds, e.g. 3/600, not {raw!r}")
+        return default
+    if int(count) < 1 or int(window) < 1:
+        problems.append(f"{name} needs a count and a window of at least 1")
+        return default
+    return int(count), int(window)
 
 
 def _check(s: Settings) -> list[str]:
@@ -237,6 +284,8 @@ def _check(s: Settings) -> list[str]:
         problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
     if s.payment_expiry_s <= s.reconcile_after_s:
         problems.append("PAYMENT_EXPIRY_S must be longer than RECONCILE_AFTER_S")
+    if s.ops_token_max_hours <= 0:
+        problems.append("OPS_TOKEN_MAX_HOURS must be more than 0")
     problems.extend(_alert_problems(s))
     if s.production:
         problems.extend(_production_problems(s))
@@ -279,4 +328,6 @@ def _production_problems(s: Settings) -> list[str]:
         problems.append("production needs REDIS_URL")
     if s.database_url.startswith("sqlite"):
         problems.append("production needs a PostgreSQL DATABASE_URL")
+    if not s.api_auth:
+        problems.append("production refuses API_AUTH=off (anyone could start payments)")
     return problems

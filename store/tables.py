@@ -313,3 +313,18 @@ refused_requests = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Index("ix_refused_requests_received", "received_at"),
 )
+
+#: The shop servers' API keys (CONTRACT.md §8): only a SHA-256 of each key is kept; the key
+#: itself is shown once, by `khalex-pay keys create`. `prefix` is its first characters, so
+#: a person can tell keys apart in `keys list`.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", TZ, nullable=False),
+    sa.Column("revoked_at", TZ),
+    sa.Column("last_used_at", TZ),
+)

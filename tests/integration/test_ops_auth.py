@@ -39,7 +39,7 @@ def test_ops_endpoint_without_token_is_401_in_the_envelope(
     answer = client.get(path)
 
     assert answer.status_code == 401
-    assert answer.json()["error"]["code"] == "unauthorized"
+    assert answer.json()["error"]["code"] == "unauthenticated"
     assert answer.headers["www-authenticate"].startswith("Bearer")
 
 

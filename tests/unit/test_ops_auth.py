@@ -31,7 +31,7 @@ def test_token_from_ops_token_names_its_operator() -> None:
 def test_missing_header_is_401_with_a_bearer_challenge() -> None:
     refusal = _refusal(None)
 
-    assert (refusal.status_code, refusal.code) == (401, "unauthorized")
+    assert (refusal.status_code, refusal.code) == (401, "unauthenticated")
     assert refusal.headers["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -45,7 +45,7 @@ def test_token_signed_with_another_secret_is_401() -> None:
 
     refusal = _refusal(f"Bearer {forged}")
 
-    assert (refusal.status_code, refusal.code) == (401, "unauthorized")
+    assert (refusal.status_code, refusal.code) == (401, "unauthenticated")
     assert 'error="invalid_token"' in refusal.headers["WWW-Authenticate"]
 
 
@@ -80,7 +80,28 @@ def test_valid_token_without_the_ops_role_is_403() -> None:
 
 
 def test_roles_may_be_a_space_separated_string() -> None:
-    exp = datetime.now(UTC) + timedelta(hours=1)
-    token = jwt.encode({"sub": "x", "roles": "read ops", "exp": exp}, SECRET, algorithm="HS256")
+    now = datetime.now(UTC)
+    claims = {"sub": "x", "roles": "read ops", "iat": now, "exp": now + timedelta(hours=1)}
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
 
     assert authenticate(f"bearer {token}", SECRET).subject == "x"
+
+
+def test_token_living_longer_than_the_maximum_is_401() -> None:
+    long_lived = issue_token(SECRET, hours=25)
+
+    with pytest.raises(ApiError) as refused:
+        authenticate(f"Bearer {long_lived}", SECRET, max_hours=24)
+
+    assert (refused.value.status_code, refused.value.code) == (401, "unauthenticated")
+    assert authenticate(f"Bearer {issue_token(SECRET, hours=24)}", SECRET, max_hours=24)
+
+
+def test_token_without_iat_is_401() -> None:
+    no_iat = jwt.encode(
+        {"sub": "x", "roles": ["ops"], "exp": datetime.now(UTC) + timedelta(hours=1)},
+        SECRET,
+        algorithm="HS256",
+    )
+
+    assert _refusal(f"Bearer {no_iat}").status_code == 401
