@@ -15,6 +15,7 @@ from api import health, ops
 from api.callers import provide_caller
 from api.correlation import correlation_middleware
 from api.errors import ApiError, api_error_handler, http_error_handler, internal_error_handler
+from api.orders import OrderController
 from api.payments import PaymentController
 from khalex_pay.container import Container
 from khalex_pay.dlq import QueueReader
@@ -40,6 +41,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             PaymentController,
+            OrderController,
             health.live,
             health.ready,
             *ops.routes(container, queues),

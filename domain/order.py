@@ -68,9 +68,10 @@ PAID = frozenset({Status.CONFIRMED, Status.PROCESSING, Status.SHIPPED, Status.DE
 class InvalidOrder(ValueError):
     """An order the shop cannot create; `field` names the JSON field at fault."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, is_total: bool = False) -> None:
         super().__init__(message)
         self.field = field
+        self.is_total = is_total  # the items are fine one by one; their sum is not
 
 
 class InvalidTransition(ValueError):
@@ -120,6 +121,7 @@ def total_of(items: Sequence[Item], delivery_fee: int) -> int:
             "items",
             f"The order's total, {total:,} KES, must be between {MIN_AMOUNT} and "
             f"{MAX_AMOUNT:,} KES, M-Pesa's limit for one payment.",
+            is_total=True,
         )
     return total
 

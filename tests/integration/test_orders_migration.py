@@ -1,4 +1,4 @@
-"""The orders migration on PostgreSQL and SQLite: old order ids kept, the schema as store/tables.py."""
+"""The orders migration on PostgreSQL and SQLite: old order ids kept, schema as tables.py."""
 
 from __future__ import annotations
 
