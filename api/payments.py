@@ -81,12 +81,13 @@ def _initiate(
     container: Container, body: bytes, key: str | None, authorization: str | None
 ) -> initiation.Initiated:
     data = decode_object(body)
+    order_id = data.get("orderId")
+    if order_id is not None and (not isinstance(order_id, str) or not 0 < len(order_id) <= 64):
+        raise ApiError(422, "invalid_field", "orderId must be an order's id.", "orderId")
     # Paying an order needs a caller (§8). The seed body without credentials is left as it
     # was until the initiate endpoint as a whole requires one.
     caller = (
-        callers.resolve(container, authorization)
-        if authorization or data.get("orderId") is not None
-        else None
+        callers.resolve(container, authorization) if authorization or order_id is not None else None
     )
     pays_order = caller is not None and order_api.wants_order(data, caller)
     new = None if pays_order else parse_initiate(body)
