@@ -256,3 +256,30 @@ def test_a_cancelled_order_takes_no_payment(client: TestClient[Any], shop: dict[
     )  # fmt: skip
 
     _error(answer, 409, "order_cancelled")
+
+
+def test_operators_see_orders_with_a_refund_due(
+    h: Harness, client: TestClient[Any], shop: dict[str, str]
+) -> None:
+    order = _create(client, shop)
+    _create(client, shop, notes="unpaid, owes nothing")
+    page = _bearer(order["checkoutToken"])
+    payment_id = client.post(
+        "/api/payments/initiate", json={"phoneNumber": "0712345678"}, headers=page
+    ).json()["paymentId"]
+    initiation.send_push(h.container, payment_id)
+    client.post(
+        f"/api/orders/{order['orderId']}/status", json={"status": "cancelled"}, headers=shop
+    )
+    _paid_callback(h, payment_id)  # the customer paid after the shop cancelled
+    operator = _bearer(issue_token(h.container.settings.jwt_secret, "ops", 1))
+
+    answer = client.get("/api/ops/refunds-due", headers=operator)
+    seen = client.get(f"/api/orders/{order['orderId']}", headers=shop).json()
+
+    assert answer.status_code == 200
+    assert [(o["orderId"], o["refundPaymentIds"]) for o in answer.json()["orders"]] == [
+        (order["orderId"], [payment_id])
+    ]
+    assert (seen["status"], seen["refundDue"], seen["paymentId"]) == ("cancelled", True, None)
+    assert client.get("/api/ops/refunds-due", headers=shop).status_code in {401, 403}
