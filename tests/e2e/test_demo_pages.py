@@ -191,3 +191,31 @@ def _wait_for_prompt(dev: str, msisdn: str) -> dict[str, Any]:
                 return found
         time.sleep(0.1)
     raise AssertionError(f"no prompt opened for {msisdn[:4]}****{msisdn[-4:]}")
+
+
+def test_demo_checkout_pays_a_real_order_with_its_checkout_token(dev: str) -> None:
+    """What the page does: the demo shop's server makes the order, the page pays it by phone."""
+    made = httpx.post(
+        f"{dev}/demo/orders",
+        json={"productId": "pieces-01", "phoneNumber": "0712 345 699",
+              "customerName": "Wanjiru", "customerEmail": "wanjiru@example.com"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    order = made.json()
+    token = {"Authorization": f"Bearer {order['checkoutToken']}"}
+
+    paid = httpx.post(
+        f"{dev}/api/payments/initiate", json={"phoneNumber": "0712 345 699"},
+        headers={**token, "Idempotency-Key": str(uuid.uuid4())},
+    )  # fmt: skip
+    assert paid.status_code == 202, paid.text
+    done = Shop(dev).wait_final(paid.json()["paymentId"])
+    seen = httpx.get(f"{dev}/api/orders/{order['orderId']}", headers=token).json()
+
+    assert order["totalAmount"] == 3200  # the shop's price, not the page's
+    assert (done["status"], done["amount"]) == ("completed", 3200)
+    assert (seen["status"], seen["paymentId"]) == ("confirmed", done["paymentId"])
+    page = httpx.get(f"{dev}/").text
+    assert "/demo/orders" in page
+    assert "checkoutToken" in page
