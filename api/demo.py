@@ -3,9 +3,9 @@
 `/` is a small Khalex Chess shop that pays through the real API: `POST /demo/orders` plays
 the shop's server (it creates the order at the shop's prices and hands the page a checkout
 token), and the page pays that order with only the customer's phone number. `/phone` shows
-the Daraja simulator's open prompts so a person can pay, cancel or ignore them by hand. Both are plain
-HTML files with inline script, served as they are (no build step, nothing from a CDN), and
-mounted only in dev mode: production serves neither the pages nor the simulator they use.
+the Daraja simulator's open prompts so a person can pay, cancel or ignore them by hand. Both
+are plain HTML files with inline script, served as they are (no build step, nothing from a
+CDN), and mounted only in dev mode: production serves neither the pages nor the simulator they use.
 """
 
 from __future__ import annotations
