@@ -52,8 +52,13 @@ def transition(
 def _write(
     conn: sa.Connection, record: PaymentRecord, change: Change, extra: dict[str, object]
 ) -> PaymentRecord:
+    settles = change.event.kind in COMPLETION_EVENTS and record.order_id is not None
+    if settles:
+        # Lock the order before writing the payment, in the order initiating for it takes
+        # (order, then payments): the two can wait on each other but never deadlock.
+        orders.get(conn, str(record.order_id), for_update=True)
     updated = payments.apply(conn, record, change, **extra)
-    if change.event.kind in COMPLETION_EVENTS and updated.order_id is not None:
+    if settles:
         settle_order(conn, updated)
     return updated
 

@@ -176,8 +176,13 @@ def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             worker = procs.start("worker", "worker", "--processes", "2", "--threads", "6")
             procs.start("scheduler-1", "scheduler")
             procs.start("scheduler-2", "scheduler")
-            services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
-            services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
+            # Seven processes start at once; on a busy machine their imports alone take a while.
+            services.wait_for_http(
+                f"http://127.0.0.1:{sim_port}/simulator/ledger", timeout_s=90, proc=sim
+            )
+            services.wait_for_http(
+                f"http://127.0.0.1:{api_port}/health/live", timeout_s=90, proc=api
+            )
             shop = Shop(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}")
             yield System(shop, postgres_url, worker, redis, logs, key)
     finally:
@@ -469,6 +474,9 @@ def _hold_against_ledger(
     report.counts["callbacks sent"] += push["callbacksSent"]
 
 
+# Two phases, then up to SETTLE_S for the last payments to end: past the default 300 s
+# when the machine is busy.
+@pytest.mark.timeout(900)
 def test_every_payment_reaches_its_true_end_under_faults(
     system: System, capsys: pytest.CaptureFixture[str]
 ) -> None:
