@@ -125,23 +125,27 @@ def _create_order_tables() -> None:
     )
 
 
+#: Each payment's stored order_id, kept in an event (SQLite and PostgreSQL spell JSON apart).
+_DETACH = {
+    "sqlite": (
+        "INSERT INTO payment_events (payment_id, kind, from_status, to_status, data, created_at) "
+        "SELECT id, 'order_id_detached', status, status, "
+        "json_object('orderId', order_id, 'reason', 'no such order (before orders existed)'), "
+        "strftime('%Y-%m-%d %H:%M:%f', 'now') FROM payments WHERE order_id IS NOT NULL"
+    ),
+    "postgresql": (
+        "INSERT INTO payment_events (payment_id, kind, from_status, to_status, data, created_at) "
+        "SELECT id, 'order_id_detached', status, status, "
+        "jsonb_build_object('orderId', order_id, 'reason', 'no such order (before orders existed)'),"
+        " now() FROM payments WHERE order_id IS NOT NULL"
+    ),
+}
+
+
 def _detach_old_order_ids(sqlite: bool) -> None:
     # No order existed before this revision, so every stored order_id is unknown: keep it in
     # the payment's append-only history, then clear it so the foreign key can hold.
-    data = (
-        "json_object('orderId', order_id, 'reason', 'no such order (before orders existed)')"
-        if sqlite
-        else "jsonb_build_object('orderId', order_id, 'reason', "
-        "'no such order (before orders existed)')"
-    )
-    now = "strftime('%Y-%m-%d %H:%M:%f', 'now')" if sqlite else "now()"
-    # Both fragments are constants chosen by dialect above, never input.
-    insert = (
-        "INSERT INTO payment_events (payment_id, kind, from_status, to_status, data, created_at) "
-        "SELECT id, 'order_id_detached', status, status, " + data + ", " + now + " "
-        "FROM payments WHERE order_id IS NOT NULL"
-    )
-    op.execute(insert)
+    op.execute(_DETACH["sqlite" if sqlite else "postgresql"])
     op.execute("UPDATE payments SET order_id = NULL WHERE order_id IS NOT NULL")
 
 
