@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
@@ -13,10 +14,13 @@ from litestar.types import ControllerRouterHandler
 
 from api import health, ops
 from api.callers import provide_caller
+from api.content_type import require_json
 from api.correlation import correlation_middleware
 from api.errors import ApiError, api_error_handler, http_error_handler, internal_error_handler
+from api.openapi_docs import COMPONENTS
 from api.orders import OrderController
 from api.payments import PaymentController
+from api.rate_limits import RateLimits
 from khalex_pay.container import Container
 from khalex_pay.dlq import QueueReader
 
@@ -38,6 +42,8 @@ def create_app(
     `queues` is what `/metrics` and `/api/ops/queues` read the broker with (default: Redis
     when REDIS_URL is set, else the dev process's stub broker).
     """
+    settings = container.settings
+    rate_limits = RateLimits(settings)
     return Litestar(
         route_handlers=[
             PaymentController,
@@ -51,17 +57,33 @@ def create_app(
             "container": Provide(lambda: container, sync_to_thread=False),
             # Resolved only for handlers that declare `caller: Caller` (api/callers.py).
             "caller": Provide(provide_caller, sync_to_thread=True),
+            "rate_limits": Provide(lambda: rate_limits, sync_to_thread=False),
         },
+        guards=[require_json],
+        # Off unless the shop names its origins: no other site's page may call us.
+        cors_config=_cors(settings.cors_allow_origins),
         exception_handlers={
             ApiError: api_error_handler,
             HTTPException: http_error_handler,
             Exception: internal_error_handler,
         },
-        openapi_config=OpenAPIConfig(title="Khalex Pay", version="0.1.0"),
+        openapi_config=OpenAPIConfig(title="Khalex Pay", version="0.1.0", components=COMPONENTS),
         request_max_body_size=MAX_BODY_BYTES,
         middleware=[correlation_middleware],
         on_startup=list(on_startup),
         on_shutdown=[*on_shutdown, container.close],
         logging_config=None,  # khalex_pay.logs owns logging (JSON, phone numbers masked)
         debug=debug,
+    )
+
+
+def _cors(origins: tuple[str, ...]) -> CORSConfig | None:
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        expose_headers=["Location", "Retry-After", "Idempotent-Replayed"],
+        max_age=600,
     )

@@ -1,4 +1,5 @@
-"""The operators' endpoints: `/metrics` (open, for scrapers) and `/api/ops/*` (ops token).
+"""The operators' endpoints: `/metrics` (for scrapers: open, or METRICS_TOKEN) and
+`/api/ops/*` (ops token).
 
 Everything is read at request time from the database and the broker, so any API process
 answers for the whole system.
@@ -6,6 +7,7 @@ answers for the whole system.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +23,9 @@ from prometheus_client.core import CollectorRegistry
 
 from api import ops_page
 from api.auth import require_ops
+from api.callers import bearer, unauthenticated
 from api.errors import ApiError
+from api.types import AnyRequest
 from khalex_pay import ops, orders
 from khalex_pay.container import Container
 from khalex_pay.dlq import (
@@ -77,8 +81,16 @@ def routes(
 
 
 @get("/metrics", sync_to_thread=True, tags=["operations"])
-def metrics(ops_deps: OpsDeps) -> Response[bytes]:
-    """Prometheus text, computed at scrape time from the database and the broker."""
+def metrics(request: AnyRequest, ops_deps: OpsDeps) -> Response[bytes]:
+    """Prometheus text, computed at scrape time from the database and the broker.
+
+    With METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>`.
+    """
+    expected = ops_deps.container.settings.metrics_token
+    if expected:
+        given = bearer(request.headers.get("authorization")) or ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise unauthenticated("/metrics needs Authorization: Bearer <METRICS_TOKEN>.")
     # As a header: Litestar would append a second charset to a text media type.
     return Response(
         generate_latest(ops_deps.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}

@@ -17,6 +17,7 @@ from api import checkout_tokens
 from api.callers import Caller, Checkout, may_read_order
 from api.errors import ApiError
 from api.order_schemas import parse_move, parse_order, parse_order_payment, present_order
+from api.rate_limits import RateLimits
 from api.types import AnyRequest, Deps
 from domain.order import Status
 from khalex_pay import initiation, orders
@@ -154,7 +155,11 @@ def wants_order(data: dict[str, Any], caller: Caller) -> bool:
 
 
 def initiate_for_order(
-    container: Container, data: dict[str, Any], caller: Caller, key: str | None
+    container: Container,
+    rate_limits: RateLimits,
+    data: dict[str, Any],
+    caller: Caller,
+    key: str | None,
 ) -> initiation.Initiated:
     """`POST /api/payments/initiate` with {orderId, phoneNumber}: the rest from the order."""
     order_id = data.get("orderId")
@@ -165,6 +170,7 @@ def initiate_for_order(
     if not may_read_order(caller, order_id):
         raise not_found(order_id)
     phone, amount = parse_order_payment(data)
+    rate_limits.prompt_to(phone)
     try:
         return orders.initiate_payment(
             container, order_id, phone, amount=amount, idempotency_key=key

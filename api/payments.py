@@ -6,12 +6,16 @@ import logging
 
 import sqlalchemy as sa
 from litestar import Controller, MediaType, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from api import callers
 from api import orders as order_api
+from api.callers import Caller, Checkout, may_read_payment
+from api.client_address import client_address
 from api.errors import ApiError
+from api.openapi_docs import SECURED, errors
+from api.rate_limits import RateLimits
 from api.schemas import decode_object, parse_initiate, present
 from api.types import AnyRequest, Deps
 from khalex_pay import callbacks, initiation
@@ -25,42 +29,44 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_BUSY_S = 30
 #: Longest Idempotency-Key we keep (Stripe's limit).
 MAX_IDEMPOTENCY_KEY = 255
+#: Refusals not kept in refused_requests: they come before we read the body, or in floods
+#: (keeping each one would let a flood fill the disk).
+_NOT_KEPT = frozenset({401, 413, 415, 429})
+#: The per-app rate limits, injected by name.
+Limits = NamedDependency[RateLimits]
 
 
 class PaymentController(Controller):
     path = "/api/payments"
     tags = ["payments"]  # noqa: RUF012 - Litestar declares it an instance attribute
 
-    @post("/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED)
+    @post(
+        "/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED, security=SECURED,
+        responses=errors(400, 401, 404, 409, 413, 415, 422, 429, 503),
+    )  # fmt: skip
     def initiate(
-        self, request: AnyRequest, container: Deps, body: RawBody
+        self,
+        request: AnyRequest,
+        container: Deps,
+        rate_limits: Limits,
+        caller: Caller,
+        body: RawBody,
     ) -> Response[dict[str, object]]:
         """Start an M-Pesa payment; the STK push is sent by a worker. Poll the Location URL.
 
         Body: amount (integer KES 1..250000), phoneNumber, productId, productName,
         customerName, customerEmail, optional orderId. Optional header Idempotency-Key.
-        To pay an order: {orderId, phoneNumber}; the rest comes from the order.
+        To pay an order: {orderId, phoneNumber}; the rest comes from the order. A shop API
+        key may send any body; a checkout token pays only its own order.
         """
-        key = request.headers.get("idempotency-key")
-        try:
-            result = _initiate(container, body, key, request.headers.get("authorization"))
-        except ApiError as exc:
-            if 400 <= exc.status_code < 500:
-                _keep_refused(container, request, exc, key, body)
-            raise
-        headers = {"Location": f"/api/payments/status/{result.payment.id}"}
-        if result.replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(present(result.payment), status_code=202, headers=headers)
+        return initiate_as(request, container, rate_limits, caller, body)
 
-    @get("/status/{ref:str}", sync_to_thread=True)
-    def status(self, ref: FromPath[str], container: Deps) -> dict[str, object]:
-        """A payment by its paymentId or its Daraja CheckoutRequestID."""
-        with container.engine.connect() as conn:
-            record = payments.find(conn, ref)
-        if record is None:
-            raise ApiError(404, "payment_not_found", f"No payment {ref!r}.")
-        return present(record)
+    @get(
+        "/status/{ref:str}", sync_to_thread=True, security=SECURED, responses=errors(401, 404, 503)
+    )
+    def status(self, ref: FromPath[str], container: Deps, caller: Caller) -> dict[str, object]:
+        """A payment by its paymentId or (shop server and operators) its CheckoutRequestID."""
+        return status_as(container, caller, ref)
 
     @post("/webhook", sync_to_thread=True, status_code=200, include_in_schema=True)
     def webhook(
@@ -77,35 +83,56 @@ class PaymentController(Controller):
         return _receive(request, container, body, token)
 
 
+def initiate_as(
+    request: AnyRequest, container: Container, rate_limits: RateLimits, caller: Caller, body: bytes
+) -> Response[dict[str, object]]:
+    """Initiate for `caller` (the endpoint, and dev mode's demo page as the shop's server)."""
+    key = request.headers.get("idempotency-key")
+    try:
+        rate_limits.initiate_by(client_address(request, container.settings.trusted_proxies), caller)
+        result = _initiate(container, rate_limits, caller, body, key)
+    except ApiError as exc:
+        if 400 <= exc.status_code < 500 and exc.status_code not in _NOT_KEPT:
+            _keep_refused(container, request, exc, key, body)
+        raise
+    headers = {"Location": f"/api/payments/status/{result.payment.id}"}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(present(result.payment, caller), status_code=202, headers=headers)
+
+
+def status_as(container: Container, caller: Caller, ref: str) -> dict[str, object]:
+    """The payment `ref` names, if `caller` may read it; else 404 as for an unknown one."""
+    try:
+        with container.engine.connect() as conn:
+            record = payments.get(conn, ref)
+            if record is None and not isinstance(caller, Checkout):
+                # CheckoutRequestIDs end with the customer's MSISDN: never a token's key.
+                record = payments.by_checkout(conn, ref)
+    except sa.exc.OperationalError as exc:
+        raise _unavailable(container, exc) from exc
+    if record is None or not may_read_payment(caller, record.order_id):
+        raise ApiError(404, "payment_not_found", "No such payment.")
+    return present(record, caller)
+
+
 def _initiate(
-    container: Container, body: bytes, key: str | None, authorization: str | None
+    container: Container, rate_limits: RateLimits, caller: Caller, body: bytes, key: str | None
 ) -> initiation.Initiated:
     data = decode_object(body)
-    order_id = data.get("orderId")
-    if order_id is not None and (not isinstance(order_id, str) or not 0 < len(order_id) <= 64):
-        raise ApiError(422, "invalid_field", "orderId must be an order's id.", "orderId")
-    # Paying an order needs a caller (§8). The seed body without credentials is left as it
-    # was until the initiate endpoint as a whole requires one.
-    caller = (
-        callers.resolve(container, authorization) if authorization or order_id is not None else None
-    )
-    pays_order = caller is not None and order_api.wants_order(data, caller)
-    new = None if pays_order else parse_initiate(body)
-    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and _printable_ascii(key)):
         raise ApiError(
             422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
         )
     try:
-        if new is None:
-            assert caller is not None
-            return order_api.initiate_for_order(container, data, caller, key)
-        return initiation.initiate(container, new, key)
+        if order_api.wants_order(data, caller):
+            result = order_api.initiate_for_order(container, rate_limits, data, caller, key)
+        else:  # the seed body, from the shop's server (a checkout token always pays an order)
+            new = parse_initiate(body)
+            rate_limits.prompt_to(new.phone_number)
+            result = initiation.initiate(container, new, key)
     except initiation.IdempotencyKeyReused as exc:
-        raise ApiError(
-            409,
-            "idempotency_key_reused",
-            "This Idempotency-Key was used with a different request.",
-        ) from exc
+        raise _key_reused() from exc
     except PhoneBusy as exc:
         raise ApiError(
             409,
@@ -113,10 +140,32 @@ def _initiate(
             "A payment for this phone number is still waiting for the customer.",
             "phoneNumber",
             headers={"Retry-After": str(RETRY_AFTER_BUSY_S)},
-            paymentId=exc.payment_id or None,
+            paymentId=_readable(container, caller, exc.payment_id),
         ) from exc
     except sa.exc.OperationalError as exc:
         raise _unavailable(container, exc) from exc
+    if result.replayed and not may_read_payment(caller, result.payment.order_id):
+        raise _key_reused()  # another caller's key: never hand its payment over
+    return result
+
+
+def _readable(container: Container, caller: Caller, payment_id: str) -> str | None:
+    """`payment_id` if `caller` may read that payment, else None (never name a stranger's)."""
+    if not payment_id:
+        return None
+    with container.engine.connect() as conn:
+        busy = payments.get(conn, payment_id)
+    return payment_id if busy and may_read_payment(caller, busy.order_id) else None
+
+
+def _key_reused() -> ApiError:
+    return ApiError(
+        409, "idempotency_key_reused", "This Idempotency-Key was used with a different request."
+    )
+
+
+def _printable_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable()
 
 
 def _keep_refused(
@@ -136,7 +185,7 @@ def _keep_refused(
                 idempotency_key=key,
                 body=body,
             )
-    except sa.exc.SQLAlchemyError:
+    except (sa.exc.SQLAlchemyError, ValueError):
         log.exception("could not keep refused request (%s)", error.code)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from api.callers import Caller, sees_checkout_request_id
 from api.errors import ApiError
 from domain.money import InvalidAmount, parse_amount
 from domain.payment import Status, customer_message, public_status
@@ -23,13 +24,16 @@ TEXT_FIELDS = (
     ("orderId", 64, False),
 )
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Control characters and lone surrogates: never in a name, and PostgreSQL refuses NUL.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def decode_object(body: bytes) -> dict[str, Any]:
     """The JSON object in `body`: 400 when it is not JSON, 422 when it is not an object."""
     try:
         data = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError, ValueError) as exc:
+        # RecursionError: nesting deeper than the interpreter allows is not a request either.
         raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_body", "The body must be a JSON object.")
@@ -86,6 +90,8 @@ def text_field(
     if not isinstance(value, str):
         raise ApiError(422, "invalid_field", f"{label} must be a string.", label)
     value = value.strip()
+    if _UNPRINTABLE.search(value):
+        raise ApiError(422, "invalid_field", f"{label} must not hold control characters.", label)
     if required and not value:
         raise ApiError(422, "invalid_field", f"{label} must not be empty.", label)
     if len(value) > limit:
@@ -97,9 +103,14 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def present(record: PaymentRecord) -> dict[str, object]:
-    """A payment as the shop's frontend sees it: camelCase, phone masked, no e-mail."""
+def present(record: PaymentRecord, caller: Caller | None = None) -> dict[str, object]:
+    """A payment as `caller` sees it: camelCase, phone masked, no e-mail.
+
+    Daraja's ids (the CheckoutRequestID ends with the customer's MSISDN) only for the shop
+    server and operators; null for a checkout token, or when no caller is named.
+    """
     domain = record.to_domain()
+    daraja_ids = caller is not None and sees_checkout_request_id(caller)
     return {
         "paymentId": record.id,
         "status": public_status(Status(record.status)),
@@ -109,8 +120,8 @@ def present(record: PaymentRecord) -> dict[str, object]:
         "productId": record.product_id,
         "productName": record.product_name,
         "orderId": record.order_id,
-        "checkoutRequestId": record.checkout_request_id,
-        "merchantRequestId": record.merchant_request_id,
+        "checkoutRequestId": record.checkout_request_id if daraja_ids else None,
+        "merchantRequestId": record.merchant_request_id if daraja_ids else None,
         "mpesaReceiptNumber": record.mpesa_receipt_number,
         "transactionDate": iso(record.transaction_date),
         "resultCode": record.result_code,

@@ -18,25 +18,29 @@ BENCH = "initiate (HTTP)"
 FIRST_PHONE = 254_710_000_000
 
 
-def calls(count: int, offset: int = 0) -> list[Call]:
-    """`count` initiate requests for distinct customers, numbered from `offset`."""
-    return [_call(offset + i) for i in range(count)]
+def calls(count: int, offset: int = 0, *, key: str) -> list[Call]:
+    """`count` initiate requests for distinct customers, numbered from `offset`, as the
+    shop's server sends them (with its API key: authentication is part of the cost)."""
+    return [_call(offset + i, key) for i in range(count)]
 
 
-def _call(i: int) -> Call:
+def _call(i: int, key: str) -> Call:
     body = {
         "amount": 100 + i % 2_000, "phoneNumber": str(FIRST_PHONE + i),
         "productId": "board-01", "productName": "Tournament chess board",
         "customerName": "Wanjiru", "customerEmail": "wanjiru@example.com",
     }  # fmt: skip
-    headers = {"content-type": "application/json", "idempotency-key": str(uuid.uuid4())}
+    headers = {
+        "content-type": "application/json", "idempotency-key": str(uuid.uuid4()),
+        "authorization": f"Bearer {key}",
+    }  # fmt: skip
     return Call("/api/payments/initiate", json.dumps(body).encode(), headers)
 
 
-def measure(base: str, api_pid: int, count: int, offset: int) -> list[Figure]:
+def measure(base: str, api_pid: int, count: int, offset: int, *, key: str) -> list[Figure]:
     """Send `count` initiates (after the `offset` already sent to warm up) and report them."""
     cpu_before = procfs.cpu_seconds(api_pid)
-    load = post_all(base, calls(count, offset))
+    load = post_all(base, calls(count, offset, key=key))
     cpu_ms = (procfs.cpu_seconds(api_pid) - cpu_before) * 1000 / count
     return figures(BENCH, load, cpu_ms, expected_status=202)
 

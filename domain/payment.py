@@ -9,11 +9,14 @@ one that must not move money). Facts never raise: Daraja and our workers repeat 
                                  |   \-refused (final)-----> failed
                                  \--no answer--> unknown --result (callback via token)--> ...
     any pending state --expired--> failed (timeout)
-    failed|cancelled --success--> completed (late_success), except after amount_mismatch
+    failed|cancelled --success--> completed (late_success)
+    failed (amount_mismatch) --callback success with the amount asked--> completed (late_success)
 
 Rule of money: `completed` only on ResultCode 0 for this payment, from a callback whose
 amount is the amount asked (its receipt recorded) or from a query (receipt not yet known).
-A payment failed for `amount_mismatch` never completes: M-Pesa already told us another amount.
+A callback with another amount never completes a payment. After one, only a callback with
+the right amount and a receipt completes it (the other was wrong, or forged): a query cannot,
+since it carries no amount, so operators decide.
 """
 
 from __future__ import annotations
@@ -246,8 +249,8 @@ def _success(p: Payment, f: ResultReported) -> Change | None:
     from_callback = f.source is Source.CALLBACK
     if from_callback and (f.amount is None or not amount_matches(p.amount, f.amount)):
         return _amount_mismatch(p, f)
-    if p.failure_reason == "amount_mismatch":
-        return None  # M-Pesa reported another amount for this push: operators decide, not a query
+    if p.failure_reason == "amount_mismatch" and not (from_callback and f.receipt):
+        return None  # a query says nothing of the amount: operators decide, not a query
     # A callback without a receipt completes like a query: the receipt may still come.
     receipt = f.receipt if from_callback and f.receipt else None
     if p.status is Status.COMPLETED:

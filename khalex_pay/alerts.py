@@ -9,6 +9,9 @@ The scheduler's leader runs `run()` every ALERT_INTERVAL_S. It raises:
 - `late_success`: money arrived for a payment we had already failed (fulfil or refund it);
 - `refund_due`: money arrived for an order that was cancelled or already paid (refund it).
 
+`khalex_pay.shop_webhooks` raises `webhook_failed` itself (through `notify`, claimed here
+too) when the shop's webhook refused an event for the whole retry schedule.
+
 Each alert is an ERROR log line, a Sentry event (with SENTRY_DSN) and a JSON POST to
 ALERT_WEBHOOK_URL (when set). What was alerted is claimed first in the `alerts` table:
 one-off occurrences (a late success, a dead letter) never alert twice, and conditions that
@@ -65,6 +68,7 @@ QUEUE_STUCK = "queue_stuck"
 DEAD_LETTERS = "dead_letters"
 LATE_SUCCESS = "late_success"
 REFUND_DUE = "refund_due"
+WEBHOOK_FAILED = "webhook_failed"
 
 #: Sends the webhook: `httpx.post`'s signature (tests pass their own).
 Post = Callable[..., httpx.Response]

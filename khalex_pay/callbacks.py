@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 
 from daraja.callbacks import MalformedCallback, StkCallback, parse_stk_callback
 from domain.payment import ResultReported, Source
 from khalex_pay.container import Container
-from khalex_pay.jobs import PROCESS_CALLBACK
+from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT
+from khalex_pay.reconciliation import wants_query
 from khalex_pay.relay import relay
+from khalex_pay.settings import Settings
 from khalex_pay.transitions import MAX_RACES, apply_fact
-from store import inbox, outbox, payments
-from store.db import retrying
+from store import inbox, outbox, payments, raw
+from store.db import retrying, utcnow
 from store.payments import Conflict, PaymentRecord
 
 log = logging.getLogger(__name__)
@@ -22,72 +28,159 @@ log = logging.getLogger(__name__)
 #: The answer Safaricom expects once a callback is safely stored.
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 #: Request headers worth keeping with a callback (no cookies or auth headers).
-KEPT_HEADERS = ("content-type", "user-agent", "businessshortcode", "x-forwarded-for")
+KEPT_HEADERS = (
+    "content-type", "user-agent", "businessshortcode", "x-forwarded-for", "x-mpesa-signature",
+)  # fmt: skip
+#: The header a signing relay puts in front of Daraja's callbacks (CONTRACT.md §4, Trust).
+SIGNATURE_HEADER = "x-mpesa-signature"
+#: Untrusted callbacks naming one payment within this many seconds queue one STK query.
+QUERY_DEBOUNCE_S = 10
+#: What our callback tokens look like (`secrets.token_urlsafe`); anything else is unknown.
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
 class Received:
-    """How the webhook should answer: 200 stored, 400 malformed, 403 refused at the door."""
+    """How the webhook should answer: 200 stored, 400 malformed, 403 refused at the door.
+
+    `state` is where the stored callback starts: `received` (trusted, a worker applies it),
+    `untrusted` (only an STK query may act) or `rejected`.
+    """
 
     status_code: int
     inbox_id: int
     reason: str | None
+    state: str = inbox.RECEIVED
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    status_code: int
+    state: str
+    reason: str | None
+    checkout_request_id: str | None
+    #: The payment the callback names, which Daraja is asked about when it is not trusted.
+    suspect: PaymentRecord | None
 
 
 def receive(
     c: Container, body: bytes, *, source_ip: str | None, token: str | None, headers: dict[str, str]
 ) -> Received:
-    """Store a callback durably (whatever it holds) and queue it if it is worth processing."""
-    status, reason, parsed = _screen(c, body, source_ip, token)
+    """Store a callback durably (whatever it holds), then act on it as far as it is trusted.
+
+    Only a callback on its payment's own token URL, from an allowed source (and signed, when
+    MPESA_CALLBACK_SIGNATURE=required) is queued to move its payment. Any other that names a
+    known payment only queues an STK query for it: Daraja's answer decides.
+    """
+    arrival = _Arrival(body, headers, source_ip, token, *_read(body))
     kept = {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
 
-    def store() -> tuple[int, list[int]]:
+    def store() -> tuple[_Verdict, int, list[int]]:
         # Safaricom never sends a callback again: ride out a database blip before giving up.
         with c.engine.begin() as conn:
+            verdict = _screen(c, conn, arrival)
+            trusted = verdict.state == inbox.RECEIVED
+            suspect = None if trusted else verdict.suspect
+            ask = suspect is not None and _should_ask(conn, suspect)
             inbox_id = inbox.add(
                 conn,
-                body=body.decode("utf-8", "backslashreplace"),
-                source_ip=source_ip,
-                path_token=token,
-                headers=kept,
-                checkout_request_id=parsed.checkout_request_id if parsed else None,
-                state=inbox.RECEIVED if status == 200 else inbox.REJECTED,
-                reason=reason,
-            )
-            jobs = [outbox.add(conn, *PROCESS_CALLBACK, inbox_id)] if status == 200 else []
-            return inbox_id, jobs
+                body=raw.body_text(body, limit=None if trusted else raw.REFUSED_BODY_BYTES),
+                source_ip=source_ip, path_token=token, headers=kept,
+                checkout_request_id=verdict.checkout_request_id, state=verdict.state,
+                reason=verdict.reason, payment_id=suspect.id if suspect else None,
+            )  # fmt: skip
+            jobs = [outbox.add(conn, *PROCESS_CALLBACK, inbox_id)] if trusted else []
+            if ask and suspect is not None:
+                jobs.append(outbox.add(conn, *QUERY_PAYMENT, suspect.id))
+            return verdict, inbox_id, jobs
 
-    inbox_id, job_ids = retrying(store, attempts=4)
-    if reason:
-        log.warning("callback %s refused (%s): %s", inbox_id, status, reason)
+    verdict, inbox_id, job_ids = retrying(store, attempts=4)
+    if verdict.reason:
+        log.warning("callback %s %s (%s): %s", inbox_id, verdict.state, verdict.status_code,
+                    verdict.reason)  # fmt: skip
     relay(c, job_ids)
-    return Received(status, inbox_id, reason)
+    return Received(verdict.status_code, inbox_id, verdict.reason, verdict.state)
 
 
-def _screen(
-    c: Container, body: bytes, source_ip: str | None, token: str | None
-) -> tuple[int, str | None, StkCallback | None]:
-    parsed: StkCallback | None = None
-    malformed: str | None = None
+def _should_ask(conn: sa.Connection, suspect: PaymentRecord) -> bool:
+    """Ask Daraja about `suspect`, unless an untrusted callback already did so just now.
+
+    A flood of forgeries naming one payment then costs Daraja one query per few seconds.
+    """
+    if not wants_query(suspect):
+        return False
+    since = utcnow() - timedelta(seconds=QUERY_DEBOUNCE_S)
+    return not inbox.distrusted_since(conn, suspect.id, since)
+
+
+def _read(body: bytes) -> tuple[StkCallback | None, MalformedCallback | None]:
     try:
-        parsed = parse_stk_callback(body)
+        return parse_stk_callback(body), None
     except MalformedCallback as exc:
-        malformed = str(exc)
-    if not c.settings.callback_ip_allowed(source_ip or ""):
-        return 403, f"source address {source_ip} is not on the allow-list", parsed
-    if token is not None and not _token_known(c, token):
-        return 403, "unknown callback token in the URL path", parsed
-    if malformed:
-        return 400, f"not an STK callback: {malformed}", None
-    return 200, None, parsed
+        return None, exc
 
 
-def _token_known(c: Container, token: str) -> bool:
-    def look_up() -> bool:
-        with c.engine.connect() as conn:
-            return payments.by_token(conn, token) is not None
+@dataclass(frozen=True)
+class _Arrival:
+    """One callback as it reached the door."""
 
-    return retrying(look_up, attempts=4)
+    body: bytes
+    headers: dict[str, str]
+    source_ip: str | None
+    token: str | None
+    parsed: StkCallback | None
+    malformed: MalformedCallback | None
+
+    @property
+    def checkout_request_id(self) -> str | None:
+        if self.malformed is not None:
+            return self.malformed.checkout_request_id
+        return self.parsed.checkout_request_id if self.parsed else None
+
+
+def _screen(c: Container, conn: sa.Connection, a: _Arrival) -> _Verdict:
+    checkout = a.checkout_request_id
+    named = payments.by_checkout(conn, checkout) if checkout else None
+    owner = payments.by_token(conn, a.token) if a.token and TOKEN.fullmatch(a.token) else None
+    suspect = named or owner
+    refusal = _source_refusal(c, a, owner) or _owner_refusal(owner, named, checkout)
+    if refusal:
+        return _Verdict(403, inbox.REJECTED, refusal, checkout, suspect)
+    if a.malformed or a.parsed is None:
+        return _Verdict(400, inbox.REJECTED, f"not an STK callback: {a.malformed}", None, suspect)
+    if owner is None:
+        reason = "not on its payment's own callback URL"
+        return _Verdict(200, inbox.UNTRUSTED, reason, checkout, suspect)
+    return _Verdict(200, inbox.RECEIVED, None, checkout, suspect)
+
+
+def _source_refusal(c: Container, a: _Arrival, owner: PaymentRecord | None) -> str | None:
+    """Why the sender is not who it should be (answered 403), or None."""
+    if not c.settings.callback_ip_allowed(a.source_ip or ""):
+        return f"source address {a.source_ip} is not on the allow-list"
+    if c.settings.mpesa_callback_signature == "required" and not signed(c, a.body, a.headers):
+        return "missing or bad X-Mpesa-Signature"
+    if a.token is not None and owner is None:
+        return "unknown callback token in the URL path"
+    return None
+
+
+def _owner_refusal(
+    owner: PaymentRecord | None, named: PaymentRecord | None, checkout: str | None
+) -> str | None:
+    """Why a token URL's callback is about another payment (answered 403), or None."""
+    if owner is None or checkout is None:
+        return None
+    if owner.checkout_request_id not in (None, checkout) or (named and named.id != owner.id):
+        return "CheckoutRequestID does not belong to the payment of this URL"
+    return None
+
+
+def signed(c: Container, body: bytes, headers: dict[str, str]) -> bool:
+    """True when X-Mpesa-Signature is the hex HMAC-SHA256 of `body` with WEBHOOK_SECRET."""
+    given = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), "")
+    expected = hmac.new(c.settings.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), given.strip().lower().encode("utf-8", "replace"))
 
 
 def process(c: Container, inbox_id: int) -> None:
@@ -95,25 +188,35 @@ def process(c: Container, inbox_id: int) -> None:
     for _ in range(MAX_RACES):
         try:
             with c.engine.begin() as conn:
-                _process(conn, inbox_id)
-                return
+                jobs = _process(conn, c.settings, inbox_id)
         except Conflict:
             continue
+        relay(c, jobs)
+        return
     raise Conflict(f"callback {inbox_id}")
 
 
-def _process(conn: sa.Connection, inbox_id: int) -> None:
+def _process(conn: sa.Connection, settings: Settings, inbox_id: int) -> list[int]:
+    """Apply the callback; returns the ids of the jobs it queued."""
     row = inbox.get(conn, inbox_id)
     if row is None or row.state != inbox.RECEIVED:
-        return  # already handled: this job ran before
+        return []  # already handled: this job ran before
+    if row.path_token is None:
+        # Stored before callbacks were screened at the door: not on a payment's own URL.
+        return _distrust(conn, row)
+    _apply(conn, settings, row.id, row.body, row.path_token)
+    return []
+
+
+def _apply(conn: sa.Connection, settings: Settings, inbox_id: int, body: str, token: str) -> None:
     try:
-        cb = parse_stk_callback(row.body.encode("utf-8"))
+        cb = parse_stk_callback(body.encode("utf-8"))
     except MalformedCallback as exc:
         inbox.finish(conn, inbox_id, inbox.REJECTED, reason=str(exc), payment_id=None)
         return
-    record = _payment_for(conn, row.path_token, cb)
+    record = payments.by_token(conn, token)
     if record is None:
-        # Known to nobody yet (the push's answer may still be on its way): keep it.
+        # Checked at the door, so this is only a token of a payment since removed: keep it.
         inbox.finish(conn, inbox_id, inbox.UNMATCHED, reason="no payment yet", payment_id=None)
         return
     refusal = _refusal(conn, record, cb)
@@ -126,16 +229,20 @@ def _process(conn: sa.Connection, inbox_id: int) -> None:
         checkout_request_id=cb.checkout_request_id, amount=cb.amount, receipt=cb.receipt,
         transaction_date=cb.transaction_date,
     )  # fmt: skip
-    _, change = apply_fact(conn, record, fact)
+    _, change = apply_fact(conn, settings, record, fact)
     state = inbox.PROCESSED if change else inbox.IGNORED
     reason = None if change else "changed nothing (a duplicate, or the payment had moved on)"
     inbox.finish(conn, inbox_id, state, reason=reason, payment_id=record.id)
 
 
-def _payment_for(conn: sa.Connection, token: str | None, cb: StkCallback) -> PaymentRecord | None:
-    if token:
-        return payments.by_token(conn, token)
-    return payments.by_checkout(conn, cb.checkout_request_id)
+def _distrust(conn: sa.Connection, row: inbox.InboxRow) -> list[int]:
+    named = payments.by_checkout(conn, row.checkout_request_id) if row.checkout_request_id else None
+    reason = "not on its payment's own callback URL"
+    payment_id = named.id if named else None
+    inbox.finish(conn, row.id, inbox.UNTRUSTED, reason=reason, payment_id=payment_id)
+    if named and wants_query(named):
+        return [outbox.add(conn, *QUERY_PAYMENT, named.id)]
+    return []
 
 
 def _refusal(conn: sa.Connection, record: PaymentRecord, cb: StkCallback) -> str | None:

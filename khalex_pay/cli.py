@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from khalex_pay import keys_cli, ops_cli, orders_cli
+from khalex_pay import keys_cli, ops_cli, orders_cli, webhooks_cli
 from khalex_pay.settings import Settings, SettingsError, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     ops_cli.add_parsers(sub)
     keys_cli.add_parsers(sub)
     orders_cli.add_parsers(sub)
+    webhooks_cli.add_parsers(sub)
     return parser
 
 
@@ -60,9 +61,11 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
 def _api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
+    # proxy_headers=False: uvicorn would otherwise take the client's address from
+    # X-Forwarded-For sent through 127.0.0.1. Proxies are trusted only by TRUSTED_PROXIES.
     uvicorn.run(
         "api.asgi:app_from_env", factory=True, host=args.host, port=args.port,
-        workers=args.workers, log_config=None, access_log=False,
+        workers=args.workers, log_config=None, access_log=False, proxy_headers=False,
     )  # fmt: skip
     return 0
 
@@ -128,6 +131,7 @@ _COMMANDS = {
     **ops_cli.COMMANDS,
     **keys_cli.COMMANDS,
     **orders_cli.COMMANDS,
+    **webhooks_cli.COMMANDS,
 }
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 
 import dramatiq
 import uvicorn
@@ -21,6 +22,7 @@ from khalex_pay.container import Container
 from khalex_pay.logs import setup_logging
 from khalex_pay.observability import init_sentry
 from khalex_pay.settings import Settings
+from store import api_keys
 from store.migrate import upgrade
 from workers import actors
 from workers.broker import build_broker, publisher
@@ -75,4 +77,20 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
         on_shutdown=[simulator.aclose, stop],
     )
     log.info("Khalex Pay dev on %s, data in %s", settings.mpesa_base_url, settings.database_url)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    # Auth stays on in dev, as in production: a fresh shop key for this run, shown once.
+    with container.engine.begin() as conn:
+        _, key = api_keys.create(conn, "khalex-pay dev")
+    sys.stdout.write(banner(settings.mpesa_base_url, key, api_auth=settings.api_auth))
+    sys.stdout.flush()
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+
+
+def banner(base: str, key: str, *, api_auth: bool = True) -> str:
+    """What dev mode prints at start: where things are, and this run's API key."""
+    auth = "" if api_auth else "  API_AUTH=off: any request calls as the shop server.\n"
+    return (
+        f"\nKhalex Pay dev on {base}\n"
+        f"  demo checkout  {base}/      virtual phone  {base}/phone      ops  {base}/ops\n"
+        f"  API key for this run (the shop server's): {key}\n{auth}"
+        f'  try: curl -H "Authorization: Bearer {key}" {base}/api/payments/status/<paymentId>\n\n'
+    )

@@ -144,7 +144,7 @@ def send_push(c: Container, payment_id: str) -> None:
     second delivery of this job can never push twice: only a refusal Daraja gives before
     processing puts the payment back to `created`.
     """
-    started = transition(c.engine, payment_id, PushStarted())
+    started = transition(c.engine, c.settings, payment_id, PushStarted())
     if started is None:
         return  # already sent, or final: a redelivered job must not push again
     with c.engine.connect() as conn:
@@ -180,7 +180,7 @@ def _record(
 ) -> None:
     # What a push came to is known only here, once: wait out a database blip rather than
     # leave the payment in `sending` with its answer lost.
-    retrying(lambda: transition(c.engine, payment_id, fact, extra), attempts=8)
+    retrying(lambda: transition(c.engine, c.settings, payment_id, fact, extra), attempts=8)
 
 
 def _refused(c: Container, payment_id: str, attempts: int, exc: Refused) -> None:

@@ -17,5 +17,9 @@ PROCESS_CALLBACK: Final = JobKind("callbacks", "process_callback")
 #: Ask Daraja for a payment's outcome (args: payment id).
 QUERY_PAYMENT: Final = JobKind("reconcile", "query_payment")
 
-ALL: Final = (SEND_PUSH, PROCESS_CALLBACK, QUERY_PAYMENT)
+#: POST one event to the shop's webhook (args: webhook event id). Its own queue: a shop
+#: that is down or slow never holds up a payment job.
+DELIVER_WEBHOOK: Final = JobKind("webhooks", "deliver_webhook")
+
+ALL: Final = (SEND_PUSH, PROCESS_CALLBACK, QUERY_PAYMENT, DELIVER_WEBHOOK)
 QUEUES: Final = tuple(job.queue for job in ALL)

@@ -64,6 +64,12 @@ def _ops_token(settings: Settings, args: argparse.Namespace) -> int:
             err=True,
         )
         return 2
+    if settings.jwt_secret == Settings.jwt_secret:
+        # The default is published in this repository: anyone could sign the same token.
+        if settings.production:
+            _say("khalex-pay: refusing to sign with the public default JWT_SECRET", err=True)
+            return 2
+        _say("khalex-pay: warning: signed with the public default JWT_SECRET", err=True)
     _say(issue_token(settings.jwt_secret, args.subject, args.hours))
     return 0
 

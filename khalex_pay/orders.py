@@ -17,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from domain.order import PAID, InvalidTransition, Moved, Status, decide
-from khalex_pay import initiation
+from khalex_pay import initiation, shop_webhooks
 from khalex_pay.container import Container
 from khalex_pay.transitions import MAX_RACES
 from store import orders
@@ -177,7 +177,8 @@ def move(c: Container, order_id: str, to: Status) -> OrderView:
                     raise OrderNotFound(order_id)
                 change = decide(record.to_domain(), Moved(to))
                 if change is not None:
-                    orders.apply(conn, record, change)
+                    updated = orders.apply(conn, record, change)
+                    shop_webhooks.order_changed(conn, c.settings, updated, change)
             return get(c, order_id)
         except Conflict:
             continue

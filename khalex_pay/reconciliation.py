@@ -36,6 +36,8 @@ LATE_QUERY_WINDOW = timedelta(hours=24)
 INBOX_STALE_S = 60
 #: A `created` payment whose push job has not started this long is queued again.
 CREATED_STALE_S = 30
+#: Failures a query's success may still turn into a late success (see domain/payment.py).
+QUERY_AFTER_FAILURE = ("timeout",)
 #: Most rows one tick touches per kind of work (the rest wait for the next tick).
 BATCH = 200
 
@@ -54,7 +56,7 @@ def query_payment(c: Container, payment_id: str) -> None:
     """Ask Daraja how payment `payment_id` ended, and apply a final answer (worker job)."""
     with c.engine.connect() as conn:
         record = payments.get(conn, payment_id)
-    if record is None or record.checkout_request_id is None or not _wants_query(record):
+    if record is None or record.checkout_request_id is None or not wants_query(record):
         return  # the callback (or an earlier query) already settled it
     try:
         answer = c.daraja.stk_query(
@@ -69,16 +71,21 @@ def query_payment(c: Container, payment_id: str) -> None:
         result_desc=answer.result_desc,
         checkout_request_id=record.checkout_request_id,
     )
-    change = transition(c.engine, payment_id, fact)
+    change = transition(c.engine, c.settings, payment_id, fact)
     if change is None and _is_final(answer.result_code):
         # e.g. an expired payment that Daraja says was cancelled: it stays failed (timeout).
         with c.engine.begin() as conn:
             payments.stop_querying(conn, payment_id)
 
 
-def _wants_query(record: payments.PaymentRecord) -> bool:
+def wants_query(record: payments.PaymentRecord) -> bool:
+    """True while Daraja's answer about `record` could still change it."""
+    if record.checkout_request_id is None:
+        return False
     status = Status(record.status)
-    return status in PENDING or (status is Status.FAILED and record.failure_reason == "timeout")
+    return status in PENDING or (
+        status is Status.FAILED and record.failure_reason in QUERY_AFTER_FAILURE
+    )
 
 
 def _is_final(result_code: int) -> bool:
@@ -122,7 +129,7 @@ def _expire(c: Container, now: datetime) -> int:
         ).scalars().all()  # fmt: skip
     expired = 0
     for payment_id in ids:
-        if transition(c.engine, payment_id, Expired()) is not None:
+        if transition(c.engine, c.settings, payment_id, Expired()) is not None:
             expired += 1
             log.info("payment %s expired without a final answer", payment_id)
     return expired

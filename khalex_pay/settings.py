@@ -6,6 +6,8 @@ with one clear line per problem (`SettingsError.problems`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 from collections.abc import Callable
@@ -28,10 +30,23 @@ SAFARICOM_CALLBACK_IPS = (
     "196.201.212.74,196.201.212.69"
 )
 
+#: Signs shop webhooks in sandbox when SHOP_WEBHOOK_SECRET is unset (refused in production).
+DEV_SHOP_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"khalex-dev-shop-webhook-secret!!").decode()
+#: Seconds between two attempts at a shop webhook (the first is at once): Svix's schedule,
+#: with 10 h steps until just over 3 days.
+SHOP_WEBHOOK_RETRY_S = (5, 300, 1800, 7200, 18000, *(36000,) * 7)
+#: Standard Webhooks' bounds for the decoded secret (bytes).
+WEBHOOK_SECRET_BYTES = (24, 64)
+
 BASE_URLS = {
     "sandbox": "https://sandbox.safaricom.co.ke",
     "production": "https://api.safaricom.co.ke",
 }
+
+#: Shortest passkey accepted in production: Daraja's passkeys are 64 hex characters.
+MIN_PASSKEY = 32
+#: Shortest JWT_SECRET and WEBHOOK_SECRET accepted in production.
+MIN_SECRET = 32
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: A rate limit: (count, window in seconds).
@@ -64,6 +79,8 @@ class Settings:
     mpesa_account_reference: str = "KhalexChess"
     mpesa_transaction_desc: str = "Khalex Chess"
     mpesa_callback_allowed_ips: tuple[Network, ...] = ()
+    #: `required`: callbacks must carry X-Mpesa-Signature (behind a signing relay).
+    mpesa_callback_signature: str = "off"
     mpesa_timeout_s: float = 10.0
     jwt_secret: str = "dev-jwt-secret-change-me"  # noqa: S105 - refused in production
     webhook_secret: str = "dev-webhook-secret-change-me"  # noqa: S105 - refused in production
@@ -92,6 +109,11 @@ class Settings:
     rate_limit_phone: Rate = (3, 600)
     rate_limit_ip: Rate = (30, 60)
     rate_limit_key: Rate = (600, 60)
+    #: Raw records (callbacks, Daraja exchanges, refused requests, jobs) kept this long.
+    retention_days: int = 90
+    shop_webhook_url: str = ""
+    shop_webhook_secret: str = ""
+    shop_webhook_retry_s: tuple[float, ...] = SHOP_WEBHOOK_RETRY_S
 
     @property
     def production(self) -> bool:
@@ -147,6 +169,7 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         mpesa_account_reference=env.get("MPESA_ACCOUNT_REFERENCE", "KhalexChess"),
         mpesa_transaction_desc=env.get("MPESA_TRANSACTION_DESC", "Khalex Chess"),
         mpesa_callback_allowed_ips=_networks(env, mode, problems),
+        mpesa_callback_signature=env.get("MPESA_CALLBACK_SIGNATURE", "off").strip() or "off",
         mpesa_timeout_s=_number(env, "MPESA_TIMEOUT_S", 10.0, problems),
         jwt_secret=env.get("JWT_SECRET", Settings.jwt_secret),
         webhook_secret=env.get("WEBHOOK_SECRET", Settings.webhook_secret),
@@ -176,6 +199,11 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         rate_limit_phone=_rate(env, "RATE_LIMIT_PHONE", Settings.rate_limit_phone, problems),
         rate_limit_ip=_rate(env, "RATE_LIMIT_IP", Settings.rate_limit_ip, problems),
         rate_limit_key=_rate(env, "RATE_LIMIT_KEY", Settings.rate_limit_key, problems),
+        retention_days=_integer(env, "RETENTION_DAYS", 90, problems),
+        shop_webhook_url=env.get("SHOP_WEBHOOK_URL", "").strip(),
+        shop_webhook_secret=env.get("SHOP_WEBHOOK_SECRET", "").strip()
+        or (DEV_SHOP_WEBHOOK_SECRET if mode == "sandbox" else ""),
+        shop_webhook_retry_s=_seconds_list(env, "SHOP_WEBHOOK_RETRY_S", problems),
     )
     problems.extend(_check(values))
     if problems:
@@ -223,6 +251,35 @@ def _parsed(
     return value
 
 
+def _seconds_list(env: dict[str, str], name: str, problems: list[str]) -> tuple[float, ...]:
+    """Comma-separated seconds, each 0 or more; the default schedule when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return SHOP_WEBHOOK_RETRY_S
+    try:
+        steps = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        steps = ()
+    if not steps or any(step < 0 for step in steps):
+        problems.append(f"{name} must be comma-separated seconds (e.g. 5,300,1800), not {raw!r}")
+        return SHOP_WEBHOOK_RETRY_S
+    return steps
+
+
+def webhook_secret_bytes(secret: str) -> bytes:
+    """The key in a Standard Webhooks secret `whsec_<base64>`; ValueError if it is not one."""
+    if not secret.startswith("whsec_"):
+        raise ValueError("no whsec_ prefix")
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("not base64") from exc
+    low, high = WEBHOOK_SECRET_BYTES
+    if not low <= len(key) <= high:
+        raise ValueError(f"{len(key)} bytes, not {low} to {high}")
+    return key
+
+
 def _networks(env: dict[str, str], mode: str, problems: list[str]) -> tuple[Network, ...]:
     default = SAFARICOM_CALLBACK_IPS if mode == "production" else ""
     raw = env.get("MPESA_CALLBACK_ALLOWED_IPS", default)
@@ -232,6 +289,9 @@ def _networks(env: dict[str, str], mode: str, problems: list[str]) -> tuple[Netw
 def _cidrs(name: str, raw: str, problems: list[str]) -> tuple[Network, ...]:
     nets: list[Network] = []
     for part in filter(None, (p.strip() for p in raw.split(","))):
+        if part == "*":  # "anyone", said explicitly
+            nets.extend((ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")))
+            continue
         try:
             nets.append(ipaddress.ip_network(part, strict=False))
         except ValueError:
@@ -284,11 +344,22 @@ def _check(s: Settings) -> list[str]:
         problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
     if s.payment_expiry_s <= s.reconcile_after_s:
         problems.append("PAYMENT_EXPIRY_S must be longer than RECONCILE_AFTER_S")
-    if s.ops_token_max_hours <= 0:
-        problems.append("OPS_TOKEN_MAX_HOURS must be more than 0")
+    problems.extend(_trust_problems(s))
     problems.extend(_alert_problems(s))
+    problems.extend(_shop_webhook_problems(s))
     if s.production:
         problems.extend(_production_problems(s))
+    return problems
+
+
+def _trust_problems(s: Settings) -> list[str]:
+    problems: list[str] = []
+    if s.ops_token_max_hours <= 0:
+        problems.append("OPS_TOKEN_MAX_HOURS must be more than 0")
+    if s.mpesa_callback_signature not in ("off", "required"):
+        problems.append("MPESA_CALLBACK_SIGNATURE must be off or required")
+    if s.retention_days < 1:
+        problems.append("RETENTION_DAYS must be at least 1")
     return problems
 
 
@@ -312,22 +383,88 @@ def _alert_problems(s: Settings) -> list[str]:
     return problems
 
 
+def _shop_webhook_problems(s: Settings) -> list[str]:
+    problems = []
+    url = urlsplit(s.shop_webhook_url)
+    if s.shop_webhook_url and (url.scheme not in ("http", "https") or not url.netloc):
+        problems.append(f"SHOP_WEBHOOK_URL must be an http(s) URL, not {s.shop_webhook_url!r}")
+    if s.shop_webhook_secret:
+        try:
+            webhook_secret_bytes(s.shop_webhook_secret)
+        except ValueError as exc:
+            low, high = WEBHOOK_SECRET_BYTES
+            problems.append(
+                f"SHOP_WEBHOOK_SECRET must be whsec_ then the base64 of {low} to {high} random "
+                f"bytes ({exc}); make one with: echo whsec_$(openssl rand -base64 32)"
+            )
+    return problems
+
+
 def _production_problems(s: Settings) -> list[str]:
+    """Each unsafe production setting, one line each (issue 8's guard table)."""
     problems: list[str] = []
     if s.mpesa_business_shortcode == SANDBOX_SHORTCODE or s.mpesa_passkey == SANDBOX_PASSKEY:
         problems.append("production refuses the sandbox shortcode or passkey")
-    if s.mpesa_consumer_key == DEV_CONSUMER_KEY or s.mpesa_consumer_secret == DEV_CONSUMER_SECRET:
+    if len(s.mpesa_passkey) < MIN_PASSKEY:
+        problems.append(
+            f"production needs a real MPESA_PASSKEY (at least {MIN_PASSKEY} characters)"
+        )
+    if not s.mpesa_consumer_key.strip() or not s.mpesa_consumer_secret.strip():
         problems.append("production needs MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET")
-    if not s.mpesa_callback_url.startswith("https://"):
-        problems.append("production needs an https:// MPESA_CALLBACK_URL")
-    if s.jwt_secret == Settings.jwt_secret or len(s.jwt_secret) < 32:
-        problems.append("production needs a JWT_SECRET of at least 32 characters")
-    if s.webhook_secret == Settings.webhook_secret or len(s.webhook_secret) < 32:
-        problems.append("production needs a WEBHOOK_SECRET of at least 32 characters")
+    elif DEV_CONSUMER_KEY in (s.mpesa_consumer_key, s.mpesa_consumer_secret) or (
+        DEV_CONSUMER_SECRET in (s.mpesa_consumer_key, s.mpesa_consumer_secret)
+    ):
+        problems.append("production refuses the development MPESA_CONSUMER_KEY/SECRET")
+    if not s.mpesa_base_url.startswith("https://"):
+        problems.append("production needs an https:// MPESA_BASE_URL")
+    problems.extend(_callback_url_problems(s.mpesa_callback_url))
+    if _allows_anyone(s.mpesa_callback_allowed_ips):
+        problems.append(
+            "production refuses an MPESA_CALLBACK_ALLOWED_IPS that allows any address "
+            "(leave it unset for Safaricom's list)"
+        )
+    for name, secret, default in (
+        ("JWT_SECRET", s.jwt_secret, Settings.jwt_secret),
+        ("WEBHOOK_SECRET", s.webhook_secret, Settings.webhook_secret),
+    ):
+        if secret == default or len(secret) < MIN_SECRET:
+            problems.append(f"production needs a {name} of at least {MIN_SECRET} characters")
+    if s.jwt_secret == s.webhook_secret:
+        problems.append("production needs JWT_SECRET and WEBHOOK_SECRET to differ")
     if not s.redis_url:
         problems.append("production needs REDIS_URL")
     if s.database_url.startswith("sqlite"):
         problems.append("production needs a PostgreSQL DATABASE_URL")
     if not s.api_auth:
         problems.append("production refuses API_AUTH=off (anyone could start payments)")
+    problems.extend(_production_webhook_problems(s))
     return problems
+
+
+def _production_webhook_problems(s: Settings) -> list[str]:
+    problems = []
+    if s.shop_webhook_url and not s.shop_webhook_url.startswith("https://"):
+        problems.append("production needs an https:// SHOP_WEBHOOK_URL")
+    if s.shop_webhook_url and s.shop_webhook_secret in ("", DEV_SHOP_WEBHOOK_SECRET):
+        problems.append("production needs SHOP_WEBHOOK_SECRET (whsec_...) with SHOP_WEBHOOK_URL")
+    return problems
+
+
+def _callback_url_problems(url: str) -> list[str]:
+    if not url.startswith("https://"):
+        return ["production needs an https:// MPESA_CALLBACK_URL"]
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return ["production needs a public MPESA_CALLBACK_URL, not a local host name"]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return []  # a name: Daraja resolves it, we cannot tell from here
+    if not ip.is_global:
+        return ["production needs a public MPESA_CALLBACK_URL, not a loopback/private address"]
+    return []
+
+
+def _allows_anyone(nets: tuple[Network, ...]) -> bool:
+    """An empty allow-list, or one holding 0.0.0.0/0 or ::/0 (what `*` would mean)."""
+    return not nets or any(net.prefixlen == 0 for net in nets)

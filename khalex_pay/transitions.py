@@ -1,4 +1,9 @@
-"""Apply a domain fact to a stored payment: decide, then compare-and-set, retrying on a race."""
+"""Apply a domain fact to a stored payment: decide, then compare-and-set, retrying on a race.
+
+Every change of a payment's state passes through here, so this is also where the shop's
+webhook hears of a payment's end (`shop_webhooks.payment_changed`), and where a completed
+payment settles its order (`settle_order`), both in the payment's own transaction.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from sqlalchemy.engine import Engine
 
 from domain import order
 from domain.payment import Change, Fact, decide
+from khalex_pay import shop_webhooks
+from khalex_pay.settings import Settings
 from store import orders, payments
 from store.payments import COMPLETION_EVENTS, Conflict, PaymentRecord
 
@@ -17,17 +24,18 @@ MAX_RACES = 5
 
 
 def apply_fact(
-    conn: sa.Connection, record: PaymentRecord, fact: Fact, **extra: object
+    conn: sa.Connection, settings: Settings, record: PaymentRecord, fact: Fact, **extra: object
 ) -> tuple[PaymentRecord, Change | None]:
     """Decide `fact` against `record` and write it inside the caller's transaction."""
     change = decide(record.to_domain(), fact)
     if change is None:
         return record, None
-    return _write(conn, record, change, extra), change
+    return _write(conn, settings, record, change, extra), change
 
 
 def transition(
     engine: Engine,
+    settings: Settings,
     payment_id: str,
     fact: Fact,
     extra: Callable[[Change], dict[str, object]] | None = None,
@@ -42,7 +50,7 @@ def transition(
                 change = decide(record.to_domain(), fact)
                 if change is None:
                     return None
-                _write(conn, record, change, extra(change) if extra else {})
+                _write(conn, settings, record, change, extra(change) if extra else {})
                 return change
         except Conflict:
             continue
@@ -50,7 +58,11 @@ def transition(
 
 
 def _write(
-    conn: sa.Connection, record: PaymentRecord, change: Change, extra: dict[str, object]
+    conn: sa.Connection,
+    settings: Settings,
+    record: PaymentRecord,
+    change: Change,
+    extra: dict[str, object],
 ) -> PaymentRecord:
     settles = change.event.kind in COMPLETION_EVENTS and record.order_id is not None
     if settles:
@@ -58,12 +70,15 @@ def _write(
         # (order, then payments): the two can wait on each other but never deadlock.
         orders.get(conn, str(record.order_id), for_update=True)
     updated = payments.apply(conn, record, change, **extra)
+    shop_webhooks.payment_changed(conn, settings, updated, change)
     if settles:
-        settle_order(conn, updated)
+        settle_order(conn, settings, updated)
     return updated
 
 
-def settle_order(conn: sa.Connection, paid: PaymentRecord) -> orders.OrderRecord | None:
+def settle_order(
+    conn: sa.Connection, settings: Settings, paid: PaymentRecord
+) -> orders.OrderRecord | None:
     """Tell the order of payment `paid`, which just completed, in the payment's transaction.
 
     It confirms a pending order of that total; otherwise the money is a refund due. An
@@ -75,4 +90,8 @@ def settle_order(conn: sa.Connection, paid: PaymentRecord) -> orders.OrderRecord
     if record is None:
         return None  # the foreign key makes this impossible; never fail a payment for it
     change = order.decide(record.to_domain(), order.PaymentCompleted(paid.id, paid.amount))
-    return orders.apply(conn, record, change) if change else record
+    if change is None:
+        return record
+    updated = orders.apply(conn, record, change)
+    shop_webhooks.order_changed(conn, settings, updated, change)
+    return updated

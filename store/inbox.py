@@ -8,13 +8,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from store import raw
 from store.db import utcnow
 from store.tables import callback_inbox
 
 #: Inbox states. `received` waits for a worker; the others are where processing ended.
-RECEIVED, PROCESSED, UNMATCHED, IGNORED, REJECTED = (
-    "received", "processed", "unmatched", "ignored", "rejected",
+#: `untrusted`: readable, but not on its payment's own URL, so only an STK query may act.
+RECEIVED, PROCESSED, UNMATCHED, IGNORED, REJECTED, UNTRUSTED = (
+    "received", "processed", "unmatched", "ignored", "rejected", "untrusted",
 )  # fmt: skip
+#: States a callback never leaves: its raw row may be purged after RETENTION_DAYS.
+FINAL_STATES = (PROCESSED, IGNORED, REJECTED, UNTRUSTED)
+#: Widths of the columns a stranger's values go into.
+REASON_WIDTH, TOKEN_WIDTH, HEADER_WIDTH = 255, 64, 256
 
 
 @dataclass(frozen=True)
@@ -41,13 +47,17 @@ def add(
     checkout_request_id: str | None,
     state: str,
     reason: str | None = None,
+    payment_id: str | None = None,
 ) -> int:
-    """Store one raw callback; returns its inbox id."""
+    """Store one raw callback; returns its inbox id. Strangers' values are made storable."""
+    kept = {raw.text(k, 64): raw.text(v, HEADER_WIDTH) for k, v in headers.items()}
     result = conn.execute(
         callback_inbox.insert()
         .values(
-            received_at=utcnow(), source_ip=source_ip, path_token=path_token, headers=headers,
-            body=body, checkout_request_id=checkout_request_id, state=state, reason=reason,
+            received_at=utcnow(), source_ip=source_ip and raw.text(source_ip, 64),
+            path_token=path_token and raw.text(path_token, TOKEN_WIDTH), headers=kept,
+            body=body, checkout_request_id=checkout_request_id, state=state,
+            reason=reason and raw.text(reason, REASON_WIDTH), payment_id=payment_id,
         )
         .returning(callback_inbox.c.id)
     )  # fmt: skip
@@ -74,10 +84,26 @@ def finish(
         callback_inbox.update()
         .where(callback_inbox.c.id == inbox_id)
         .values(
-            state=state, reason=reason, payment_id=payment_id, processed_at=utcnow(),
+            state=state, reason=reason and raw.text(reason, REASON_WIDTH),
+            payment_id=payment_id, processed_at=utcnow(),
             attempts=callback_inbox.c.attempts + 1,
         )
     )  # fmt: skip
+
+
+def distrusted_since(conn: sa.Connection, payment_id: str, since: datetime) -> bool:
+    """True when an untrusted or rejected callback naming `payment_id` came after `since`."""
+    t = callback_inbox
+    query = (
+        sa.select(t.c.id)
+        .where(
+            t.c.payment_id == payment_id,
+            t.c.received_at >= since,
+            t.c.state.in_((UNTRUSTED, REJECTED)),
+        )
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
 
 
 def reopen_unmatched(conn: sa.Connection, checkout_request_id: str) -> list[int]:

@@ -150,7 +150,6 @@ def apply(conn: sa.Connection, record: OrderRecord, change: Change) -> OrderReco
         raise Conflict(record.id)
     _event(conn, record.id, change.event.kind, change.before.status.value,
            after.status.value, dict(change.event.data), now)  # fmt: skip
-    # shop webhook: order.<type> for each type in domain.order.shop_events(change)
     updated = get(conn, record.id)
     assert updated is not None
     return updated

@@ -158,8 +158,14 @@ def get(conn: sa.Connection, payment_id: str) -> PaymentRecord | None:
     return _one(conn, payments.c.id == payment_id)
 
 
+#: Longest paymentId or CheckoutRequestID (the column's width).
+MAX_REF = 64
+
+
 def find(conn: sa.Connection, ref: str) -> PaymentRecord | None:
     """The payment whose id or CheckoutRequestID is `ref`."""
+    if not (ref.isascii() and ref.isprintable()) or len(ref) > MAX_REF:
+        return None  # no id looks like this (and PostgreSQL refuses NUL in a parameter)
     return get(conn, ref) or by_checkout(conn, ref)
 
 

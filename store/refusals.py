@@ -1,4 +1,4 @@
-"""Shop requests we refused, stored with the reason (the raw body included)."""
+"""Shop requests we refused, stored with the reason and the first 4 KiB of the raw body."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from store import raw
 from store.db import utcnow
 from store.tables import refused_requests
 
@@ -21,12 +22,15 @@ def add(
     idempotency_key: str | None,
     body: bytes,
 ) -> int:
+    # Everything here may come from a stranger: cut to the columns, NUL escaped.
     result = conn.execute(
         refused_requests.insert()
         .values(
-            received_at=utcnow(), path=path[:255], status_code=status_code, code=code,
-            field=field, reason=reason[:500], idempotency_key=idempotency_key,
-            body=body.decode("utf-8", "backslashreplace"),
+            received_at=utcnow(), path=raw.text(path, 255), status_code=status_code,
+            code=raw.text(code, 64), field=field and raw.text(field, 64),
+            reason=raw.text(reason, 500),
+            idempotency_key=idempotency_key and raw.text(idempotency_key, 255),
+            body=raw.body_text(body, limit=raw.REFUSED_BODY_BYTES),
         )
         .returning(refused_requests.c.id)
     )  # fmt: skip

@@ -211,6 +211,8 @@ callback_inbox = sa.Table(
     sa.Column("processed_at", TZ),
     sa.Index("ix_callback_inbox_checkout", "checkout_request_id"),
     sa.Index("ix_callback_inbox_state", "state", "received_at"),
+    # Recent untrusted callbacks naming a payment (one STK query for a flood of them).
+    sa.Index("ix_callback_inbox_payment", "payment_id", "received_at"),
 )
 
 daraja_exchanges = sa.Table(
@@ -228,6 +230,7 @@ daraja_exchanges = sa.Table(
     sa.Column("sent_at", TZ, nullable=False),
     sa.Column("answered_at", TZ),
     sa.Index("ix_daraja_exchanges_payment", "payment_id", "id"),
+    sa.Index("ix_daraja_exchanges_sent", "sent_at"),  # for the retention purge
 )
 
 outbox = sa.Table(
@@ -247,6 +250,12 @@ outbox = sa.Table(
         "id",
         postgresql_where=sa.text("sent_at IS NULL"),
         sqlite_where=sa.text("sent_at IS NULL"),
+    ),
+    sa.Index(  # sent rows, oldest first, for the retention purge
+        "ix_outbox_sent",
+        "sent_at",
+        postgresql_where=sa.text("sent_at IS NOT NULL"),
+        sqlite_where=sa.text("sent_at IS NOT NULL"),
     ),
 )
 
@@ -274,6 +283,7 @@ job_deliveries = sa.Table(
     sa.Column("last_started_at", TZ, nullable=False),
     sa.Column("dead_lettered_at", TZ),
     sa.Column("last_error", sa.String(500)),
+    sa.Index("ix_job_deliveries_last_started", "last_started_at"),  # for the retention purge
     # The few dead ones among every message ever run, for the dead-letter alert.
     sa.Index(
         "ix_job_deliveries_dead",
@@ -327,4 +337,48 @@ api_keys = sa.Table(
     sa.Column("created_at", TZ, nullable=False),
     sa.Column("revoked_at", TZ),
     sa.Column("last_used_at", TZ),
+)
+
+#: Events for the shop's webhook (SHOP_WEBHOOK_URL). The id is the `webhook-id` header on
+#: every attempt; the payload holds ids, amounts, statuses, the receipt and the masked phone
+#: only. pending -> delivered | failed (retries exhausted; `khalex-pay webhooks redeliver`).
+_WEBHOOK_PENDING_SQL = sa.text("state = 'pending'")
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("payload", JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", TZ, nullable=False),
+    # When the next attempt is due; while a delivery job is queued, when the scheduler
+    # queues another in case that one was lost.
+    sa.Column("next_attempt_at", TZ),
+    # An attempt is under way until then; a worker that died mid-attempt lets it lapse.
+    sa.Column("sending_until", TZ),
+    sa.Column("delivered_at", TZ),
+    sa.Index(
+        "ix_webhook_events_due",
+        "next_attempt_at",
+        postgresql_where=_WEBHOOK_PENDING_SQL,
+        sqlite_where=_WEBHOOK_PENDING_SQL,
+    ),
+    sa.Index("ix_webhook_events_created", "created_at"),
+    sa.Index("ix_webhook_events_state_created", "state", "created_at"),
+)
+
+#: Every attempt at delivering a webhook event, kept: what the shop answered and how fast.
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(40), sa.ForeignKey("webhook_events.id"), nullable=False),
+    sa.Column("attempted_at", TZ, nullable=False),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("latency_ms", sa.Integer),
+    sa.Column("answer", sa.String(500)),  # the first 500 characters of the answer, masked
+    sa.Column("error", sa.String(500)),  # timeout, refused connection, ...
+    sa.Column("manual", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_webhook_attempts_event", "event_id", "id"),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -71,14 +72,16 @@ def children_of(pid: int) -> list[int]:
 class Shop:
     """The shop's frontend: initiates payments and polls their status over HTTP."""
 
-    def __init__(self, api: str, simulator: str | None = None) -> None:
+    def __init__(self, api: str, simulator: str | None = None, *, token: str | None = None) -> None:
         self.api = api
         self.simulator = simulator or api
+        #: The shop's API key (or a checkout token), sent as `Authorization: Bearer`.
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
 
     def initiate(
         self, phone: str, amount: int = 1500, *, key: str | None = None, **extra: Any
     ) -> httpx.Response:
-        headers = {"Idempotency-Key": key} if key else {}
+        headers = {**self.auth, **({"Idempotency-Key": key} if key else {})}
         body = {"amount": amount, "phoneNumber": phone, **ORDER, **extra}
         return httpx.post(
             f"{self.api}/api/payments/initiate", json=body, headers=headers, timeout=15
@@ -93,7 +96,7 @@ class Shop:
 
     def status(self, ref: str) -> dict[str, Any]:
         payment: dict[str, Any] = httpx.get(
-            f"{self.api}/api/payments/status/{ref}", timeout=15
+            f"{self.api}/api/payments/status/{ref}", headers=self.auth, timeout=15
         ).json()
         return payment
 
@@ -127,10 +130,43 @@ class Shop:
 
 
 def wiring(database_url: str, redis_url: str, api_port: int, sim_port: int) -> dict[str, str]:
-    """The settings that join the API, workers and simulator of one test system."""
+    """The settings that join the API, workers and simulator of one test system.
+
+    The rate limits are raised out of the way: these tests pay the same numbers many
+    times from one address (tests/security pins the limits down).
+    """
     return {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "MPESA_BASE_URL": f"http://127.0.0.1:{sim_port}",
         "MPESA_CALLBACK_URL": f"http://127.0.0.1:{api_port}/api/payments/webhook",
+        **UNLIMITED,
     }
+
+
+#: Rate limits no functional test reaches.
+UNLIMITED = dict.fromkeys(("RATE_LIMIT_PHONE", "RATE_LIMIT_IP", "RATE_LIMIT_KEY"), "1000000/60")
+
+
+def new_shop_key(database_url: str, name: str = "test shop") -> str:
+    """A new shop API key in the (migrated) database at `database_url`."""
+    from store import api_keys
+    from store.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            return api_keys.create(conn, name)[1]
+    finally:
+        engine.dispose()
+
+
+def dev_key(log: Path, timeout_s: float = 20) -> str:
+    """The API key `khalex-pay dev` printed in its start banner (in its log)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = re.search(r"API key for this run \(the shop server's\): (kp_\S+)", log.read_text())
+        if found:
+            return found.group(1)
+        time.sleep(0.1)
+    raise AssertionError("khalex-pay dev printed no API key")

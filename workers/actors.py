@@ -6,13 +6,14 @@ twice, late or after a crash does no harm.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import dramatiq
 
-from khalex_pay import callbacks, initiation, reconciliation
+from khalex_pay import callbacks, initiation, reconciliation, shop_webhooks
 from khalex_pay.container import Container
-from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+from khalex_pay.jobs import DELIVER_WEBHOOK, PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
 
 _container: Container | None = None
 
@@ -53,6 +54,25 @@ def query_payment(payment_id: str) -> None:
     reconciliation.query_payment(_c(), payment_id)
 
 
+#: Worker threads of one process that may wait on the shop's webhook at once: a shop that is
+#: slow to answer (up to 10 s an attempt) never holds every thread the payment jobs need.
+WEBHOOK_THREADS = 2
+_webhook_slots = threading.BoundedSemaphore(WEBHOOK_THREADS)
+#: Dramatiq runs the waiting job with the lowest priority first: payment jobs before webhooks.
+WEBHOOK_PRIORITY = 10
+
+
+def deliver_webhook(event_id: str) -> None:
+    if not _webhook_slots.acquire(blocking=False):
+        # Leave the thread to other work; the scheduler queues the event again shortly.
+        shop_webhooks.postpone(_c(), event_id)
+        return
+    try:
+        shop_webhooks.deliver(_c(), event_id)
+    finally:
+        _webhook_slots.release()
+
+
 def _retry_push(retries: int, exc: BaseException) -> bool:
     # Refused-before-processing pushes come back as PushDeferred; the attempt count that
     # decides when to give up lives in PostgreSQL (payments.push_attempts), not here.
@@ -81,4 +101,11 @@ def register(broker: dramatiq.Broker, *, expiry_s: int) -> dict[str, dramatiq.Ac
             max_retries=2, min_backoff=2_000, max_backoff=10_000, time_limit=60_000,
             max_age=max_age,
         )(query_payment),
+        # The shop's answers are kept per attempt and retried on SHOP_WEBHOOK_RETRY_S from
+        # the database; Dramatiq retries only our own failures (the database), briefly.
+        DELIVER_WEBHOOK.actor: dramatiq.actor(
+            queue_name=DELIVER_WEBHOOK.queue, actor_name=DELIVER_WEBHOOK.actor, broker=broker,
+            max_retries=3, min_backoff=1_000, max_backoff=10_000, time_limit=60_000,
+            priority=WEBHOOK_PRIORITY,
+        )(deliver_webhook),
     }  # fmt: skip

@@ -16,7 +16,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
-from khalex_pay import alerts, correlation, reconciliation
+from khalex_pay import alerts, correlation, reconciliation, retention, shop_webhooks
 from khalex_pay.container import Container
 from workers.leader import Leadership
 
@@ -63,6 +63,16 @@ def reconcile_job(container: Container, leadership: Leader) -> None:
             log.info("reconciliation pass: %s", vars(report))
 
 
+def webhook_job(container: Container, leadership: Leader) -> None:
+    """Queue the shop webhooks whose next attempt is due, on the leader only."""
+    if not leadership.acquire():
+        return
+    with correlation.bound(correlation.new_id(ID_PREFIX)):
+        queued = shop_webhooks.redrive(container)
+        if queued:
+            log.info("webhook pass: %s event(s) queued", queued)
+
+
 def alert_job(
     container: Container,
     leadership: Leader,
@@ -75,11 +85,19 @@ def alert_job(
         check(container)
 
 
+def retention_job(container: Container, leadership: Leader) -> None:
+    """Purge raw records past RETENTION_DAYS (`khalex_pay.retention`), on the leader only."""
+    if not leadership.acquire():
+        return
+    with correlation.bound(correlation.new_id(ID_PREFIX)):
+        retention.purge(container)
+
+
 def build_scheduler(
     container: Container, *, blocking: bool, tick_s: float = TICK_S
 ) -> BaseScheduler:
-    """A scheduler running the reconciliation pass every `tick_s` seconds and the alert
-    checks every ALERT_INTERVAL_S."""
+    """A scheduler running the reconciliation and webhook passes every `tick_s` seconds, the
+    alert checks every ALERT_INTERVAL_S and the retention purge every few minutes."""
     scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
     leadership = SharedLeadership(container.engine)
     redis_client = alerts.redis_for(container.settings)
@@ -93,7 +111,15 @@ def build_scheduler(
         id="reconcile", **every,
     )  # fmt: skip
     scheduler.add_job(
+        webhook_job, "interval", seconds=tick_s, args=(container, leadership),
+        id="webhooks", **every,
+    )  # fmt: skip
+    scheduler.add_job(
         alert_job, "interval", seconds=container.settings.alert_interval_s,
         args=(container, leadership, check), id="alerts", **every,
+    )  # fmt: skip
+    scheduler.add_job(
+        retention_job, "interval", seconds=retention.INTERVAL_S, args=(container, leadership),
+        id="retention", **every,
     )  # fmt: skip
     return scheduler

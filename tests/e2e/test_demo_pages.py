@@ -21,7 +21,7 @@ from khalex_pay.container import Container
 from khalex_pay.settings import Settings
 from store.db import make_engine
 from tests import services
-from tests.processes import Processes, Shop
+from tests.processes import Processes, Shop, dev_key
 
 pytestmark = pytest.mark.e2e
 
@@ -33,15 +33,26 @@ BOARD = {
 
 
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A running `khalex-pay dev` on a free port; its base URL."""
+def dev_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A running `khalex-pay dev` on a free port: its base URL and the key its banner shows."""
     tmp = tmp_path_factory.mktemp("demo")
     port = services.free_port()
     env = {"DATABASE_URL": f"sqlite:///{tmp / 'dev.db'}", "SIM_CALLBACK_DELAY": "0.3"}
     with Processes(env, tmp) as procs:
         proc = procs.start("dev", "dev", "--port", str(port))
         services.wait_for_http(f"http://127.0.0.1:{port}/health/live", proc=proc)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", dev_key(tmp / "dev.log")
+
+
+@pytest.fixture(scope="module")
+def dev(dev_run: tuple[str, str]) -> str:
+    return dev_run[0]
+
+
+@pytest.fixture(scope="module")
+def shop(dev_run: tuple[str, str]) -> Shop:
+    """The payment API as the shop's server calls it, with dev mode's key."""
+    return Shop(dev_run[0], token=dev_run[1])
 
 
 def test_checkout_page_is_served_at_the_root_and_calls_the_payment_api(dev: str) -> None:
@@ -49,6 +60,7 @@ def test_checkout_page_is_served_at_the_root_and_calls_the_payment_api(dev: str)
 
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
+    assert 'fetch("/demo/orders"' in page.text
     assert 'fetch("/api/payments/initiate"' in page.text
     assert '"/api/payments/status/"' in page.text
     assert '"Idempotency-Key": attempt.key' in page.text
@@ -102,9 +114,22 @@ def test_production_app_serves_neither_page() -> None:
     assert "/api/payments/initiate" in paths
     assert "/" not in paths
     assert "/phone" not in paths
+    assert not any(path.startswith("/demo") for path in paths)
 
 
-def test_payment_held_on_the_virtual_phone_completes_when_pay_is_pressed(dev: str) -> None:
+def test_the_public_api_wants_a_key_while_the_demo_shop_calls_it_server_side(dev: str) -> None:
+    body = {**BOARD, "phoneNumber": "0712000555"}
+    anonymous = httpx.post(f"{dev}/api/payments/initiate", json=body)
+    as_text = httpx.post(f"{dev}/demo/orders", content=b"{}",
+                         headers={"Content-Type": "text/plain"})  # fmt: skip
+
+    assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "unauthenticated")
+    assert as_text.status_code == 415
+
+
+def test_payment_held_on_the_virtual_phone_completes_when_pay_is_pressed(
+    dev: str, shop: Shop
+) -> None:
     chaos = httpx.put(f"{dev}/simulator/chaos", json={"manual": True})
     assert chaos.status_code == 200, chaos.text
     assert chaos.json()["manual"] is True
@@ -112,13 +137,13 @@ def test_payment_held_on_the_virtual_phone_completes_when_pay_is_pressed(dev: st
         payment = _click_pay_twice(dev, "0712 000 333")
         prompt = _wait_for_prompt(dev, "254712000333")
         time.sleep(1.0)  # three callback delays: an auto-resolving prompt would be gone
-        assert Shop(dev).status(payment)["status"] == "pending"
+        assert shop.status(payment)["status"] == "pending"
         assert _open_prompt_ids(dev).count(prompt["checkoutRequestId"]) == 1
 
         pressed = httpx.post(f"{dev}/simulator/prompts/{prompt['checkoutRequestId']}/pay")
 
         assert pressed.status_code == 200, pressed.text
-        done = Shop(dev).wait_final(payment, 20)
+        done = shop.wait_final(payment, 20)
         assert done["status"] == "completed"
         assert done["checkoutRequestId"] == prompt["checkoutRequestId"]
         assert done["mpesaReceiptNumber"] == pressed.json()["push"]["receipt"]
@@ -130,7 +155,7 @@ def test_payment_held_on_the_virtual_phone_completes_when_pay_is_pressed(dev: st
         httpx.put(f"{dev}/simulator/chaos", json={"manual": False})
 
 
-def test_cancel_on_the_virtual_phone_cancels_the_payment(dev: str) -> None:
+def test_cancel_on_the_virtual_phone_cancels_the_payment(dev: str, shop: Shop) -> None:
     httpx.put(f"{dev}/simulator/chaos", json={"manual": True})
     try:
         payment = _click_pay_twice(dev, "0712000444")
@@ -139,7 +164,7 @@ def test_cancel_on_the_virtual_phone_cancels_the_payment(dev: str) -> None:
         pressed = httpx.post(f"{dev}/simulator/prompts/{prompt['checkoutRequestId']}/cancel")
 
         assert pressed.status_code == 200, pressed.text
-        done = Shop(dev).wait_final(payment, 20)
+        done = shop.wait_final(payment, 20)
         assert done["status"] == "cancelled"
         assert done["failureReason"] == "cancelled_by_user"
         assert done["message"]  # the checkout page shows it as it is
@@ -148,10 +173,11 @@ def test_cancel_on_the_virtual_phone_cancels_the_payment(dev: str) -> None:
 
 
 def test_field_error_names_the_field_the_checkout_page_marks(dev: str) -> None:
+    token = _demo_order(dev, "0712000666")["checkoutToken"]
     answer = httpx.post(
         f"{dev}/api/payments/initiate",
-        json={**BOARD, "phoneNumber": "0612"},
-        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"phoneNumber": "0612"},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())},
     )
 
     assert answer.status_code == 422
@@ -161,12 +187,28 @@ def test_field_error_names_the_field_the_checkout_page_marks(dev: str) -> None:
     assert 'id="error-phoneNumber"' in page  # the slot the page writes error.message into
 
 
+def _demo_order(dev: str, phone: str) -> dict[str, Any]:
+    """What the page does first: the demo shop's server makes the order (a board)."""
+    made = httpx.post(
+        f"{dev}/demo/orders",
+        json={"productId": BOARD["productId"], "phoneNumber": phone,
+              "customerName": "Wanjiru", "customerEmail": "wanjiru@example.com"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    order: dict[str, Any] = made.json()
+    return order
+
+
 def _click_pay_twice(dev: str, phone: str) -> str:
-    """A double click: both requests carry the attempt's one Idempotency-Key."""
+    """A double click on the page: both requests carry the attempt's one Idempotency-Key."""
     key = str(uuid.uuid4())
-    body = {**BOARD, "phoneNumber": phone}
-    first = httpx.post(f"{dev}/api/payments/initiate", json=body, headers={"Idempotency-Key": key})
-    second = httpx.post(f"{dev}/api/payments/initiate", json=body, headers={"Idempotency-Key": key})
+    token = _demo_order(dev, phone)["checkoutToken"]
+    body = {"phoneNumber": phone}
+    url = f"{dev}/api/payments/initiate"
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+    first = httpx.post(url, json=body, headers=headers)
+    second = httpx.post(url, json=body, headers=headers)
     assert first.status_code == 202, first.text
     assert second.status_code == 202, second.text
     assert second.headers.get("idempotent-replayed") == "true"
@@ -210,7 +252,7 @@ def test_demo_checkout_pays_a_real_order_with_its_checkout_token(dev: str) -> No
         headers={**token, "Idempotency-Key": str(uuid.uuid4())},
     )  # fmt: skip
     assert paid.status_code == 202, paid.text
-    done = Shop(dev).wait_final(paid.json()["paymentId"])
+    done = Shop(dev, token=order["checkoutToken"]).wait_final(paid.json()["paymentId"])
     seen = httpx.get(f"{dev}/api/orders/{order['orderId']}", headers=token).json()
 
     assert order["totalAmount"] == 3200  # the shop's price, not the page's

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests import services
-from tests.processes import Processes, Shop
+from tests.processes import Processes, Shop, dev_key
 
 pytestmark = pytest.mark.e2e
 
@@ -21,8 +21,11 @@ def test_dev_mode_serves_a_payment_that_completes_and_one_that_is_cancelled(tmp_
     }
     with Processes(env, tmp_path) as procs:
         proc = procs.start("dev", "dev", "--port", str(port))
-        shop = Shop(f"http://127.0.0.1:{port}")
-        services.wait_for_http(f"{shop.api}/health/live", proc=proc)
+        base = f"http://127.0.0.1:{port}"
+        services.wait_for_http(f"{base}/health/live", proc=proc)
+        # Auth is on in dev too: the start banner shows this run's shop key.
+        shop = Shop(base, token=dev_key(tmp_path / "dev.log"))
+        assert Shop(base).initiate("0712345678", 100).status_code == 401
         paid, cancelled = shop.pay("0712345678", 100), shop.pay("0700000002", 100)
 
         assert shop.wait_final(paid, 20)["status"] == "completed"

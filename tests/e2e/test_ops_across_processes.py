@@ -17,8 +17,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from khalex_pay.jobs import QUEUES
 from tests import services
-from tests.processes import Processes, Shop, wiring
+from tests.processes import Processes, Shop, new_shop_key, wiring
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +30,8 @@ SECRET = "e2e-ops-secret-0123456789abcdef-0123456789"
 class System(Shop):
     """The shop, plus the operators' command line run against the same settings."""
 
-    def __init__(self, api: str, env: dict[str, str]) -> None:
-        super().__init__(api)
+    def __init__(self, api: str, env: dict[str, str], key: str) -> None:
+        super().__init__(api, token=key)
         self.env = env
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -62,7 +63,7 @@ def system(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             procs.start("scheduler", "scheduler")
             services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
             services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-            yield System(f"http://127.0.0.1:{api_port}", env)
+            yield System(f"http://127.0.0.1:{api_port}", env, new_shop_key(database_url))
 
 
 @pytest.fixture(scope="module")
@@ -134,9 +135,7 @@ def test_metrics_from_the_api_count_what_the_workers_did(
     assert processed == 4
     assert samples[("khalex_late_successes_total", ())] == 0
     assert samples[("khalex_broker_up", ())] == 1
-    assert {dict(k)["queue"] for (n, k) in samples if n == "khalex_queue_depth"} == {
-        "payments", "callbacks", "reconcile",
-    }  # fmt: skip
+    assert {dict(k)["queue"] for (n, k) in samples if n == "khalex_queue_depth"} == set(QUEUES)
 
 
 def test_summary_counts_exactly_the_payments_made(
@@ -170,7 +169,7 @@ def test_queues_endpoint_reads_the_redis_the_workers_use(system: System, token: 
     )
 
     assert answer.status_code == 200
-    assert [q["name"] for q in answer.json()["queues"]] == ["payments", "callbacks", "reconcile"]
+    assert [q["name"] for q in answer.json()["queues"]] == list(QUEUES)
 
 
 def test_dev_mode_reports_its_in_process_queues(tmp_path: Path) -> None:
@@ -191,6 +190,6 @@ def test_dev_mode_reports_its_in_process_queues(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=20)
 
-    assert [q["name"] for q in queues.json()["queues"]] == ["payments", "callbacks", "reconcile"]
+    assert [q["name"] for q in queues.json()["queues"]] == list(QUEUES)
     assert "khalex_broker_up 1.0" in metrics
     assert 'khalex_queue_depth{queue="payments"}' in metrics

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests import services
-from tests.processes import Processes, Shop, wiring
+from tests.processes import Processes, Shop, new_shop_key, wiring
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,10 @@ def shop(
         procs.start("scheduler", "scheduler")
         services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
         services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-        yield Shop(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}")
+        yield Shop(
+            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}",
+            token=new_shop_key(postgres_url),
+        )  # fmt: skip
 
 
 def test_api_is_ready_when_database_and_redis_answer(shop: Shop) -> None:

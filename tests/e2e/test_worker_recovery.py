@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from tests import services
-from tests.processes import Processes, Shop, children_of, wiring
+from tests.processes import Processes, Shop, children_of, new_shop_key, wiring
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,7 @@ def processes(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Shop, subproc
         worker = procs.start("worker", "worker", "--processes", "1", "--threads", "1")
         services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
         services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-        yield Shop(f"http://127.0.0.1:{api_port}"), worker
+        yield Shop(f"http://127.0.0.1:{api_port}", token=new_shop_key(postgres_url)), worker
 
 
 def test_jobs_held_by_a_killed_worker_run_again_within_a_minute(

@@ -183,7 +183,10 @@ def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             services.wait_for_http(
                 f"http://127.0.0.1:{api_port}/health/live", timeout_s=90, proc=api
             )
-            shop = Shop(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}")
+            shop = Shop(
+                f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}",
+                token=key,
+            )  # fmt: skip
             yield System(shop, postgres_url, worker, redis, logs, key)
     finally:
         redis.stop()

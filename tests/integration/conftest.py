@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from daraja.wire import PushAccepted, QueryResult
 from khalex_pay import initiation
 from khalex_pay.container import Container
 from khalex_pay.settings import load_settings
-from store import payments
+from store import api_keys, payments
 from store.db import make_engine
 from store.outbox import Job
 from store.payments import NewPayment, PaymentRecord
@@ -107,3 +108,15 @@ def new_payment(phone: str = "254712345678", amount: int = 1500, **changes: obje
         customer_email="wanjiru@example.com", order_id=None,
     )  # fmt: skip
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def shop_key(h: Harness, name: str = "test shop") -> str:
+    """A new shop API key (the key itself, as `keys create` prints it)."""
+    with h.container.engine.begin() as conn:
+        return api_keys.create(conn, name)[1]
+
+
+def as_shop(client: Any, h: Harness) -> Any:
+    """`client` (a TestClient), sending a new shop API key with every request."""
+    client.headers["Authorization"] = f"Bearer {shop_key(h)}"
+    return client

@@ -9,10 +9,11 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
+from api.auth import issue_token
 from khalex_pay import initiation
 from store import inbox
 from tests.factories import stk_callback
-from tests.integration.conftest import Harness
+from tests.integration.conftest import Harness, as_shop
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ BODY: dict[str, Any] = {
 @pytest.fixture
 def client(h: Harness) -> Iterator[TestClient[Any]]:
     with TestClient(app=create_app(h.container)) as test_client:
-        yield test_client
+        yield as_shop(test_client, h)
 
 
 def _error(answer: Any) -> dict[str, Any]:
@@ -197,7 +198,14 @@ def test_database_down_answers_503_with_the_shops_phone_line(h: Harness) -> None
         h.published.append,
     )
     with TestClient(app=create_app(dead)) as down:
-        answer = down.post("/api/payments/initiate", json=BODY)
+        # The key cannot even be looked up: the answer is still the shop's phone line.
+        answer = down.post(
+            "/api/payments/initiate", json=BODY, headers={"Authorization": "Bearer kp_any"}
+        )
+        status = down.get(
+            "/api/payments/status/00000000-0000-4000-8000-000000000000",
+            headers={"Authorization": f"Bearer {issue_token(h.container.settings.jwt_secret)}"},
+        )
         ready = down.get("/health/ready")
 
     assert answer.status_code == 503
@@ -206,12 +214,16 @@ def test_database_down_answers_503_with_the_shops_phone_line(h: Harness) -> None
     assert error["contact"] == h.container.settings.shop_contact
     assert answer.headers["retry-after"] == "30"
     assert (ready.status_code, ready.json()["failed"]) == (503, ["database"])
+    assert (status.status_code, _error(status)["code"]) == (503, "payments_unavailable")
 
 
 def test_refused_requests_are_kept_with_their_reason(client: TestClient[Any], h: Harness) -> None:
     from store import refusals
 
-    client.post("/api/payments/initiate", content=b"{amount: 1", headers={"Idempotency-Key": "k1"})
+    client.post(
+        "/api/payments/initiate", content=b"{amount: 1",
+        headers={"Idempotency-Key": "k1", "Content-Type": "application/json"},
+    )  # fmt: skip
     client.post("/api/payments/initiate", json={**BODY, "amount": 0})
     client.post("/api/payments/initiate", json=BODY)
     client.post("/api/payments/initiate", json={**BODY, "amount": 9})  # phone busy

@@ -130,17 +130,26 @@ def test_callback_from_outside_the_allow_list_is_stored_and_refused_403(h: Harne
     assert "allow-list" in (_inbox(h, received.inbox_id).reason or "")
 
 
-def test_callback_that_overtakes_the_push_answer_waits_and_is_matched_later(h: Harness) -> None:
+def test_callback_that_overtakes_the_push_answer_completes_on_its_token_url(h: Harness) -> None:
     payment_id = initiation.initiate(h.container, new_payment()).payment.id
-    early = _deliver(h, stk_callback("ws_CO_TEST000001"))  # no token: matched by checkout id
-    assert _inbox(h, early.inbox_id).state == inbox.UNMATCHED
+    token = h.get(payment_id).callback_token
+    early = _deliver(h, stk_callback("ws_CO_TEST000001"), token)
+    assert _inbox(h, early.inbox_id).state == inbox.PROCESSED
 
-    initiation.send_push(h.container, payment_id)  # its answer names ws_CO_TEST000001
-    rematch = h.published[-1]
-    assert (rematch.actor, rematch.args) == (PROCESS_CALLBACK.actor, [early.inbox_id])
-    callbacks.process(h.container, early.inbox_id)
+    initiation.send_push(h.container, payment_id)  # its answer names ws_CO_TEST000001 too
 
-    assert h.get(payment_id).status == "completed"
+    done = h.get(payment_id)
+    assert (done.status, done.checkout_request_id) == ("completed", "ws_CO_TEST000001")
+
+
+def test_callback_on_the_bare_url_before_the_push_answer_is_kept_and_moves_nothing(
+    h: Harness,
+) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    early = _deliver(h, stk_callback("ws_CO_TEST000001"))
+
+    assert _inbox(h, early.inbox_id).state == inbox.UNTRUSTED
+    assert h.get(payment_id).status == "created"
 
 
 def test_callback_on_the_payment_url_completes_a_push_whose_answer_was_lost(h: Harness) -> None:

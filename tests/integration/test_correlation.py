@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 
-from khalex_pay import callbacks, correlation, initiation, reconciliation
+from khalex_pay import correlation, initiation, reconciliation
 from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
-from store import outbox
+from store import inbox, outbox
 from store.db import utcnow
 from store.tables import outbox as outbox_table
 from store.tables import payments as payments_table
@@ -60,12 +60,13 @@ def _message(actor: str, arg: Any, correlation_id: str) -> MessageProxy:
 
 
 def test_jobs_queued_by_a_job_inherit_its_correlation_id(h: Harness) -> None:
-    # A callback that overtook the push's answer waits unmatched; the push job re-queues it.
-    early = callbacks.receive(
-        h.container, stk_callback("ws_CO_TEST000001"), source_ip="127.0.0.1", token=None,
-        headers={},
-    )  # fmt: skip
-    callbacks.process(h.container, early.inbox_id)
+    # A callback stored unmatched (before the door screened them); the push job re-queues it.
+    with h.container.engine.begin() as conn:
+        inbox.add(
+            conn, body=stk_callback("ws_CO_TEST000001").decode(), source_ip="127.0.0.1",
+            path_token=None, headers={}, checkout_request_id="ws_CO_TEST000001",
+            state=inbox.UNMATCHED,
+        )  # fmt: skip
     payment = initiation.initiate(h.container, new_payment()).payment
     h.published.clear()
     middleware, broker = CorrelationMiddleware(), StubBroker()

@@ -29,7 +29,7 @@ from khalex_pay.logs import MaskingJsonFormatter
 from khalex_pay.observability import init_sentry
 from store.tables import outbox
 from tests.factories import stk_callback
-from tests.integration.conftest import Harness
+from tests.integration.conftest import Harness, as_shop
 from workers import actors
 from workers.broker import build_broker, publisher
 
@@ -119,7 +119,7 @@ def flow(h: Harness) -> Iterator[Flow]:
     worker.start()
     try:
         with TestClient(app=create_app(container)) as client:
-            yield Flow(h, client, broker, options, logs)
+            yield Flow(h, as_shop(client, h), broker, options, logs)
     finally:
         worker.stop()
         root.removeHandler(logs)

@@ -74,5 +74,9 @@ def test_metrics_and_the_page_need_no_token(client: TestClient[Any]) -> None:
     assert client.get("/ops").status_code == 200
 
 
-def test_payment_endpoints_stay_open(client: TestClient[Any]) -> None:
-    assert client.get("/api/payments/status/ws_CO_NOPE").status_code == 404
+def test_an_ops_token_reads_payments_and_no_token_does_not(client: TestClient[Any]) -> None:
+    anonymous = client.get("/api/payments/status/ws_CO_NOPE")
+    operator = client.get("/api/payments/status/ws_CO_NOPE", headers=_bearer(issue_token(SECRET)))
+
+    assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "unauthenticated")
+    assert (operator.status_code, operator.json()["error"]["code"]) == (404, "payment_not_found")

@@ -169,7 +169,7 @@ def test_dlq_purge_with_yes_deletes_every_dead_letter(
 
     assert code == 0
     assert "deleted 3/3" in capsys.readouterr().err
-    assert [_dead_count(client, q) for q in QUEUES] == [(0, 0)] * 3
+    assert [_dead_count(client, q) for q in QUEUES] == [(0, 0)] * len(QUEUES)
 
 
 def test_dlq_purge_without_yes_deletes_nothing_unless_a_person_answers(

@@ -54,7 +54,7 @@ class World:
 
 def _callback(h: Harness, p: PaymentRecord, code: int = 0, *, process: bool = True) -> int:
     received = callbacks.receive(
-        h.container, stk_callback(p.checkout_request_id or "", code, receipt=f"R{p.id[:9]}"),
+        h.container, stk_callback(p.checkout_request_id or "", code, receipt=f"R{p.id[:8]}"),
         source_ip="127.0.0.1", token=p.callback_token, headers={},
     )  # fmt: skip
     if process:

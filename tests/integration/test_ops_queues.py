@@ -151,6 +151,8 @@ def test_queues_endpoint_answers_in_the_contract_shape(
              "oldestAgeSeconds": 0.0},
             {"name": "reconcile", "depth": 0, "delayed": 0, "deadLettered": 1,
              "oldestAgeSeconds": 0.0},
+            {"name": "webhooks", "depth": 0, "delayed": 0, "deadLettered": 0,
+             "oldestAgeSeconds": 0.0},
         ]
     }  # fmt: skip
 

@@ -28,7 +28,7 @@ SECRET = "ops-test-secret-0123456789abcdef-0123456789"
 
 def _callback(h: Harness, p: PaymentRecord, code: int = 0) -> None:
     received = callbacks.receive(
-        h.container, stk_callback(p.checkout_request_id or "", code, receipt=f"R{p.id[:9]}"),
+        h.container, stk_callback(p.checkout_request_id or "", code, receipt=f"R{p.id[:8]}"),
         source_ip="127.0.0.1", token=p.callback_token, headers={},
     )  # fmt: skip
     callbacks.process(h.container, received.inbox_id)

@@ -284,7 +284,7 @@ def test_a_late_success_found_by_a_query_after_expiry_still_confirms_a_pending_o
 ) -> None:
     order_id = orders.create(h.container, new_order()).order.id
     payment_id = _pay_pushed(h, order_id)
-    transition(h.container.engine, payment_id, Expired())
+    transition(h.container.engine, h.container.settings, payment_id, Expired())
     record = h.get(payment_id)
     assert record.failure_reason == "timeout"
     h.daraja.query_answers.append(

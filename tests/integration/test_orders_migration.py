@@ -57,7 +57,7 @@ def _old_payment(conn: sa.Connection, order_id: str | None, phone: str) -> str:
 def test_old_order_ids_are_kept_in_the_payments_events_and_the_schema_matches_the_tables(
     empty_url: str,
 ) -> None:
-    upgrade(empty_url, "0006")
+    upgrade(empty_url, "0008")
     engine = make_engine(empty_url)
     with engine.begin() as conn:
         kept = _old_payment(conn, "order-77", "254712345678")

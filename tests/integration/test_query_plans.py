@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from khalex_pay import alerts, reconciliation
+from khalex_pay import alerts, reconciliation, retention
 from store.db import utcnow
+from store.retention import KINDS
 from tests.integration.conftest import Harness
 
 pytestmark = pytest.mark.integration
@@ -64,3 +65,21 @@ def test_every_query_of_an_alert_pass_uses_an_index(h: Harness) -> None:
 
     assert len(selects) == 3  # success rate, poisoned jobs, late successes
     _assert_no_table_scan(engine, selects)
+
+
+def test_every_delete_of_a_retention_pass_uses_an_index(h: Harness) -> None:
+    engine = h.container.engine
+    sent: list[tuple[str, Any]] = []
+
+    def capture(conn: object, cursor: object, statement: str, parameters: Any, *a: object) -> None:
+        if statement.lstrip().upper().startswith("DELETE"):
+            sent.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        retention.purge(h.container)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+
+    assert len(sent) == len(KINDS)
+    _assert_no_table_scan(engine, sent)

@@ -153,7 +153,9 @@ def test_jobs_the_broker_refused_are_relayed_by_the_next_pass(h: Harness) -> Non
     assert h.published[0].actor == SEND_PUSH.actor
 
 
-def test_unmatched_callback_is_matched_once_its_payment_is_known(h: Harness) -> None:
+def test_legacy_unmatched_callback_is_rematched_but_only_checked_with_daraja(
+    h: Harness,
+) -> None:
     p = h.pushed()
     with h.container.engine.begin() as conn:
         conn.execute(
@@ -165,7 +167,7 @@ def test_unmatched_callback_is_matched_once_its_payment_is_known(h: Harness) -> 
         h.container, stk_callback("ws_CO_KNOWN_LATER"), source_ip="127.0.0.1", token=None,
         headers={},
     )  # fmt: skip
-    with h.container.engine.begin() as conn:  # as if it had come before the push's answer
+    with h.container.engine.begin() as conn:  # stored unmatched before the door screened them
         conn.execute(
             callback_inbox.update()
             .where(callback_inbox.c.id == received.inbox_id)
@@ -177,8 +179,11 @@ def test_unmatched_callback_is_matched_once_its_payment_is_known(h: Harness) -> 
 
     assert report.callbacks_requeued == 1
     assert (PROCESS_CALLBACK.actor, [received.inbox_id]) in [(j.actor, j.args) for j in h.published]
+    h.published.clear()
     callbacks.process(h.container, received.inbox_id)
-    assert h.get(p.id).status == "completed"
+    # It came without the payment's token: Daraja decides, the callback moves nothing.
+    assert h.get(p.id).status == "pushed"
+    assert [(j.actor, j.args) for j in h.published] == [(QUERY_PAYMENT.actor, [p.id])]
 
 
 def _expire(h: Harness, p: PaymentRecord) -> None:

@@ -74,8 +74,61 @@ def test_decimal_amount_keeps_its_written_precision() -> None:
 
 
 def test_large_decimal_amount_does_not_pick_up_float_noise() -> None:
-    raw = SUCCESS.replace(b'"Value": 1.00', b'"Value": 249999.99')
-    assert str(parse_stk_callback(raw).amount) == "249999.99"
+    raw = SUCCESS.replace(b'"Value": 1.00', b'"Value": 249999.00')
+    assert str(parse_stk_callback(raw).amount) == "249999.00"
+
+
+@pytest.mark.parametrize(
+    "amount", [b"0", b"0.00", b"-5", b"250001", b"1.50", b"1e400", b'"NaN"', b"[1]", b"true"]
+)
+def test_amount_outside_whole_shillings_1_to_250000_is_refused(amount: bytes) -> None:
+    raw = SUCCESS.replace(b'"Value": 1.00', b'"Value": ' + amount)
+
+    with pytest.raises(MalformedCallback, match="Amount") as refused:
+        parse_stk_callback(raw)
+    assert refused.value.checkout_request_id == "ws_CO_191220191020363925"
+
+
+@pytest.mark.parametrize(
+    "code", [b"100000000000000000000", b"-99999999999", b'"1' + b"0" * 5000 + b'"']
+)
+def test_result_code_beyond_a_32_bit_integer_is_refused(code: bytes) -> None:
+    raw = SUCCESS.replace(b'"ResultCode": 0', b'"ResultCode": ' + code)
+
+    with pytest.raises(MalformedCallback, match="ResultCode"):
+        parse_stk_callback(raw)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'"ws_CO_191220191020363925"', b'"ws_CO_' + b"9" * 80 + b'"'),
+        (b'"ws_CO_191220191020363925"', b'"ws_CO_\\u0000"'),
+        (b'"29115-34620561-1"', b'"' + b"m" * 65 + b'"'),
+        (b'"NLJ7RT61SV"', b'"' + b"R" * 33 + b'"'),
+        (b'"NLJ7RT61SV"', b'"NLJ7 RT61\\u0000"'),
+    ],
+)
+def test_ids_and_receipts_wider_than_their_columns_or_with_odd_characters_are_refused(
+    old: bytes, new: bytes
+) -> None:
+    with pytest.raises(MalformedCallback):
+        parse_stk_callback(SUCCESS.replace(old, new))
+
+
+def test_nesting_deeper_than_python_allows_is_malformed_not_a_crash() -> None:
+    with pytest.raises(MalformedCallback, match="not JSON"):
+        parse_stk_callback(b"[" * 200_000 + b"]" * 200_000)
+
+
+def test_result_desc_keeps_no_nul_and_fits_its_column() -> None:
+    raw = SUCCESS.replace(b'"The service request is processed successfully."',
+                          b'"a\\u0000b' + b"x" * 400 + b'"')  # fmt: skip
+
+    desc = parse_stk_callback(raw).result_desc
+
+    assert "\x00" not in desc
+    assert len(desc) == 255
 
 
 def test_transaction_date_is_aware_and_in_nairobi() -> None:

@@ -453,11 +453,25 @@ def test_late_success_callback_with_other_amount_changes_nothing(status: Status)
     assert decide(payment_in(status), callback(0, amount=Decimal(1))) is None
 
 
-@pytest.mark.parametrize("fact", [query(0), callback(0), callback(0, receipt=None)])
-def test_success_after_an_amount_mismatch_never_completes(fact: ResultReported) -> None:
+@pytest.mark.parametrize(
+    "fact", [query(0), callback(0, receipt=None), callback(0, amount=Decimal(2))]
+)
+def test_success_without_amount_or_receipt_after_an_amount_mismatch_never_completes(
+    fact: ResultReported,
+) -> None:
     mismatched = changed(payment_in(Status.PUSHED), callback(0, amount=Decimal(1))).after
 
     assert decide(mismatched, fact) is None
+
+
+def test_paid_callback_with_the_amount_asked_after_an_amount_mismatch_completes_late() -> None:
+    # The short amount was wrong (or forged); the callback with the real amount is the truth.
+    mismatched = changed(payment_in(Status.PUSHED), callback(0, amount=Decimal(1))).after
+
+    done = changed(mismatched, callback(0)).after
+
+    assert (done.status, done.late_success, done.receipt) == (Status.COMPLETED, True, RECEIPT)
+    assert done.failure_reason is None
 
 
 # Results for another push --------------------------------------------------------------------

@@ -26,7 +26,7 @@ from api.errors import ApiError
 from khalex_pay.container import Container
 from khalex_pay.observability import init_sentry
 from khalex_pay.settings import SANDBOX_PASSKEY, load_settings
-from store import inbox
+from store import api_keys, inbox
 from store.db import make_engine
 from store.migrate import upgrade
 
@@ -133,11 +133,13 @@ def test_with_sentry_on_bad_bodies_are_still_answered_400_and_callbacks_stored(
     url = f"sqlite:///{tmp_path / 'khalex.db'}"
     upgrade(url)
     container = Container(load_settings({}), make_engine(url), lambda job: None)
+    with container.engine.begin() as conn:
+        _, key = api_keys.create(conn, "shop")
 
     with TestClient(app=create_app(container)) as client:
         initiate = client.post(
             "/api/payments/initiate", content=b"{amount: 1",
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", "Authorization": f"Bearer {key}"},
         )  # fmt: skip
         callback = client.post(
             "/api/payments/webhook", content=b"<not json>",

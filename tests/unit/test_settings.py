@@ -93,3 +93,43 @@ def test_command_exits_non_zero_with_one_line_per_bad_setting(
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2
     assert all(line.startswith("khalex-pay: bad setting:") for line in lines)
+
+
+def test_caller_and_limit_settings_default_to_auth_on_and_the_contracts_limits() -> None:
+    s = load_settings({})
+
+    assert s.api_auth is True
+    assert (s.rate_limit_phone, s.rate_limit_ip, s.rate_limit_key) == (
+        (3, 600),
+        (30, 60),
+        (600, 60),
+    )
+    assert (s.trusted_proxies, s.cors_allow_origins, s.metrics_token) == ((), (), "")
+    assert s.ops_token_max_hours == 24
+
+
+def test_caller_and_limit_settings_are_read_and_bad_ones_named() -> None:
+    s = load_settings({
+        "API_AUTH": "off", "RATE_LIMIT_PHONE": "5/60", "TRUSTED_PROXIES": "10.0.0.0/8",
+        "CORS_ALLOW_ORIGINS": "https://shop.example, https://www.shop.example",
+    })  # fmt: skip
+    with pytest.raises(SettingsError) as bad:
+        load_settings({
+            "API_AUTH": "maybe", "RATE_LIMIT_IP": "30 per minute", "RATE_LIMIT_KEY": "0/60",
+            "TRUSTED_PROXIES": "proxy.local", "OPS_TOKEN_MAX_HOURS": "0",
+        })  # fmt: skip
+
+    assert s.api_auth is False
+    assert s.rate_limit_phone == (5, 60)
+    assert [str(n) for n in s.trusted_proxies] == ["10.0.0.0/8"]
+    assert s.cors_allow_origins == ("https://shop.example", "https://www.shop.example")
+    names = (
+        "API_AUTH",
+        "RATE_LIMIT_IP",
+        "RATE_LIMIT_KEY",
+        "TRUSTED_PROXIES",
+        "OPS_TOKEN_MAX_HOURS",
+    )
+    assert len(bad.value.problems) == len(names)
+    for name in names:
+        assert any(p.startswith(name) for p in bad.value.problems), name
