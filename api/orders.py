@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from api import checkout_tokens
 from api.callers import Caller, Checkout, may_read_order
+from api.checkout_tokens import MAX_ORDER_ID
 from api.errors import ApiError
 from api.order_schemas import parse_move, parse_order, parse_order_payment, present_order
 from api.rate_limits import RateLimits
@@ -165,7 +166,7 @@ def initiate_for_order(
     order_id = data.get("orderId")
     if isinstance(caller, Checkout):
         order_id = caller.order_id if order_id is None else order_id
-    if not isinstance(order_id, str) or not order_id:
+    if not isinstance(order_id, str) or not 0 < len(order_id) <= MAX_ORDER_ID:
         raise ApiError(422, "invalid_field", "orderId must be an order's id.", "orderId")
     if not may_read_order(caller, order_id):
         raise not_found(order_id)

@@ -164,13 +164,14 @@ MAX_REF = 64
 
 def find(conn: sa.Connection, ref: str) -> PaymentRecord | None:
     """The payment whose id or CheckoutRequestID is `ref`."""
-    if not (ref.isascii() and ref.isprintable()) or len(ref) > MAX_REF:
-        return None  # no id looks like this (and PostgreSQL refuses NUL in a parameter)
     return get(conn, ref) or by_checkout(conn, ref)
 
 
 def by_checkout(conn: sa.Connection, checkout_request_id: str) -> PaymentRecord | None:
-    return _one(conn, payments.c.checkout_request_id == checkout_request_id)
+    ref = checkout_request_id
+    if not (ref.isascii() and ref.isprintable()) or len(ref) > MAX_REF:
+        return None  # no id looks like this (and PostgreSQL refuses NUL in a parameter)
+    return _one(conn, payments.c.checkout_request_id == ref)
 
 
 def by_token(conn: sa.Connection, token: str) -> PaymentRecord | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Iterator
@@ -9,11 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 from store import api_keys
 from store.db import make_engine
 from tests import services
 from tests.processes import Processes, Shop, wiring
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -28,12 +31,32 @@ ORDER: dict[str, Any] = {
 TOTAL = 3200
 
 
-class OrderShop(Shop):
-    """The shop's server (API key) and its page (checkout token), over HTTP."""
+#: The shop's webhook secret, in the Standard Webhooks form.
+SECRET = "whsec_" + base64.b64encode(b"khalex-chess-shop-webhook-secret").decode()
 
-    def __init__(self, api: str, simulator: str, key: str) -> None:
+
+class OrderShop(Shop):
+    """The shop's server (API key, webhook receiver) and its page (checkout token), over HTTP."""
+
+    def __init__(self, api: str, simulator: str, key: str, receiver: Receiver) -> None:
         super().__init__(api, simulator)
         self.server = {"Authorization": f"Bearer {key}"}
+        self.receiver = receiver
+
+    def webhooks(self, event_type: str, order_id: str, timeout_s: float = 30) -> list[Any]:
+        """The `event_type` events about `order_id` the shop's receiver got, each verified as
+        the shop would verify it (once at least one came, or when time runs out)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [
+                event
+                for got in self.receiver.accepted()
+                if (event := Webhook(SECRET).verify(got.body, got.headers))["type"] == event_type
+                and event["data"]["orderId"] == order_id
+            ]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.3)
 
     def create_order(self, **changes: Any) -> dict[str, Any]:
         answer = httpx.post(
@@ -85,6 +108,7 @@ def shop(
     with engine.begin() as conn:
         _, key = api_keys.create(conn, "e2e shop server")
     engine.dispose()
+    receiver = Receiver()  # the shop's webhook endpoint
     api_port, sim_port = services.free_port(), services.free_port()
     env = {
         **wiring(postgres_url, redis_url, api_port, sim_port),
@@ -93,15 +117,19 @@ def shop(
         "SIM_LATE_CALLBACK_DELAY": "6",
         "RECONCILE_AFTER_S": "2",
         "PAYMENT_EXPIRY_S": "150",
+        "SHOP_WEBHOOK_URL": receiver.url,
+        "SHOP_WEBHOOK_SECRET": SECRET,
     }
-    with Processes(env, tmp_path_factory.mktemp("e2e-orders-logs")) as procs:
+    with receiver, Processes(env, tmp_path_factory.mktemp("e2e-orders-logs")) as procs:
         sim = procs.start("simulator", "simulator", "--port", str(sim_port))
         api = procs.start("api", "api", "--port", str(api_port))
         procs.start("worker", "worker", "--processes", "1")
         procs.start("scheduler", "scheduler")
         services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
         services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-        yield OrderShop(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}", key)
+        yield OrderShop(
+            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}", key, receiver
+        )
 
 
 def test_order_paid_from_its_page_is_confirmed_with_the_receipt_the_customer_got(
@@ -123,6 +151,13 @@ def test_order_paid_from_its_page_is_confirmed_with_the_receipt_the_customer_got
     assert payment["mpesaReceiptNumber"] == push["receipt"]
     again = shop.pay_order(order, "0712 345 001")
     assert again.json()["error"]["code"] == "order_already_paid"
+    [confirmed] = shop.webhooks("order.confirmed", order["orderId"])
+    assert (confirmed["data"]["paymentId"], confirmed["data"]["totalAmount"]) == (payment_id, TOTAL)
+    [completed] = [
+        e for e in shop.webhooks("payment.completed", order["orderId"])
+        if e["data"]["paymentId"] == payment_id
+    ]  # fmt: skip
+    assert completed["data"]["mpesaReceiptNumber"] == push["receipt"]
 
 
 def test_a_cancelled_prompt_and_insufficient_funds_then_a_good_number_pays_the_order(
@@ -186,3 +221,6 @@ def test_a_late_success_on_a_cancelled_order_leaves_it_cancelled_with_a_refund_d
     assert (owed["status"], owed["refundDue"], owed["paymentId"]) == ("cancelled", True, None)
     assert owed["refundPaymentIds"] == [payment_id]
     assert shop.status(payment_id)["status"] == "completed"
+    [refund] = shop.webhooks("order.refund_due", order["orderId"])
+    assert refund["data"]["refundPaymentIds"] == [payment_id]
+    assert shop.webhooks("order.cancelled", order["orderId"])
