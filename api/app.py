@@ -18,6 +18,7 @@ from api.content_type import require_json
 from api.correlation import correlation_middleware
 from api.errors import ApiError, api_error_handler, http_error_handler, internal_error_handler
 from api.openapi_docs import COMPONENTS
+from api.orders import OrderController
 from api.payments import PaymentController
 from api.rate_limits import RateLimits
 from khalex_pay.container import Container
@@ -46,6 +47,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             PaymentController,
+            OrderController,
             health.live,
             health.ready,
             *ops.routes(container, queues),

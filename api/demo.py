@@ -1,25 +1,29 @@
 """The person-facing pages of `khalex-pay dev`: a demo checkout and a virtual phone.
 
-`/` is a small Khalex Chess shop that pays through the real API; `/phone` shows the Daraja
-simulator's open prompts so a person can pay, cancel or ignore them by hand. The shop page
-calls `/demo/api/payments/...`: the demo shop's own server side, which calls the payment
-API as the shop server would with its key (a browser never holds a shop key). Both are plain
-HTML files with inline script, served as they are (no build step, nothing from a CDN), and
-mounted only in dev mode: production serves neither the pages nor the simulator they use.
+`/` is a small Khalex Chess shop that pays through the real API: `POST /demo/orders` plays
+the shop's server (it creates the order at the shop's prices and hands the page a checkout
+token), and the page pays that order with only the customer's phone number. `/phone` shows
+the Daraja simulator's open prompts so a person can pay, cancel or ignore them by hand. Both
+are plain HTML files with inline script, served as they are (no build step, nothing from a
+CDN), and mounted only in dev mode: production serves neither the pages nor the simulator they use.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from litestar import MediaType, Response, get, post
-from litestar.params import FromPath, RawBody
-from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar.params import RawBody
+from litestar.status_codes import HTTP_201_CREATED
 from litestar.types import ControllerRouterHandler
 
-from api.callers import ShopServer
-from api.payments import Limits, initiate_as, status_as
+from api import checkout_tokens
+from api.errors import ApiError
+from api.order_schemas import parse_order
+from api.schemas import decode_object
 from api.types import AnyRequest, Deps
+from khalex_pay import orders
 
 #: Where the page files live (shipped inside the `api` package).
 STATIC = Path(__file__).resolve().parent / "static"
@@ -44,25 +48,47 @@ def phone_page() -> Response[bytes]:
     return _page("phone.html")
 
 
-#: Who the demo shop's server side calls as.
-DEMO_SHOP = ShopServer(key_id=None)
+#: The demo shop's prices, held by its "server": the page names a product, never a price.
+CATALOGUE = {
+    "board-01": ("Tournament chess board", 1500),
+    "pieces-01": ("Weighted Staunton pieces", 3200),
+    "clock-02": ("Digital chess clock", 2800),
+    "book-01": ("Openings for club players", 1200),
+    "travel-01": ("Magnetic travel set", 650),
+}
 
 
-@post("/demo/api/payments/initiate", include_in_schema=False, sync_to_thread=True,
-      status_code=HTTP_202_ACCEPTED)  # fmt: skip
-def demo_initiate(
-    request: AnyRequest, container: Deps, rate_limits: Limits, body: RawBody
-) -> Response[dict[str, object]]:
-    """The demo shop's server: initiate as the shop server (limits and checks as for anyone)."""
-    return initiate_as(request, container, rate_limits, DEMO_SHOP, body)
+@post("/demo/orders", include_in_schema=False, sync_to_thread=True, status_code=HTTP_201_CREATED)
+def demo_order(request: AnyRequest, container: Deps, body: RawBody) -> dict[str, object]:
+    """What a shop's server does: create the order at its own prices, hand the page a token.
 
-
-@get("/demo/api/payments/status/{ref:str}", include_in_schema=False, sync_to_thread=True)
-def demo_status(ref: FromPath[str], container: Deps) -> dict[str, object]:
-    """The demo shop's server: a payment's status, as the shop server reads it."""
-    return status_as(container, DEMO_SHOP, ref)
+    Body: productId, phoneNumber, customerName, customerEmail. Answers orderId, totalAmount
+    and the checkoutToken the page pays with.
+    """
+    data = decode_object(body)
+    product = CATALOGUE.get(str(data.get("productId")))
+    if product is None:
+        raise ApiError(422, "invalid_field", "Choose a product.", "productId")
+    name, price = product
+    order = {
+        "customerName": data.get("customerName"),
+        "customerEmail": data.get("customerEmail") or None,
+        "customerPhone": data.get("phoneNumber"),
+        "items": [{"productId": data["productId"], "productName": name, "quantity": 1,
+                   "unitPrice": price}],
+    }  # fmt: skip
+    new = parse_order(json.dumps(order).encode())
+    try:
+        view = orders.create(container, new, request.headers.get("idempotency-key"))
+    except orders.IdempotencyKeyReused as exc:
+        raise ApiError(409, "idempotency_key_reused", "Start a new attempt.") from exc
+    return {
+        "orderId": view.order.id,
+        "totalAmount": view.order.total_amount,
+        "checkoutToken": checkout_tokens.mint(container.settings.jwt_secret, view.order.id),
+    }
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """The handlers dev mode mounts next to the simulator's."""
-    return [checkout_page, phone_page, demo_initiate, demo_status]
+    return [checkout_page, phone_page, demo_order]

@@ -134,8 +134,21 @@ _CALLBACK_BODY = Schema(
 #: For handlers that need a caller.
 SECURED: list[SecurityRequirement] = [{BEARER: []}]
 
-#: Initiate reads its body raw; this documents it.
-INITIATE_BODY = _json_body(_INITIATE_BODY, "The payment to start.")
+#: Paying an order: the amount and the rest come from the order (a differing amount: 409).
+_ORDER_PAYMENT_BODY = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["orderId", "phoneNumber"],
+    properties={
+        "orderId": _text(64),
+        "phoneNumber": Schema(type=OpenAPIType.STRING, examples=["0712345678"]),
+        "amount": Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=250_000),
+    },
+)
+#: Initiate reads its body raw; this documents it: the seed's body, or an order to pay.
+INITIATE_BODY = _json_body(
+    Schema(any_of=[_INITIATE_BODY, _ORDER_PAYMENT_BODY]),
+    "The payment to start (shop server), or the order to pay ({orderId, phoneNumber}).",
+)
 #: Daraja calls these with no credentials; the path token and the source decide (README).
 CALLBACK: dict[str, Any] = {
     "responses": errors(400, 403, 413, 503),
@@ -143,6 +156,10 @@ CALLBACK: dict[str, Any] = {
 }
 OPS: dict[str, Any] = {
     "responses": errors(401, 403, 503),
+    "security": SECURED,
+}
+OPS_PAGE: dict[str, Any] = {
+    "responses": errors(400, 401, 403, 503),
     "security": SECURED,
 }
 OPS_LIST: dict[str, Any] = {

@@ -27,7 +27,7 @@ from api.auth import require_ops
 from api.callers import bearer, unauthenticated
 from api.errors import ApiError
 from api.types import AnyRequest
-from khalex_pay import ops
+from khalex_pay import ops, orders
 from khalex_pay.container import Container
 from khalex_pay.dlq import (
     LIST_LIMIT,
@@ -124,6 +124,25 @@ class OpsController(Controller):
         with ops_deps.container.engine.connect() as conn:
             total, found = ops.stuck(conn, after_s)
         return {"olderThanSeconds": after_s, "count": total, "payments": [_stuck(p) for p in found]}
+
+    @get("/refunds-due", sync_to_thread=True, **docs.OPS_PAGE)
+    def refunds_due(
+        self,
+        ops_deps: OpsDeps,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = LIST_LIMIT,
+    ) -> dict[str, object]:
+        """Orders that owe a customer money back (a late or second success), newest first."""
+        page = orders.list_orders(ops_deps.container, refund_due=True, limit=limit)
+        return {
+            "count": len(page.orders),
+            "orders": [
+                {"orderId": v.order.id, "status": v.order.status,
+                 "totalAmount": v.order.total_amount, "paymentId": v.order.paid_by_payment_id,
+                 "refundPaymentIds": v.order.refund_payment_ids,
+                 "updatedAt": _iso(v.order.updated_at)}
+                for v in page.orders
+            ],
+        }  # fmt: skip
 
     @get("/dead-letters", sync_to_thread=True, **docs.OPS_LIST)
     def dead_letters(

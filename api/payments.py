@@ -10,17 +10,18 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from api import orders as order_api
 from api.callers import Caller, Checkout, may_read_payment
 from api.client_address import client_address
 from api.errors import ApiError
 from api.openapi_docs import CALLBACK, INITIATE_BODY, SECURED, errors
 from api.rate_limits import RateLimits
-from api.schemas import parse_initiate, present
+from api.schemas import decode_object, parse_initiate, present
 from api.types import AnyRequest, Deps
 from khalex_pay import callbacks, initiation
 from khalex_pay.container import Container
 from store import payments, refusals
-from store.payments import NewPayment, PhoneBusy
+from store.payments import PhoneBusy
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ class PaymentController(Controller):
 
         Body: amount (integer KES 1..250000), phoneNumber, productId, productName,
         customerName, customerEmail, optional orderId. Optional header Idempotency-Key.
-        A shop API key may send any body; a checkout token only one for its own orderId.
+        To pay an order: {orderId, phoneNumber}; the rest comes from the order. A shop API
+        key may send any body; a checkout token pays only its own order.
         """
         return initiate_as(request, container, rate_limits, caller, body)
 
@@ -118,17 +120,18 @@ def status_as(container: Container, caller: Caller, ref: str) -> dict[str, objec
 def _initiate(
     container: Container, rate_limits: RateLimits, caller: Caller, body: bytes, key: str | None
 ) -> initiation.Initiated:
-    new = parse_initiate(body)
-    # Seam for orders: a checkout token pays only its own order. (Pricing from the order
-    # itself, and the {orderId, phoneNumber} body, belong to the orders change.)
-    _check_scope(caller, new)
+    data = decode_object(body)
     if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and _printable_ascii(key)):
         raise ApiError(
             422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
         )
-    rate_limits.prompt_to(new.phone_number)
     try:
-        result = initiation.initiate(container, new, key)
+        if order_api.wants_order(data, caller):
+            result = order_api.initiate_for_order(container, rate_limits, data, caller, key)
+        else:  # the seed body, from the shop's server (a checkout token always pays an order)
+            new = parse_initiate(body)
+            rate_limits.prompt_to(new.phone_number)
+            result = initiation.initiate(container, new, key)
     except initiation.IdempotencyKeyReused as exc:
         raise _key_reused() from exc
     except PhoneBusy as exc:
@@ -145,13 +148,6 @@ def _initiate(
     if result.replayed and not may_read_payment(caller, result.payment.order_id):
         raise _key_reused()  # another caller's key: never hand its payment over
     return result
-
-
-def _check_scope(caller: Caller, new: NewPayment) -> None:
-    if isinstance(caller, Checkout) and new.order_id != caller.order_id:
-        raise ApiError(
-            404, "order_not_found", "This checkout token pays only its own order.", "orderId"
-        )
 
 
 def _readable(container: Container, caller: Caller, payment_id: str) -> str | None:

@@ -23,7 +23,7 @@ TEXT_FIELDS = (
     ("customerEmail", 254, True),
     ("orderId", 64, False),
 )
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Control characters and lone surrogates: never in a name, and PostgreSQL refuses NUL.
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
@@ -58,8 +58,8 @@ def parse_initiate(body: bytes) -> NewPayment:
         msisdn = normalise_msisdn(phone)
     except InvalidPhoneNumber as exc:
         raise ApiError(422, "invalid_phone_number", str(exc), "phoneNumber") from exc
-    text = {name: _text(data, name, limit, required) for name, limit, required in TEXT_FIELDS}
-    if not _EMAIL.match(text["customerEmail"] or ""):
+    text = {name: text_field(data, name, limit, required) for name, limit, required in TEXT_FIELDS}
+    if not EMAIL.match(text["customerEmail"] or ""):
         raise ApiError(
             422, "invalid_email", "customerEmail is not an e-mail address.", "customerEmail"
         )
@@ -74,25 +74,32 @@ def parse_initiate(body: bytes) -> NewPayment:
     )
 
 
-def _text(data: dict[str, Any], name: str, limit: int, required: bool) -> str | None:
+def text_field(
+    data: dict[str, Any], name: str, limit: int, required: bool, *, label: str | None = None
+) -> str | None:
+    """The stripped string `data[name]` (None if absent or blank and not required).
+
+    `label` names the field in errors when it sits deeper in the body (`items[0].productId`).
+    """
+    label = label or name
     value = data.get(name)
     if value is None:
         if required:
-            raise ApiError(422, "missing_field", f"{name} is required.", name)
+            raise ApiError(422, "missing_field", f"{label} is required.", label)
         return None
     if not isinstance(value, str):
-        raise ApiError(422, "invalid_field", f"{name} must be a string.", name)
+        raise ApiError(422, "invalid_field", f"{label} must be a string.", label)
     value = value.strip()
     if _UNPRINTABLE.search(value):
-        raise ApiError(422, "invalid_field", f"{name} must not hold control characters.", name)
+        raise ApiError(422, "invalid_field", f"{label} must not hold control characters.", label)
     if required and not value:
-        raise ApiError(422, "invalid_field", f"{name} must not be empty.", name)
+        raise ApiError(422, "invalid_field", f"{label} must not be empty.", label)
     if len(value) > limit:
-        raise ApiError(422, "invalid_field", f"{name} must be at most {limit} characters.", name)
+        raise ApiError(422, "invalid_field", f"{label} must be at most {limit} characters.", label)
     return value or None
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
@@ -116,12 +123,12 @@ def present(record: PaymentRecord, caller: Caller | None = None) -> dict[str, ob
         "checkoutRequestId": record.checkout_request_id if daraja_ids else None,
         "merchantRequestId": record.merchant_request_id if daraja_ids else None,
         "mpesaReceiptNumber": record.mpesa_receipt_number,
-        "transactionDate": _iso(record.transaction_date),
+        "transactionDate": iso(record.transaction_date),
         "resultCode": record.result_code,
         "resultDesc": record.result_desc,
         "failureReason": record.failure_reason,
         "lateSuccess": record.late_success,
         "message": customer_message(domain),
-        "createdAt": _iso(record.created_at),
-        "updatedAt": _iso(record.updated_at),
+        "createdAt": iso(record.created_at),
+        "updatedAt": iso(record.updated_at),
     }

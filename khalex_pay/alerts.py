@@ -6,7 +6,8 @@ The scheduler's leader runs `run()` every ALERT_INTERVAL_S. It raises:
   last ALERT_SUCCESS_WINDOW_S completed (once at least ALERT_MIN_PAYMENTS ended);
 - `queue_stuck`: a queue's oldest ready message has waited more than ALERT_QUEUE_AGE_S;
 - `dead_letters`: jobs were dead-lettered (Dramatiq's `.XQ` sets, or our poison guard);
-- `late_success`: money arrived for a payment we had already failed (fulfil or refund it).
+- `late_success`: money arrived for a payment we had already failed (fulfil or refund it);
+- `refund_due`: money arrived for an order that was cancelled or already paid (refund it).
 
 `khalex_pay.shop_webhooks` raises `webhook_failed` itself (through `notify`, claimed here
 too) when the shop's webhook refused an event for the whole retry schedule.
@@ -39,7 +40,7 @@ from khalex_pay.jobs import QUEUES
 from khalex_pay.observability import scrub
 from khalex_pay.settings import Settings
 from store.db import utcnow
-from store.tables import alerts, job_deliveries, payment_events, payments
+from store.tables import alerts, job_deliveries, order_events, payment_events, payments
 
 log = logging.getLogger(__name__)
 # The ERROR line must not become a second Sentry event: `notify` sends its own, tagged.
@@ -66,6 +67,7 @@ LOW_SUCCESS_RATE = "low_success_rate"
 QUEUE_STUCK = "queue_stuck"
 DEAD_LETTERS = "dead_letters"
 LATE_SUCCESS = "late_success"
+REFUND_DUE = "refund_due"
 WEBHOOK_FAILED = "webhook_failed"
 
 #: Sends the webhook: `httpx.post`'s signature (tests pass their own).
@@ -113,6 +115,7 @@ def run(
             *queue_alerts(conn, c.settings, ages, now),
             *dead_letter_alerts(conn, [*dead, *_poisoned(conn, now)], now),
             *late_success_alerts(conn, now),
+            *refund_due_alerts(conn, now),
         ]
         conn.execute(alerts.delete().where(alerts.c.last_alerted_at < now - RETENTION))
     for alert in raised:
@@ -223,6 +226,40 @@ def _late_success(row: sa.RowMapping) -> Alert:
         {"paymentId": row["payment_id"], "amount": row["amount"],
          "receipt": row["mpesa_receipt_number"], "previousReason": data.get("previousReason"),
          "processingMs": data.get("processingMs"), "paidAt": row["created_at"].isoformat()},
+    )  # fmt: skip
+
+
+def refund_due_alerts(conn: sa.Connection, now: datetime) -> list[Alert]:
+    """One `refund_due` alert for each payment an order owes back, never alerted before.
+
+    Money came for an order that was cancelled or already paid (or the shop cancelled a
+    paid order): the shop must give it back.
+    """
+    e = order_events
+    rows = conn.execute(
+        sa.select(e.c.order_id, e.c.kind, e.c.data, e.c.to_status, e.c.created_at)
+        .where(e.c.kind.in_(("refund_due", "cancelled")), e.c.created_at >= now - LOOKBACK)
+        .order_by(e.c.id.desc())
+        .limit(BATCH)
+    ).all()  # fmt: skip
+    by_key = {
+        f"refund_due:{row.order_id}:{row.data['paymentId']}": row._mapping
+        for row in rows
+        if row.kind == "refund_due" or (row.data or {}).get("refundDue")
+    }
+    return [_refund_due(by_key[key]) for key in claim_once(conn, REFUND_DUE, list(by_key), now)]
+
+
+def _refund_due(row: sa.RowMapping) -> Alert:
+    data = row["data"]
+    reason = data.get("reason") or "order_cancelled_after_payment"
+    return Alert(
+        REFUND_DUE,
+        f"order {row['order_id']} owes payment {data['paymentId']} back ({reason}): "
+        "refund the customer",
+        {"orderId": row["order_id"], "paymentId": data["paymentId"], "reason": reason,
+         "amount": data.get("amount"), "orderStatus": row["to_status"],
+         "at": row["created_at"].isoformat()},
     )  # fmt: skip
 
 

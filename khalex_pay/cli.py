@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from khalex_pay import keys_cli, ops_cli, webhooks_cli
+from khalex_pay import keys_cli, ops_cli, orders_cli, webhooks_cli
 from khalex_pay.settings import Settings, SettingsError, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="alembic upgrade head on DATABASE_URL")
     ops_cli.add_parsers(sub)
     keys_cli.add_parsers(sub)
+    orders_cli.add_parsers(sub)
     webhooks_cli.add_parsers(sub)
     return parser
 
@@ -129,6 +130,7 @@ _COMMANDS = {
     "migrate": _migrate,
     **ops_cli.COMMANDS,
     **keys_cli.COMMANDS,
+    **orders_cli.COMMANDS,
     **webhooks_cli.COMMANDS,
 }
 

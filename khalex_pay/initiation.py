@@ -26,10 +26,10 @@ from khalex_pay.container import Container
 from khalex_pay.jobs import PROCESS_CALLBACK, SEND_PUSH
 from khalex_pay.relay import relay
 from khalex_pay.transitions import transition
-from store import inbox, outbox, payments
+from store import inbox, orders, outbox, payments
 from store.db import retrying, utcnow
 from store.exchanges import StoreRecorder
-from store.payments import NewPayment, PaymentRecord, PhoneBusy
+from store.payments import NewPayment, OrderBusy, PaymentRecord, PhoneBusy
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +62,32 @@ def fingerprint(new: NewPayment) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def initiate(c: Container, new: NewPayment, idempotency_key: str | None = None) -> Initiated:
-    """Record a payment and queue its push, in one transaction; relay the job after commit."""
+def initiate(
+    c: Container,
+    new: NewPayment,
+    idempotency_key: str | None = None,
+    guard: Callable[[sa.Connection], None] | None = None,
+) -> Initiated:
+    """Record a payment and queue its push, in one transaction; relay the job after commit.
+
+    `guard` runs first inside that transaction and may refuse by raising (an order that was
+    paid or cancelled meanwhile).
+    """
     digest = fingerprint(new)
     if idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
         return earlier
     try:
-        record, job_id = retrying(lambda: _insert(c, new, idempotency_key, digest), attempts=3)
-    except (PhoneBusy, sa.exc.IntegrityError) as exc:
+        record, job_id = retrying(
+            lambda: _insert(c, new, idempotency_key, digest, guard), attempts=3
+        )
+    except (PhoneBusy, OrderBusy, sa.exc.IntegrityError) as exc:
         # A concurrent request with the same key may have won the race: answer as it did.
         if idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
             return earlier
         if isinstance(exc, PhoneBusy):
             raise PhoneBusy(_in_flight(c, new.phone_number)) from exc
+        if isinstance(exc, OrderBusy) and new.order_id:
+            raise OrderBusy(_order_in_flight(c, new.order_id)) from exc
         raise
     log.info("payment %s created for %s", record.id, mask_msisdn(record.phone_number))
     relay(c, [job_id])
@@ -82,9 +95,15 @@ def initiate(c: Container, new: NewPayment, idempotency_key: str | None = None) 
 
 
 def _insert(
-    c: Container, new: NewPayment, key: str | None, digest: str
+    c: Container,
+    new: NewPayment,
+    key: str | None,
+    digest: str,
+    guard: Callable[[sa.Connection], None] | None,
 ) -> tuple[PaymentRecord, int]:
     with c.engine.begin() as conn:
+        if guard:
+            guard(conn)
         record = payments.insert(conn, new)
         if key:
             payments.claim_idempotency_key(conn, key, digest, record.id)
@@ -94,6 +113,11 @@ def _insert(
 def _in_flight(c: Container, phone: str) -> str:
     with c.engine.connect() as conn:
         return payments.in_flight_for(conn, phone) or ""
+
+
+def _order_in_flight(c: Container, order_id: str) -> str:
+    with c.engine.connect() as conn:
+        return orders.in_flight_payment(conn, order_id) or ""
 
 
 def _replay(c: Container, key: str, digest: str) -> Initiated | None:

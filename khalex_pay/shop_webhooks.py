@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain import order
 from domain.payment import Change, Status
 from domain.phone import mask_msisdn
 from khalex_pay import alerts, webhook_sender
@@ -29,6 +30,7 @@ from khalex_pay.relay import relay
 from khalex_pay.settings import Settings, webhook_secret_bytes
 from store import outbox, webhooks
 from store.db import utcnow
+from store.orders import OrderRecord
 from store.payments import PaymentRecord
 from store.webhooks import DELIVERED, FAILED, PENDING, Attempt, WebhookEvent
 
@@ -101,6 +103,25 @@ def payment_changed(
     if status not in PAYMENT_EVENTS or change.before.status is status:
         return None
     return enqueue(conn, settings, PAYMENT_EVENTS[status], payment_data(record))
+
+
+def order_changed(
+    conn: sa.Connection, settings: Settings, record: OrderRecord, change: order.Change
+) -> list[str]:
+    """Queue the events an order's change means to the shop (`order.confirmed|cancelled|
+    refund_due`); `record` is the order as written by the change."""
+    data = order_data(record)
+    found = (enqueue(conn, settings, kind, data) for kind in order.shop_events(change))
+    return [event_id for event_id in found if event_id]
+
+
+def order_data(record: OrderRecord) -> dict[str, object]:
+    """An order as the shop's webhook shows it: ids, amounts and statuses, nothing personal."""
+    return {
+        "orderId": record.id, "status": record.status, "totalAmount": record.total_amount,
+        "currency": record.currency, "paymentId": record.paid_by_payment_id,
+        "refundDue": record.refund_due, "refundPaymentIds": list(record.refund_payment_ids),
+    }  # fmt: skip
 
 
 def payment_data(record: PaymentRecord) -> dict[str, object]:

@@ -1,7 +1,8 @@
 """Apply a domain fact to a stored payment: decide, then compare-and-set, retrying on a race.
 
 Every change of a payment's state passes through here, so this is also where the shop's
-webhook hears of a payment's end (`shop_webhooks.payment_changed`), in the same transaction.
+webhook hears of a payment's end (`shop_webhooks.payment_changed`), and where a completed
+payment settles its order (`settle_order`), both in the payment's own transaction.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from domain import order
 from domain.payment import Change, Fact, decide
 from khalex_pay import shop_webhooks
 from khalex_pay.settings import Settings
-from store import payments
-from store.payments import Conflict, PaymentRecord
+from store import orders, payments
+from store.payments import COMPLETION_EVENTS, Conflict, PaymentRecord
 
 #: How often we re-decide when another transaction changed the payment first.
 MAX_RACES = 5
@@ -62,6 +64,34 @@ def _write(
     change: Change,
     extra: dict[str, object],
 ) -> PaymentRecord:
+    settles = change.event.kind in COMPLETION_EVENTS and record.order_id is not None
+    if settles:
+        # Lock the order before writing the payment, in the order initiating for it takes
+        # (order, then payments): the two can wait on each other but never deadlock.
+        orders.get(conn, str(record.order_id), for_update=True)
     updated = payments.apply(conn, record, change, **extra)
     shop_webhooks.payment_changed(conn, settings, updated, change)
+    if settles:
+        settle_order(conn, settings, updated)
+    return updated
+
+
+def settle_order(
+    conn: sa.Connection, settings: Settings, paid: PaymentRecord
+) -> orders.OrderRecord | None:
+    """Tell the order of payment `paid`, which just completed, in the payment's transaction.
+
+    It confirms a pending order of that total; otherwise the money is a refund due. An
+    order that changed meanwhile raises `orders.Conflict` (a payments `Conflict`), so the
+    caller's retry decides the payment and the order again, together.
+    """
+    assert paid.order_id is not None
+    record = orders.get(conn, paid.order_id)
+    if record is None:
+        return None  # the foreign key makes this impossible; never fail a payment for it
+    change = order.decide(record.to_domain(), order.PaymentCompleted(paid.id, paid.amount))
+    if change is None:
+        return record
+    updated = orders.apply(conn, record, change)
+    shop_webhooks.order_changed(conn, settings, updated, change)
     return updated

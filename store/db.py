@@ -76,6 +76,8 @@ def _sqlite_mentions(text: str, constraint: str) -> bool:
         "uq_payments_checkout_request_id": "payments.checkout_request_id",
         "uq_payments_mpesa_receipt_number": "payments.mpesa_receipt_number",
         "pk_idempotency_keys": "idempotency_keys.key",
+        "uq_payments_order_in_flight": "payments.order_id",
+        "pk_order_idempotency_keys": "order_idempotency_keys.key",
     }
     return columns.get(constraint, constraint) in text
 

@@ -30,6 +30,14 @@ class PhoneBusy(Exception):
         self.payment_id = payment_id
 
 
+class OrderBusy(Exception):
+    """Another payment for this order is still in flight."""
+
+    def __init__(self, payment_id: str) -> None:
+        super().__init__(payment_id)
+        self.payment_id = payment_id
+
+
 class Conflict(Exception):
     """The payment changed under us; reload and decide again."""
 
@@ -118,6 +126,8 @@ def insert(conn: sa.Connection, new: NewPayment) -> PaymentRecord:
         if is_unique_violation(exc, "uq_payments_phone_in_flight"):
             # The transaction is spoilt now; the caller looks the other payment up.
             raise PhoneBusy("") from exc
+        if is_unique_violation(exc, "uq_payments_order_in_flight"):
+            raise OrderBusy("") from exc
         raise
     _event(conn, payment_id, "created", None, Status.CREATED.value, _initiated(new), now)
     return PaymentRecord.from_row(row)
@@ -154,13 +164,14 @@ MAX_REF = 64
 
 def find(conn: sa.Connection, ref: str) -> PaymentRecord | None:
     """The payment whose id or CheckoutRequestID is `ref`."""
-    if not (ref.isascii() and ref.isprintable()) or len(ref) > MAX_REF:
-        return None  # no id looks like this (and PostgreSQL refuses NUL in a parameter)
     return get(conn, ref) or by_checkout(conn, ref)
 
 
 def by_checkout(conn: sa.Connection, checkout_request_id: str) -> PaymentRecord | None:
-    return _one(conn, payments.c.checkout_request_id == checkout_request_id)
+    ref = checkout_request_id
+    if not (ref.isascii() and ref.isprintable()) or len(ref) > MAX_REF:
+        return None  # no id looks like this (and PostgreSQL refuses NUL in a parameter)
+    return _one(conn, payments.c.checkout_request_id == ref)
 
 
 def by_token(conn: sa.Connection, token: str) -> PaymentRecord | None:

@@ -51,6 +51,67 @@ TZ = UtcDateTime()
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER
 
+#: What the shop says is owed (CONTRACT.md §7). Seed columns, plus the state machine's own.
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
+    # [{"productId", "productName", "quantity", "unitPrice"}], as the shop sent them
+    sa.Column("order_items", JSON, nullable=False),
+    sa.Column("total_amount", sa.Integer, nullable=False),
+    sa.Column("delivery_fee", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("currency", sa.String(3), nullable=False, server_default="KES"),
+    sa.Column("customer_name", sa.String(200), nullable=False),
+    sa.Column("customer_email", sa.String(254)),
+    sa.Column("customer_phone", sa.String(12), nullable=False),  # normalised 2547…/2541…
+    sa.Column("delivery_address", sa.String(500)),
+    sa.Column("notes", sa.String(1000)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("refund_due", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Completed payments whose money the shop owes back (domain Order.refunds).
+    sa.Column("refund_payment_ids", JSON, nullable=False),
+    # No foreign key: payments already reference orders, and a cycle would order nothing.
+    sa.Column("paid_by_payment_id", sa.Uuid(as_uuid=False)),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", TZ, nullable=False),
+    sa.Column("updated_at", TZ, nullable=False),
+    sa.CheckConstraint("total_amount BETWEEN 1 AND 250000", name="total_range"),
+    sa.CheckConstraint("delivery_fee >= 0", name="delivery_fee_range"),
+    # Newest first, for cursor pagination (with and without a status filter).
+    sa.Index("ix_orders_created", "created_at", "id"),
+    sa.Index("ix_orders_status_created", "status", "created_at", "id"),
+    sa.Index(
+        "ix_orders_refund_due",
+        "created_at",
+        postgresql_where=sa.text("refund_due"),
+        sqlite_where=sa.text("refund_due"),
+    ),
+)
+
+order_events = sa.Table(
+    "order_events",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Uuid(as_uuid=False), sa.ForeignKey("orders.id"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("from_status", sa.String(16)),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("data", JSON, nullable=False),
+    sa.Column("created_at", TZ, nullable=False),
+    sa.Index("ix_order_events_order", "order_id", "id"),
+    sa.Index("ix_order_events_kind_created", "kind", "created_at"),
+)
+
+#: Idempotency-Keys of `POST /api/orders` (payments keep theirs in `idempotency_keys`).
+order_idempotency_keys = sa.Table(
+    "order_idempotency_keys",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("order_id", sa.Uuid(as_uuid=False), sa.ForeignKey("orders.id"), nullable=False),
+    sa.Column("created_at", TZ, nullable=False),
+)
+
 payments = sa.Table(
     "payments",
     metadata,
@@ -62,7 +123,7 @@ payments = sa.Table(
     sa.Column("product_name", sa.String(200), nullable=False),
     sa.Column("customer_name", sa.String(200), nullable=False),
     sa.Column("customer_email", sa.String(254), nullable=False),
-    sa.Column("order_id", sa.String(64)),
+    sa.Column("order_id", sa.Uuid(as_uuid=False), sa.ForeignKey("orders.id")),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("checkout_request_id", sa.String(64), unique=True),
     sa.Column("merchant_request_id", sa.String(64)),
@@ -91,6 +152,15 @@ payments = sa.Table(
         postgresql_where=_IN_FLIGHT_SQL,
         sqlite_where=_IN_FLIGHT_SQL,
     ),
+    # One payment in flight per order: a second initiate for it is refused, never pushed.
+    sa.Index(
+        "uq_payments_order_in_flight",
+        "order_id",
+        unique=True,
+        postgresql_where=_IN_FLIGHT_SQL,
+        sqlite_where=_IN_FLIGHT_SQL,
+    ),
+    sa.Index("ix_payments_order", "order_id"),
     sa.Index(
         "ix_payments_pending_created",
         "created_at",

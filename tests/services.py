@@ -76,7 +76,7 @@ def free_port() -> int:
 
 
 def wait_for_http(
-    url: str, timeout_s: float = 20.0, proc: subprocess.Popen[bytes] | None = None
+    url: str, timeout_s: float = 90.0, proc: subprocess.Popen[bytes] | None = None
 ) -> None:
     import httpx
 

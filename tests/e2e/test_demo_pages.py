@@ -60,8 +60,9 @@ def test_checkout_page_is_served_at_the_root_and_calls_the_payment_api(dev: str)
 
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert 'fetch("/demo/api/payments/initiate"' in page.text
-    assert '"/demo/api/payments/status/"' in page.text
+    assert 'fetch("/demo/orders"' in page.text
+    assert 'fetch("/api/payments/initiate"' in page.text
+    assert '"/api/payments/status/"' in page.text
     assert '"Idempotency-Key": attempt.key' in page.text
     assert "error.field" in page.text
 
@@ -119,7 +120,7 @@ def test_production_app_serves_neither_page() -> None:
 def test_the_public_api_wants_a_key_while_the_demo_shop_calls_it_server_side(dev: str) -> None:
     body = {**BOARD, "phoneNumber": "0712000555"}
     anonymous = httpx.post(f"{dev}/api/payments/initiate", json=body)
-    as_text = httpx.post(f"{dev}/demo/api/payments/initiate", content=b"{}",
+    as_text = httpx.post(f"{dev}/demo/orders", content=b"{}",
                          headers={"Content-Type": "text/plain"})  # fmt: skip
 
     assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "unauthenticated")
@@ -172,10 +173,11 @@ def test_cancel_on_the_virtual_phone_cancels_the_payment(dev: str, shop: Shop) -
 
 
 def test_field_error_names_the_field_the_checkout_page_marks(dev: str) -> None:
+    token = _demo_order(dev, "0712000666")["checkoutToken"]
     answer = httpx.post(
-        f"{dev}/demo/api/payments/initiate",
-        json={**BOARD, "phoneNumber": "0612"},
-        headers={"Idempotency-Key": str(uuid.uuid4())},
+        f"{dev}/api/payments/initiate",
+        json={"phoneNumber": "0612"},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())},
     )
 
     assert answer.status_code == 422
@@ -185,13 +187,28 @@ def test_field_error_names_the_field_the_checkout_page_marks(dev: str) -> None:
     assert 'id="error-phoneNumber"' in page  # the slot the page writes error.message into
 
 
+def _demo_order(dev: str, phone: str) -> dict[str, Any]:
+    """What the page does first: the demo shop's server makes the order (a board)."""
+    made = httpx.post(
+        f"{dev}/demo/orders",
+        json={"productId": BOARD["productId"], "phoneNumber": phone,
+              "customerName": "Wanjiru", "customerEmail": "wanjiru@example.com"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    order: dict[str, Any] = made.json()
+    return order
+
+
 def _click_pay_twice(dev: str, phone: str) -> str:
     """A double click on the page: both requests carry the attempt's one Idempotency-Key."""
     key = str(uuid.uuid4())
-    body = {**BOARD, "phoneNumber": phone}
-    url = f"{dev}/demo/api/payments/initiate"
-    first = httpx.post(url, json=body, headers={"Idempotency-Key": key})
-    second = httpx.post(url, json=body, headers={"Idempotency-Key": key})
+    token = _demo_order(dev, phone)["checkoutToken"]
+    body = {"phoneNumber": phone}
+    url = f"{dev}/api/payments/initiate"
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+    first = httpx.post(url, json=body, headers=headers)
+    second = httpx.post(url, json=body, headers=headers)
     assert first.status_code == 202, first.text
     assert second.status_code == 202, second.text
     assert second.headers.get("idempotent-replayed") == "true"
@@ -216,3 +233,31 @@ def _wait_for_prompt(dev: str, msisdn: str) -> dict[str, Any]:
                 return found
         time.sleep(0.1)
     raise AssertionError(f"no prompt opened for {msisdn[:4]}****{msisdn[-4:]}")
+
+
+def test_demo_checkout_pays_a_real_order_with_its_checkout_token(dev: str) -> None:
+    """What the page does: the demo shop's server makes the order, the page pays it by phone."""
+    made = httpx.post(
+        f"{dev}/demo/orders",
+        json={"productId": "pieces-01", "phoneNumber": "0712 345 699",
+              "customerName": "Wanjiru", "customerEmail": "wanjiru@example.com"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    order = made.json()
+    token = {"Authorization": f"Bearer {order['checkoutToken']}"}
+
+    paid = httpx.post(
+        f"{dev}/api/payments/initiate", json={"phoneNumber": "0712 345 699"},
+        headers={**token, "Idempotency-Key": str(uuid.uuid4())},
+    )  # fmt: skip
+    assert paid.status_code == 202, paid.text
+    done = Shop(dev, token=order["checkoutToken"]).wait_final(paid.json()["paymentId"])
+    seen = httpx.get(f"{dev}/api/orders/{order['orderId']}", headers=token).json()
+
+    assert order["totalAmount"] == 3200  # the shop's price, not the page's
+    assert (done["status"], done["amount"]) == ("completed", 3200)
+    assert (seen["status"], seen["paymentId"]) == ("confirmed", done["paymentId"])
+    page = httpx.get(f"{dev}/").text
+    assert "/demo/orders" in page
+    assert "checkoutToken" in page

@@ -17,7 +17,7 @@ from standardwebhooks import Webhook
 from store.db import make_engine
 from store.tables import webhook_attempts, webhook_events
 from tests import services
-from tests.processes import Processes, Shop, wiring
+from tests.processes import Processes, Shop, new_shop_key, wiring
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -76,7 +76,11 @@ def system(
             services.wait_for_http(
                 f"http://127.0.0.1:{api_port}/health/live", timeout_s=60, proc=api
             )
-            shop = Shop(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}")
+            shop = Shop(
+                f"http://127.0.0.1:{api_port}",
+                f"http://127.0.0.1:{sim_port}",
+                token=new_shop_key(postgres_url),
+            )
             yield System(shop, receiver, outage, postgres_url)
 
 

@@ -4,7 +4,9 @@ API, two worker processes, two schedulers and the simulator run as their own pro
 the real PostgreSQL and a Redis of the suite's own (so it can be restarted). The simulator's
 chaos knobs drop, duplicate and delay callbacks and fail or hang pushes and queries; in the
 meantime the suite SIGKILLs worker processes mid-job, restarts Redis and terminates the
-database backends. At the end every payment is held against the simulator's ledger.
+database backends. At the end every payment is held against the simulator's ledger, and
+every order against its payments' pushes: paid orders confirmed exactly once or owing a
+refund, no unpaid order confirmed.
 
 Why two phases: when a push's answer is lost (a hang) *and* its callback is lost too, no
 Daraja API can tell us how the payment ended (the STK query needs the CheckoutRequestID we
@@ -32,12 +34,16 @@ import pytest
 import sqlalchemy as sa
 
 from tests import services
-from tests.processes import Processes, Shop, children_of, new_shop_key, wiring
+from tests.processes import Processes, Shop, children_of, wiring
 
 pytestmark = pytest.mark.faults
 
 #: Payments per phase to distinct numbers (any-other-number: paid), plus scenario numbers.
 NORMAL_PER_PHASE = 110
+#: Every this many of those pays an order (created through the API) instead of the seed body;
+#: every ORDER_CANCEL_EVERY-th of the orders is cancelled by the shop while it is being paid.
+ORDER_EVERY = 3
+ORDER_CANCEL_EVERY = 5
 #: Scenario numbers paid in turn (one payment in flight per number), per phase.
 SCENARIOS_PHASE_1 = {
     "254700000001": 2,
@@ -137,10 +143,19 @@ class System:
     worker: subprocess.Popen[bytes]
     redis: OwnRedis
     logs: Path
+    key: str  # the shop server's API key
+    orders: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
 def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    from store import api_keys
+    from store.db import make_engine
+
+    engine = make_engine(postgres_url)
+    with engine.begin() as conn:
+        _, key = api_keys.create(conn, "fault-suite shop server")
+    engine.dispose()
     logs = tmp_path_factory.mktemp("fault-logs")
     redis = OwnRedis(logs)
     redis.start()
@@ -161,13 +176,18 @@ def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             worker = procs.start("worker", "worker", "--processes", "2", "--threads", "6")
             procs.start("scheduler-1", "scheduler")
             procs.start("scheduler-2", "scheduler")
-            services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
-            services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
+            # Seven processes start at once; on a busy machine their imports alone take a while.
+            services.wait_for_http(
+                f"http://127.0.0.1:{sim_port}/simulator/ledger", timeout_s=90, proc=sim
+            )
+            services.wait_for_http(
+                f"http://127.0.0.1:{api_port}/health/live", timeout_s=90, proc=api
+            )
             shop = Shop(
                 f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}",
-                token=new_shop_key(postgres_url),
+                token=key,
             )  # fmt: skip
-            yield System(shop, postgres_url, worker, redis, logs)
+            yield System(shop, postgres_url, worker, redis, logs, key)
     finally:
         redis.stop()
 
@@ -189,6 +209,46 @@ def _initiate_until_accepted(system: System, phone: str, amount: int) -> str:
     raise AssertionError(f"could not initiate for {phone}")
 
 
+def _shop_call(system: System, path: str, body: dict[str, Any], key: str) -> httpx.Response:
+    """POST as the shop's server; HTTP errors, 409 in-flight and 503 retried with the same key."""
+    headers = {"Authorization": f"Bearer {system.key}", "Idempotency-Key": key}
+    for _ in range(400):
+        try:
+            answer = httpx.post(f"{system.shop.api}{path}", json=body, headers=headers, timeout=15)
+        except httpx.HTTPError:
+            time.sleep(0.5)
+            continue
+        busy = answer.status_code == 409 and answer.json()["error"]["code"] == "payment_in_progress"
+        if answer.status_code != 503 and not busy:
+            return answer
+        time.sleep(0.5)
+    raise AssertionError(f"{path} never answered")
+
+
+def _pay_order(system: System, phone: str, amount: int, cancel: bool) -> str:
+    """Create an order of `amount` and pay it from `phone`; the shop may cancel it meanwhile."""
+    tag = f"{phone}-{random.random()}"
+    order = _shop_call(system, "/api/orders", {
+        "customerName": "Fault", "customerPhone": phone,
+        "items": [{"productId": "p", "productName": "P", "quantity": 1, "unitPrice": amount}],
+    }, f"order-{tag}")  # fmt: skip
+    assert order.status_code == 201, order.text
+    order_id: str = order.json()["orderId"]
+    system.orders.append(order_id)
+    paid = _shop_call(
+        system, "/api/payments/initiate", {"orderId": order_id, "phoneNumber": phone},
+        f"pay-{tag}",
+    )  # fmt: skip
+    assert paid.status_code == 202, paid.text
+    if cancel:
+        moved = _shop_call(
+            system, f"/api/orders/{order_id}/status", {"status": "cancelled"}, f"move-{tag}"
+        )
+        assert moved.status_code == 200, moved.text
+    payment_id: str = paid.json()["paymentId"]
+    return payment_id
+
+
 def _run_phase(system: System, phase: int, scenarios: dict[str, int], seed: int) -> list[str]:
     rng = random.Random(seed)
     normal = [(f"2547{phase}{i:07d}", rng.randint(1, 5000)) for i in range(NORMAL_PER_PHASE)]
@@ -196,7 +256,13 @@ def _run_phase(system: System, phase: int, scenarios: dict[str, int], seed: int)
     lock = threading.Lock()
 
     def pay_normal(item: tuple[str, int]) -> None:
-        payment_id = _initiate_until_accepted(system, *item)
+        phone, amount = item
+        n = int(phone[-7:])
+        if n % ORDER_EVERY == 0:
+            cancel = (n // ORDER_EVERY) % ORDER_CANCEL_EVERY == 0
+            payment_id = _pay_order(system, phone, amount, cancel)
+        else:
+            payment_id = _initiate_until_accepted(system, phone, amount)
         with lock:
             ids.append(payment_id)
 
@@ -318,9 +384,60 @@ def _check(system: System, payment_ids: list[str]) -> Report:
             report.bad(f"{payment_id}: still {row.status}")
             continue
         _hold_against_ledger(report, row, pushes[0] if pushes else None, completions, inbox_ids)
+    _hold_orders(report, system, by_token)
     report.counts["double pushes"] = sum(1 for m in report.mismatches if "pushed" in m)
     report.counts["mismatches"] = len(report.mismatches)
     return report
+
+
+def _hold_orders(report: Report, system: System, by_token: dict[str, list[dict[str, Any]]]) -> None:
+    """Every paid order confirmed exactly once or owing a refund; no unpaid order confirmed."""
+    engine = sa.create_engine(system.db_url)
+    with engine.connect() as conn:
+        orders = {
+            r.id: r
+            for r in conn.execute(
+                sa.text(
+                    "SELECT id::text, status, refund_due, refund_payment_ids,"
+                    " paid_by_payment_id::text AS paid_by FROM orders"
+                )
+            )
+        }
+        paid_for: dict[str, list[str]] = {}
+        for payment_id, order_id, token in conn.execute(
+            sa.text(
+                "SELECT id::text, order_id::text, callback_token FROM payments"
+                " WHERE order_id IS NOT NULL"
+            )
+        ):
+            pushes = by_token.get(token, [])
+            if pushes and pushes[0]["resultCode"] == 0:
+                paid_for.setdefault(order_id, []).append(payment_id)
+        confirmations = Counter(
+            r[0]
+            for r in conn.execute(
+                sa.text("SELECT order_id::text FROM order_events WHERE kind = 'confirmed'")
+            )
+        )
+    engine.dispose()
+    report.counts["orders"] = len(system.orders)
+    for order_id in system.orders:
+        o, paid = orders[order_id], paid_for.get(order_id, [])
+        report.counts[f"order {o.status}" + (" refund due" if o.refund_due else "")] += 1
+        if not paid:
+            if confirmations[order_id] or o.paid_by is not None:
+                report.bad(f"order {order_id}: confirmed, but no payment for it was paid")
+            continue
+        report.counts["paid orders"] += 1
+        if confirmations[order_id] > 1:
+            report.bad(f"order {order_id}: confirmed {confirmations[order_id]} times")
+        owed = set(o.refund_payment_ids)
+        for payment_id in paid:
+            pays = payment_id == o.paid_by and o.status != "cancelled"
+            if not pays and payment_id not in owed:
+                report.bad(f"order {order_id}: payment {payment_id}'s money dropped")
+        if o.paid_by is not None and o.paid_by not in paid:
+            report.bad(f"order {order_id}: confirmed by {o.paid_by}, which was never paid")
 
 
 def _hold_against_ledger(
@@ -360,6 +477,9 @@ def _hold_against_ledger(
     report.counts["callbacks sent"] += push["callbacksSent"]
 
 
+# Two phases, then up to SETTLE_S for the last payments to end: past the default 300 s
+# when the machine is busy.
+@pytest.mark.timeout(900)
 def test_every_payment_reaches_its_true_end_under_faults(
     system: System, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from daraja.wire import QueryResult
-from khalex_pay import callbacks, initiation, reconciliation
+from domain.order import Item
+from khalex_pay import callbacks, initiation, orders, reconciliation
 from store import payments
+from store.orders import NewOrder
 from store.payments import ANALYTICS_COMPLETED, ANALYTICS_INITIATED, PaymentRecord
 from tests.factories import stk_callback
 from tests.integration.conftest import Harness, new_payment
@@ -17,9 +19,17 @@ from tests.integration.conftest import Harness, new_payment
 pytestmark = pytest.mark.integration
 
 
+ORDER = NewOrder(
+    items=(Item("board-01", "Tournament board", 1, 2500),), delivery_fee=0, total_amount=2500,
+    customer_name="Wanjiru", customer_email=None, customer_phone="254712345678",
+    delivery_address=None, notes=None,
+)  # fmt: skip
+
+
 def _pushed(h: Harness) -> PaymentRecord:
+    order_id = orders.create(h.container, ORDER).order.id
     payment_id = initiation.initiate(
-        h.container, new_payment(amount=2500, order_id="order-77")
+        h.container, new_payment(amount=2500, order_id=order_id)
     ).payment.id
     initiation.send_push(h.container, payment_id)
     return h.get(payment_id)
@@ -44,7 +54,7 @@ def test_initiation_is_recorded_as_payment_initiated_without_personal_data(h: Ha
         "analytics": ANALYTICS_INITIATED,
         "amount": 2500,
         "productId": "board-01",
-        "orderId": "order-77",
+        "orderId": p.order_id,
     }
     assert p.phone_number not in str(data)
     assert p.customer_email not in str(data)

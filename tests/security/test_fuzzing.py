@@ -176,5 +176,5 @@ def test_any_bytes_on_initiate_are_never_5xx(
 
 
 @pytest.mark.parametrize("ref", ["%00", "ws_CO_%00x", "x" * 500, "%ff%fe", "%ED%A0%80"])
-def test_status_of_an_odd_ref_is_404_not_5xx(client: TestClient[Any], ref: str) -> None:
-    assert client.get(f"/api/payments/status/{ref}").status_code == 404
+def test_status_of_an_odd_ref_is_404_not_5xx(shop_client: TestClient[Any], ref: str) -> None:
+    assert shop_client.get(f"/api/payments/status/{ref}").status_code == 404

@@ -30,11 +30,13 @@ from schemathesis.openapi import from_asgi
 
 from api import auth, checkout_tokens
 from api.app import create_app
+from khalex_pay import orders
 from khalex_pay.container import Container
 from khalex_pay.dlq import NoQueues
 from khalex_pay.settings import load_settings
 from store.db import make_engine
 from tests.integration.conftest import Harness, h, shop_key  # noqa: F401 - the fixture
+from tests.integration.test_orders import new_order
 from tests.security.conftest import WIDE
 
 pytestmark = pytest.mark.integration
@@ -71,7 +73,10 @@ def credentials(h: Harness) -> Credentials:
     secret = h.container.settings.jwt_secret
     return Credentials(
         shop_key=shop_key(h),
-        checkout_token=checkout_tokens.mint(secret, "order-openapi-1"),
+        # For a real order of the shop's, so its page's calls reach the order and pay it.
+        checkout_token=checkout_tokens.mint(
+            secret, orders.create(h.container, new_order()).order.id
+        ),
         operator_token=auth.issue_token(secret, "schemathesis", hours=1),
     )
 

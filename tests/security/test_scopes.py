@@ -10,14 +10,26 @@ import pytest
 
 from api.auth import issue_token
 from api.checkout_tokens import mint
-from khalex_pay import initiation
+from domain.order import Item
+from khalex_pay import initiation, orders
 from store.payments import PaymentRecord
 from tests.integration.conftest import Harness, new_payment, shop_key
+from tests.integration.test_orders import new_order
 from tests.security.conftest import BODY, App, bearer, counts
 
 pytestmark = pytest.mark.integration
 
-ORDER_A, ORDER_B = "order-aaaa", "order-bbbb"
+
+@pytest.fixture
+def two(h: Harness) -> tuple[str, str]:
+    """Two orders of the shop's, each owing BODY's amount: (A, B)."""
+    board = (Item("board-01", "Tournament chess board", 1, BODY["amount"]),)
+    made = [
+        orders.create(h.container, new_order(items=board, delivery_fee=0,
+                                             total_amount=BODY["amount"]))
+        for _ in range(2)
+    ]  # fmt: skip
+    return made[0].order.id, made[1].order.id
 
 
 def _pushed(h: Harness, phone: str, order_id: str | None) -> PaymentRecord:
@@ -30,10 +42,13 @@ def _token(h: Harness, order_id: str) -> dict[str, str]:
     return bearer(mint(h.container.settings.jwt_secret, order_id))
 
 
-def test_a_checkout_token_reads_its_orders_payment_without_daraja_ids(h: Harness, app: App) -> None:
-    mine = _pushed(h, "254712000001", ORDER_A)
+def test_a_checkout_token_reads_its_orders_payment_without_daraja_ids(
+    h: Harness, app: App, two: tuple[str, str]
+) -> None:
+    order_a, _ = two
+    mine = _pushed(h, "254712000001", order_a)
 
-    answer = app().get(f"/api/payments/status/{mine.id}", headers=_token(h, ORDER_A))
+    answer = app().get(f"/api/payments/status/{mine.id}", headers=_token(h, order_a))
 
     assert answer.status_code == 200
     assert answer.json()["paymentId"] == mine.id
@@ -42,9 +57,12 @@ def test_a_checkout_token_reads_its_orders_payment_without_daraja_ids(h: Harness
     assert (mine.checkout_request_id or "x") not in answer.text
 
 
-def test_the_shop_server_and_operators_see_daraja_ids(h: Harness, app: App) -> None:
+def test_the_shop_server_and_operators_see_daraja_ids(
+    h: Harness, app: App, two: tuple[str, str]
+) -> None:
+    order_a, _ = two
     client = app()
-    mine = _pushed(h, "254712000001", ORDER_A)
+    mine = _pushed(h, "254712000001", order_a)
     operator = bearer(issue_token(h.container.settings.jwt_secret, "ops", 1))
 
     for headers in (bearer(shop_key(h)), operator):
@@ -54,14 +72,15 @@ def test_the_shop_server_and_operators_see_daraja_ids(h: Harness, app: App) -> N
 
 
 def test_reading_another_orders_payment_is_the_same_404_as_an_unknown_one(
-    h: Harness, app: App
+    h: Harness, app: App, two: tuple[str, str]
 ) -> None:
+    order_a, order_b = two
     client = app()
-    theirs = _pushed(h, "254712000002", ORDER_B)
+    theirs = _pushed(h, "254712000002", order_b)
     no_order = _pushed(h, "254712000003", None)
 
     answers = [
-        client.get(f"/api/payments/status/{ref}", headers=_token(h, ORDER_A))
+        client.get(f"/api/payments/status/{ref}", headers=_token(h, order_a))
         for ref in (theirs.id, no_order.id, "00000000-0000-4000-8000-000000000000")
     ]
 
@@ -70,42 +89,46 @@ def test_reading_another_orders_payment_is_the_same_404_as_an_unknown_one(
 
 
 def test_a_checkout_token_cannot_look_a_payment_up_by_its_checkout_request_id(
-    h: Harness, app: App
+    h: Harness, app: App, two: tuple[str, str]
 ) -> None:
+    order_a, _ = two
     client = app()
-    mine = _pushed(h, "254712000004", ORDER_A)
+    mine = _pushed(h, "254712000004", order_a)
     ref = mine.checkout_request_id
 
-    as_token = client.get(f"/api/payments/status/{ref}", headers=_token(h, ORDER_A))
+    as_token = client.get(f"/api/payments/status/{ref}", headers=_token(h, order_a))
     as_shop = client.get(f"/api/payments/status/{ref}", headers=bearer(shop_key(h)))
 
     assert as_token.status_code == 404
     assert as_shop.json()["paymentId"] == mine.id
 
 
-def test_a_checkout_token_initiates_only_for_its_own_order(h: Harness, app: App) -> None:
+def test_a_checkout_token_initiates_only_for_its_own_order(
+    h: Harness, app: App, two: tuple[str, str]
+) -> None:
+    order_a, order_b = two
     client = app()
 
     other = client.post(
-        "/api/payments/initiate", json={**BODY, "orderId": ORDER_B}, headers=_token(h, ORDER_A)
+        "/api/payments/initiate", json={**BODY, "orderId": order_b}, headers=_token(h, order_a)
     )
-    none = client.post("/api/payments/initiate", json=BODY, headers=_token(h, ORDER_A))
     written = counts(h)[:2]
-    own = client.post(
-        "/api/payments/initiate", json={**BODY, "orderId": ORDER_A}, headers=_token(h, ORDER_A)
-    )
+    # Without an orderId, a checkout token pays its own order.
+    own = client.post("/api/payments/initiate", json=BODY, headers=_token(h, order_a))
 
     assert (other.status_code, other.json()["error"]["code"]) == (404, "order_not_found")
-    assert none.status_code == 404
     assert written == (0, 0)
     assert own.status_code == 202
-    assert own.json()["orderId"] == ORDER_A
+    assert own.json()["orderId"] == order_a
     assert own.json()["checkoutRequestId"] is None
 
 
-def test_a_409_names_the_busy_payment_only_to_callers_who_may_read_it(h: Harness, app: App) -> None:
+def test_a_409_names_the_busy_payment_only_to_callers_who_may_read_it(
+    h: Harness, app: App, two: tuple[str, str]
+) -> None:
+    order_a, order_b = two
     client = app()
-    busy = _pushed(h, "254712345678", ORDER_A)  # BODY's phone, in flight
+    busy = _pushed(h, "254712345678", order_a)  # BODY's phone, in flight
 
     def conflict(headers: dict[str, str], order_id: str) -> dict[str, object]:
         answer = client.post(
@@ -116,9 +139,9 @@ def test_a_409_names_the_busy_payment_only_to_callers_who_may_read_it(h: Harness
         assert error["code"] == "payment_in_progress"
         return error
 
-    stranger = conflict(_token(h, ORDER_B), ORDER_B)
-    owner = conflict(_token(h, ORDER_A), ORDER_A)
-    shop = conflict(bearer(shop_key(h)), ORDER_B)
+    stranger = conflict(_token(h, order_b), order_b)
+    owner = conflict(_token(h, order_a), order_a)
+    shop = conflict(bearer(shop_key(h)), order_b)
 
     assert stranger["paymentId"] is None
     assert busy.id not in str(stranger)
@@ -126,17 +149,20 @@ def test_a_409_names_the_busy_payment_only_to_callers_who_may_read_it(h: Harness
     assert shop["paymentId"] == busy.id
 
 
-def test_an_idempotency_key_never_hands_another_callers_payment_over(h: Harness, app: App) -> None:
+def test_an_idempotency_key_never_hands_another_callers_payment_over(
+    h: Harness, app: App, two: tuple[str, str]
+) -> None:
+    order_a, order_b = two
     client = app()
-    body = {**BODY, "orderId": ORDER_A}
+    body = {**BODY, "orderId": order_a}
     first = client.post(
         "/api/payments/initiate", json=body, headers={**bearer(shop_key(h)), "Idempotency-Key": "k"}
     )
-    other_body = {**body, "orderId": ORDER_B}
+    other_body = {**body, "orderId": order_b}
     replay = client.post(
         "/api/payments/initiate",
         json=other_body,
-        headers={**_token(h, ORDER_B), "Idempotency-Key": "k"},
+        headers={**_token(h, order_b), "Idempotency-Key": "k"},
     )
 
     assert first.status_code == 202
