@@ -6,7 +6,8 @@ chaos knobs drop, duplicate and delay callbacks and fail or hang pushes and quer
 meantime the suite SIGKILLs worker processes mid-job, restarts Redis and terminates the
 database backends. At the end every payment is held against the simulator's ledger, and
 every order against its payments' pushes: paid orders confirmed exactly once or owing a
-refund, no unpaid order confirmed.
+refund, no unpaid order confirmed, and every confirmation received (signed) by the shop's
+webhook receiver, which itself refuses a share of the deliveries.
 
 Why two phases: when a push's answer is lost (a hang) *and* its callback is lost too, no
 Daraja API can tell us how the payment ended (the STK query needs the CheckoutRequestID we
@@ -16,6 +17,7 @@ phase 2 hangs pushes but never drops callbacks, so every payment here has a know
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import signal
@@ -32,9 +34,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from standardwebhooks import Webhook
 
 from tests import services
 from tests.processes import Processes, Shop, children_of, wiring
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.faults
 
@@ -43,6 +47,12 @@ NORMAL_PER_PHASE = 110
 #: Every this many of those pays an order (created through the API) instead of the seed body;
 #: every ORDER_CANCEL_EVERY-th of the orders is cancelled by the shop while it is being paid.
 ORDER_EVERY = 3
+#: The shop's webhook secret, and the share of deliveries its receiver refuses (503).
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"fault-suite-shop-webhook-secret!").decode()
+WEBHOOK_REFUSE_RATE = 0.2
+#: Longest wait, after the last payment ended, for the last confirmation to reach the shop
+#: (a delivery job lost with Redis is queued again by the scheduler after a minute).
+WEBHOOK_WAIT_S = 150
 ORDER_CANCEL_EVERY = 5
 #: Scenario numbers paid in turn (one payment in flight per number), per phase.
 SCENARIOS_PHASE_1 = {
@@ -144,6 +154,7 @@ class System:
     redis: OwnRedis
     logs: Path
     key: str  # the shop server's API key
+    receiver: Receiver  # the shop's webhook endpoint
     orders: list[str] = field(default_factory=list)
 
 
@@ -160,6 +171,8 @@ def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     redis = OwnRedis(logs)
     redis.start()
     api_port, sim_port = services.free_port(), services.free_port()
+    refuse = random.Random(20261130)
+    receiver = Receiver(lambda: 503 if refuse.random() < WEBHOOK_REFUSE_RATE else 200)
     env = {
         **wiring(postgres_url, redis.url, api_port, sim_port),
         "MPESA_TIMEOUT_S": "2",
@@ -168,9 +181,12 @@ def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "RECONCILE_AFTER_S": "3",
         "PAYMENT_EXPIRY_S": str(EXPIRY_S),
         "SIM_CHAOS": '{"seed": 20261126}',
+        "SHOP_WEBHOOK_URL": receiver.url,
+        "SHOP_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SHOP_WEBHOOK_RETRY_S": "1,2,4" + ",5" * 60,
     }
     try:
-        with Processes(env, logs) as procs:
+        with receiver, Processes(env, logs) as procs:
             sim = procs.start("simulator", "simulator", "--port", str(sim_port))
             api = procs.start("api", "api", "--port", str(api_port), "--workers", "2")
             worker = procs.start("worker", "worker", "--processes", "2", "--threads", "6")
@@ -187,7 +203,7 @@ def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}",
                 token=key,
             )  # fmt: skip
-            yield System(shop, postgres_url, worker, redis, logs, key)
+            yield System(shop, postgres_url, worker, redis, logs, key, receiver)
     finally:
         redis.stop()
 
@@ -438,6 +454,29 @@ def _hold_orders(report: Report, system: System, by_token: dict[str, list[dict[s
                 report.bad(f"order {order_id}: payment {payment_id}'s money dropped")
         if o.paid_by is not None and o.paid_by not in paid:
             report.bad(f"order {order_id}: confirmed by {o.paid_by}, which was never paid")
+    _hold_webhooks(report, system, [i for i in system.orders if confirmations[i]])
+
+
+def _hold_webhooks(report: Report, system: System, confirmed: list[str]) -> None:
+    """Every order confirmation reached the shop's receiver, signed, at least once."""
+    deadline = time.monotonic() + WEBHOOK_WAIT_S
+    while True:
+        received = Counter(
+            event["data"]["orderId"]
+            for got in system.receiver.accepted()
+            if (event := Webhook(WEBHOOK_SECRET).verify(got.body, got.headers))["type"]
+            == "order.confirmed"
+        )
+        missing = [order_id for order_id in confirmed if not received[order_id]]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    report.counts["order.confirmed webhooks received"] = sum(received.values())
+    report.counts["webhook deliveries refused by the shop"] = sum(
+        1 for got in system.receiver.received if got.status >= 300
+    )
+    for order_id in missing:
+        report.bad(f"order {order_id}: its confirmation never reached the shop's webhook")
 
 
 def _hold_against_ledger(
