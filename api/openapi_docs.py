@@ -10,7 +10,7 @@ really gives. tests/security/test_openapi_conformance.py holds the API to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar.openapi import ResponseSpec
@@ -235,3 +235,39 @@ ORDER_MOVE: dict[str, Any] = {
     "operation_class": _json_body(_MOVE_BODY, "Where the order moves."),
     "security": SECURED,
 }
+
+
+# --- The Payment answer (README "HTTP API") ----------------------------------------------
+
+
+class Payment(msgspec.Struct, rename="camel"):
+    """A payment as the caller sees it: the phone masked; Daraja's ids null for a page."""
+
+    payment_id: str
+    status: Literal["pending", "completed", "failed", "cancelled"]
+    amount: int
+    currency: str
+    phone_number: str
+    product_id: str
+    product_name: str
+    order_id: str | None
+    checkout_request_id: str | None
+    merchant_request_id: str | None
+    mpesa_receipt_number: str | None
+    transaction_date: str | None
+    result_code: int | None
+    result_desc: str | None
+    failure_reason: str | None
+    late_success: bool
+    message: str
+    created_at: str
+    updated_at: str
+
+
+def payment(status: int, description: str) -> dict[int, ResponseSpec]:
+    """The Payment answer, documented for `status` (202 for initiate, 200 for status)."""
+    return {
+        status: ResponseSpec(
+            data_container=Payment, description=description, generate_examples=False
+        )
+    }

@@ -14,7 +14,7 @@ from api import orders as order_api
 from api.callers import Caller, Checkout, may_read_payment
 from api.client_address import client_address
 from api.errors import ApiError
-from api.openapi_docs import CALLBACK, INITIATE_BODY, SECURED, errors
+from api.openapi_docs import CALLBACK, INITIATE_BODY, SECURED, errors, payment
 from api.rate_limits import RateLimits
 from api.schemas import decode_object, parse_initiate, present
 from api.types import AnyRequest, Deps
@@ -42,7 +42,10 @@ class PaymentController(Controller):
 
     @post(
         "/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED, security=SECURED,
-        responses=errors(400, 401, 404, 409, 413, 415, 422, 429, 503),
+        responses={
+            **errors(400, 401, 404, 409, 413, 415, 422, 429, 503),
+            **payment(202, "Accepted: the payment, pending; Location is its status URL."),
+        },
         operation_class=INITIATE_BODY,
     )  # fmt: skip
     def initiate(
@@ -63,8 +66,9 @@ class PaymentController(Controller):
         return initiate_as(request, container, rate_limits, caller, body)
 
     @get(
-        "/status/{ref:str}", sync_to_thread=True, security=SECURED, responses=errors(401, 404, 503)
-    )
+        "/status/{ref:str}", sync_to_thread=True, security=SECURED,
+        responses={**errors(401, 404, 503), **payment(200, "The payment.")},
+    )  # fmt: skip
     def status(self, ref: FromPath[str], container: Deps, caller: Caller) -> dict[str, object]:
         """A payment by its paymentId or (shop server and operators) its CheckoutRequestID."""
         return status_as(container, caller, ref)
