@@ -13,7 +13,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.status_codes import HTTP_201_CREATED
 
-from api import checkout_tokens
+from api import checkout_tokens, refused
 from api import openapi_docs as docs
 from api.callers import Caller, Checkout, may_read_order
 from api.checkout_tokens import MAX_ORDER_ID
@@ -68,14 +68,16 @@ class OrderController(Controller):
         Optional header Idempotency-Key.
         """
         _shop_only(caller)
-        new = parse_order(body)
-        key = idempotency_key(request)
-        try:
-            view = orders.create(container, new, key)
-        except orders.IdempotencyKeyReused as exc:
-            raise ApiError(
-                409, "idempotency_key_reused", "This Idempotency-Key was used with another order."
-            ) from exc
+        with refused.kept(container, request, body, request.headers.get("idempotency-key")):
+            new = parse_order(body)
+            key = idempotency_key(request)
+            try:
+                view = orders.create(container, new, key)
+            except orders.IdempotencyKeyReused as exc:
+                raise ApiError(
+                    409, "idempotency_key_reused",
+                    "This Idempotency-Key was used with another order.",
+                ) from exc  # fmt: skip
         answer = present_order(view, caller)
         answer["checkoutToken"] = checkout_tokens.mint(container.settings.jwt_secret, view.order.id)
         headers = {"Location": f"/api/orders/{view.order.id}"}
@@ -123,21 +125,27 @@ class OrderController(Controller):
 
     @post("/{order_id:str}/status", sync_to_thread=True, status_code=200, **docs.ORDER_MOVE)
     def move(
-        self, order_id: FromPath[str], container: Deps, caller: Caller, body: RawBody
+        self,
+        request: AnyRequest,
+        order_id: FromPath[str],
+        container: Deps,
+        caller: Caller,
+        body: RawBody,
     ) -> dict[str, object]:
         """Move the order: processing, shipped, delivered or cancelled (shop or operator)."""
         if isinstance(caller, Checkout):
             raise not_found(order_id)
-        to = parse_move(body)
-        try:
-            view = orders.move(container, order_id, to)
-        except orders.OrderNotFound as exc:
-            raise not_found(order_id) from exc
-        except orders.InvalidTransition as exc:
-            raise ApiError(
-                409, "invalid_transition", str(exc), "status",
-                currentStatus=exc.current.value,
-            ) from exc  # fmt: skip
+        with refused.kept(container, request, body):
+            to = parse_move(body)
+            try:
+                view = orders.move(container, order_id, to)
+            except orders.OrderNotFound as exc:
+                raise not_found(order_id) from exc
+            except orders.InvalidTransition as exc:
+                raise ApiError(
+                    409, "invalid_transition", str(exc), "status",
+                    currentStatus=exc.current.value,
+                ) from exc  # fmt: skip
         return present_order(view, caller)
 
 

@@ -11,6 +11,7 @@ from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api import orders as order_api
+from api import refused
 from api.callers import Caller, Checkout, may_read_payment
 from api.client_address import client_address
 from api.errors import ApiError
@@ -20,7 +21,7 @@ from api.schemas import decode_object, parse_initiate, present
 from api.types import AnyRequest, Deps
 from khalex_pay import callbacks, initiation
 from khalex_pay.container import Container
-from store import payments, refusals
+from store import payments
 from store.payments import PhoneBusy
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,6 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_BUSY_S = 30
 #: Longest Idempotency-Key we keep (Stripe's limit).
 MAX_IDEMPOTENCY_KEY = 255
-#: Refusals not kept in refused_requests: they come before we read the body, or in floods
-#: (keeping each one would let a flood fill the disk).
-_NOT_KEPT = frozenset({401, 413, 415, 429})
 #: The per-app rate limits, injected by name.
 Limits = NamedDependency[RateLimits]
 
@@ -93,13 +91,9 @@ def initiate_as(
 ) -> Response[dict[str, object]]:
     """Initiate for `caller` (the endpoint, and dev mode's demo page as the shop's server)."""
     key = request.headers.get("idempotency-key")
-    try:
+    with refused.kept(container, request, body, key):
         rate_limits.initiate_by(client_address(request, container.settings.trusted_proxies), caller)
         result = _initiate(container, rate_limits, caller, body, key)
-    except ApiError as exc:
-        if 400 <= exc.status_code < 500 and exc.status_code not in _NOT_KEPT:
-            _keep_refused(container, request, exc, key, body)
-        raise
     headers = {"Location": f"/api/payments/status/{result.payment.id}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -171,27 +165,6 @@ def _key_reused() -> ApiError:
 
 def _printable_ascii(text: str) -> bool:
     return text.isascii() and text.isprintable()
-
-
-def _keep_refused(
-    container: Container, request: AnyRequest, error: ApiError, key: str | None, body: bytes
-) -> None:
-    # Nothing that reached us is lost: a refused request is kept with its reason, so the
-    # shop can see what its frontend sent. Failing to keep it must not change the answer.
-    try:
-        with container.engine.begin() as conn:
-            refusals.add(
-                conn,
-                path=request.url.path,
-                status_code=error.status_code,
-                code=error.code,
-                field=error.field,
-                reason=error.message,
-                idempotency_key=key,
-                body=body,
-            )
-    except (sa.exc.SQLAlchemyError, ValueError):
-        log.exception("could not keep refused request (%s)", error.code)
 
 
 def _receive(

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from api import checkout_tokens
@@ -13,6 +14,7 @@ from api.app import create_app
 from api.auth import issue_token
 from khalex_pay import initiation
 from store import api_keys
+from store.tables import refused_requests
 from tests.integration.conftest import Harness
 from tests.integration.test_orders import _paid_callback
 
@@ -283,3 +285,30 @@ def test_operators_see_orders_with_a_refund_due(
     ]
     assert (seen["status"], seen["refundDue"], seen["paymentId"]) == ("cancelled", True, None)
     assert client.get("/api/ops/refunds-due", headers=shop).status_code in {401, 403}
+
+
+def test_a_refused_order_request_is_kept_with_its_reason(
+    h: Harness, client: TestClient[Any], shop: dict[str, str]
+) -> None:
+    bad = {**ORDER, "items": [{**ORDER["items"][0], "quantity": 0}]}
+
+    answer = client.post("/api/orders", json=bad, headers={**shop, "Idempotency-Key": "o-1"})
+    moved = client.post(
+        f"/api/orders/{_create(client, shop)['orderId']}/status",
+        json={"status": "teleported"},
+        headers=shop,
+    )
+
+    assert answer.status_code == 422
+    assert moved.status_code == 422
+    with h.container.engine.connect() as conn:
+        kept = conn.execute(
+            sa.select(refused_requests.c.path, refused_requests.c.code, refused_requests.c.field,
+                      refused_requests.c.idempotency_key).order_by(refused_requests.c.id)
+        ).all()  # fmt: skip
+    assert [(path, code) for path, code, _, _ in kept] == [
+        ("/api/orders", answer.json()["error"]["code"]),
+        (moved.request.url.path, moved.json()["error"]["code"]),
+    ]
+    assert kept[0][2] == answer.json()["error"]["field"]
+    assert kept[0][3] == "o-1"
