@@ -17,6 +17,7 @@ from api.callers import provide_caller
 from api.content_type import require_json
 from api.correlation import correlation_middleware
 from api.errors import ApiError, api_error_handler, http_error_handler, internal_error_handler
+from api.events import payment_events
 from api.openapi_docs import COMPONENTS
 from api.orders import OrderController
 from api.payments import PaymentController
@@ -48,6 +49,7 @@ def create_app(
         route_handlers=[
             PaymentController,
             OrderController,
+            payment_events,
             health.live,
             health.ready,
             *ops.routes(container, queues),
