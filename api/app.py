@@ -20,6 +20,7 @@ from api.errors import ApiError, api_error_handler, http_error_handler, internal
 from api.events import payment_events
 from api.openapi_docs import COMPONENTS
 from api.orders import OrderController
+from api.payment_config import payment_config
 from api.payments import PaymentController
 from api.rate_limits import RateLimits
 from khalex_pay.container import Container
@@ -50,6 +51,7 @@ def create_app(
             PaymentController,
             OrderController,
             payment_events,
+            payment_config,
             health.live,
             health.ready,
             *ops.routes(container, queues),
