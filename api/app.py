@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
-from api import health, ops
+from api import client_js, health, ops
 from api.callers import provide_caller
 from api.content_type import require_json
 from api.correlation import correlation_middleware
@@ -52,6 +52,8 @@ def create_app(
             OrderController,
             payment_events,
             payment_config,
+            client_js.client_module,
+            client_js.client_types,
             health.live,
             health.ready,
             *ops.routes(container, queues),
