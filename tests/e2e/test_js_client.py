@@ -75,4 +75,4 @@ def test_the_js_client_pays_watches_and_reports_errors_against_dev_mode(tmp_path
     report = run.stdout + run.stderr
     assert run.returncode == 0, report[-6000:]
     assert "# fail 0" in report, report[-3000:]
-    assert "# pass 9" in report, report[-3000:]  # every JS test ran
+    assert "# pass 15" in report, report[-3000:]  # every JS test ran
