@@ -12,13 +12,15 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
-from api import health, ops
+from api import client_js, health, ops
 from api.callers import provide_caller
 from api.content_type import require_json
 from api.correlation import correlation_middleware
 from api.errors import ApiError, api_error_handler, http_error_handler, internal_error_handler
+from api.events import payment_events
 from api.openapi_docs import COMPONENTS
 from api.orders import OrderController
+from api.payment_config import payment_config
 from api.payments import PaymentController
 from api.rate_limits import RateLimits
 from khalex_pay.container import Container
@@ -48,6 +50,10 @@ def create_app(
         route_handlers=[
             PaymentController,
             OrderController,
+            payment_events,
+            payment_config,
+            client_js.client_module,
+            client_js.client_types,
             health.live,
             health.ready,
             *ops.routes(container, queues),

@@ -260,6 +260,8 @@ class Payment(msgspec.Struct, rename="camel"):
     failure_reason: str | None
     late_success: bool
     message: str
+    next_action: Literal["wait_for_pin", "retry", "pay_by_paybill", "none"]
+    poll_after_ms: int
     created_at: str
     updated_at: str
 

@@ -16,6 +16,7 @@ from api.callers import Caller, Checkout, may_read_payment
 from api.client_address import client_address
 from api.errors import ApiError
 from api.openapi_docs import CALLBACK, INITIATE_BODY, SECURED, errors, payment
+from api.payment_config import require_rollout
 from api.rate_limits import RateLimits
 from api.schemas import decode_object, parse_initiate, present
 from api.types import AnyRequest, Deps
@@ -92,6 +93,7 @@ def initiate_as(
     """Initiate for `caller` (the endpoint, and dev mode's demo page as the shop's server)."""
     key = request.headers.get("idempotency-key")
     with refused.kept(container, request, body, key):
+        require_rollout(container.settings, caller)  # outside the M-Pesa rollout: 503
         rate_limits.initiate_by(client_address(request, container.settings.trusted_proxies), caller)
         result = _initiate(container, rate_limits, caller, body, key)
     headers = {"Location": f"/api/payments/status/{result.payment.id}"}

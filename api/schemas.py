@@ -11,6 +11,7 @@ import msgspec
 from api.callers import Caller, sees_checkout_request_id
 from api.errors import ApiError
 from domain.money import InvalidAmount, parse_amount
+from domain.next_step import next_step
 from domain.payment import Status, customer_message, public_status
 from domain.phone import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
 from store.payments import NewPayment, PaymentRecord
@@ -110,6 +111,7 @@ def present(record: PaymentRecord, caller: Caller | None = None) -> dict[str, ob
     server and operators; null for a checkout token, or when no caller is named.
     """
     domain = record.to_domain()
+    step = next_step(Status(record.status), record.failure_reason)
     daraja_ids = caller is not None and sees_checkout_request_id(caller)
     return {
         "paymentId": record.id,
@@ -129,6 +131,8 @@ def present(record: PaymentRecord, caller: Caller | None = None) -> dict[str, ob
         "failureReason": record.failure_reason,
         "lateSuccess": record.late_success,
         "message": customer_message(domain),
+        "nextAction": step.action,
+        "pollAfterMs": step.poll_after_ms,
         "createdAt": iso(record.created_at),
         "updatedAt": iso(record.updated_at),
     }

@@ -89,6 +89,8 @@ class Settings:
     sentry_dsn: str = ""
     reconcile_after_s: int = 20
     payment_expiry_s: int = 180
+    #: Share of checkout tokens (stable buckets by order) offered M-Pesa (CONTRACT §11).
+    mpesa_rollout_percent: int = 100
     shop_contact: str = "Call or WhatsApp Khalex Chess on 0700 000 000 to order by phone."
     sim_callback_delay_s: float = 1.0
     sim_late_callback_delay_s: float = 120.0
@@ -178,6 +180,7 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         sentry_dsn=env.get("SENTRY_DSN", ""),
         reconcile_after_s=int(_number(env, "RECONCILE_AFTER_S", 20, problems)),
         payment_expiry_s=int(_number(env, "PAYMENT_EXPIRY_S", 180, problems)),
+        mpesa_rollout_percent=_integer(env, "MPESA_ROLLOUT_PERCENT", 100, problems),
         shop_contact=env.get("SHOP_CONTACT", Settings.shop_contact),
         sim_callback_delay_s=_number(env, "SIM_CALLBACK_DELAY", 1.0, problems),
         sim_late_callback_delay_s=_number(env, "SIM_LATE_CALLBACK_DELAY", 120.0, problems),
@@ -333,6 +336,8 @@ def _check(s: Settings) -> list[str]:
         )
     if not 1 <= len(s.mpesa_account_reference) <= 12:
         problems.append("MPESA_ACCOUNT_REFERENCE must be 1 to 12 characters")
+    if not 0 <= s.mpesa_rollout_percent <= 100:
+        problems.append("MPESA_ROLLOUT_PERCENT must be 0 to 100")
     if not 1 <= len(s.mpesa_transaction_desc) <= 13:
         problems.append("MPESA_TRANSACTION_DESC must be 1 to 13 characters")
     urls = (("MPESA_CALLBACK_URL", s.mpesa_callback_url), ("MPESA_BASE_URL", s.mpesa_base_url))
