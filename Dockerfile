@@ -7,6 +7,7 @@ COPY api api
 COPY daraja daraja
 COPY domain domain
 COPY khalex_pay khalex_pay
+COPY plumbing plumbing
 COPY migrations migrations
 COPY store store
 COPY workers workers

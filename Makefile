@@ -27,7 +27,7 @@ lint: install ## ruff (lint and format check), mypy --strict and bandit
 	@$(UV) run ruff check .
 	@$(UV) run ruff format --check .
 	@$(UV) run mypy
-	@$(UV) run bandit -q -c pyproject.toml -r api workers domain store daraja khalex_pay migrations
+	@$(UV) run bandit -q -c pyproject.toml -r api workers domain store daraja khalex_pay plumbing migrations
 
 .PHONY: test
 test: install services lint ## The whole suite: lint, unit, integration, simulator, end to end

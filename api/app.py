@@ -72,7 +72,7 @@ def create_app(
         middleware=[correlation_middleware],
         on_startup=list(on_startup),
         on_shutdown=[*on_shutdown, container.close],
-        logging_config=None,  # khalex_pay.logs owns logging (JSON, phone numbers masked)
+        logging_config=None,  # plumbing.logs owns logging (JSON, phone numbers masked)
         debug=debug,
     )
 

@@ -6,9 +6,9 @@ from litestar import Litestar
 
 from api.app import create_app
 from khalex_pay.container import Container
-from khalex_pay.logs import setup_logging
-from khalex_pay.observability import init_sentry
-from khalex_pay.settings import load_settings
+from plumbing.logs import setup_logging
+from plumbing.observability import init_sentry
+from plumbing.settings import load_settings
 from workers.broker import build_broker, publisher
 
 

@@ -37,8 +37,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from domain.payment import FINAL, Status
 from khalex_pay.container import Container
 from khalex_pay.jobs import QUEUES
-from khalex_pay.observability import scrub
-from khalex_pay.settings import Settings
+from plumbing.observability import scrub
+from plumbing.settings import Settings
 from store.db import utcnow
 from store.tables import alerts, job_deliveries, order_events, payment_events, payments
 

@@ -17,8 +17,8 @@ from khalex_pay.container import Container
 from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT
 from khalex_pay.reconciliation import wants_query
 from khalex_pay.relay import relay
-from khalex_pay.settings import Settings
 from khalex_pay.transitions import MAX_RACES, apply_fact
+from plumbing.settings import Settings
 from store import inbox, outbox, payments, raw
 from store.db import retrying, utcnow
 from store.payments import Conflict, PaymentRecord

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from khalex_pay import keys_cli, ops_cli, orders_cli, webhooks_cli
-from khalex_pay.settings import Settings, SettingsError, load_settings
+from plumbing.settings import Settings, SettingsError, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
 DEFAULT_PORTS = {"dev": 8000, "api": 8000, "simulator": 8001}
@@ -83,7 +83,7 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from khalex_pay.logs import setup_logging  # noqa: PLC0415
+    from plumbing.logs import setup_logging  # noqa: PLC0415
     from workers.supervisor import supervise  # noqa: PLC0415
 
     setup_logging("worker-supervisor")
@@ -92,8 +92,8 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
     from khalex_pay.container import Container  # noqa: PLC0415
-    from khalex_pay.logs import setup_logging  # noqa: PLC0415
-    from khalex_pay.observability import init_sentry  # noqa: PLC0415
+    from plumbing.logs import setup_logging  # noqa: PLC0415
+    from plumbing.observability import init_sentry  # noqa: PLC0415
     from workers.broker import build_broker, publisher  # noqa: PLC0415
     from workers.scheduler import build_scheduler  # noqa: PLC0415
 

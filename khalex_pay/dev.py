@@ -19,9 +19,9 @@ from api import demo
 from api.app import create_app
 from daraja.simulator import SimulatorConfig, SimulatorState, route_handlers
 from khalex_pay.container import Container
-from khalex_pay.logs import setup_logging
-from khalex_pay.observability import init_sentry
-from khalex_pay.settings import Settings
+from plumbing.logs import setup_logging
+from plumbing.observability import init_sentry
+from plumbing.settings import Settings
 from store import api_keys
 from store.migrate import upgrade
 from workers import actors

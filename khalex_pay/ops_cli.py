@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from khalex_pay.settings import Settings
+from plumbing.settings import Settings
 
 if TYPE_CHECKING:
     from khalex_pay.container import Container

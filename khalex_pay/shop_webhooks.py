@@ -27,7 +27,7 @@ from khalex_pay import alerts, webhook_sender
 from khalex_pay.container import Container
 from khalex_pay.jobs import DELIVER_WEBHOOK
 from khalex_pay.relay import relay
-from khalex_pay.settings import Settings, webhook_secret_bytes
+from plumbing.settings import Settings, webhook_secret_bytes
 from store import outbox, webhooks
 from store.db import utcnow
 from store.orders import OrderRecord

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from khalex_pay.settings import Settings
+from plumbing.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -8,7 +8,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from khalex_pay.container import Publish
 from khalex_pay.jobs import QUEUES
-from khalex_pay.settings import Settings
+from plumbing.settings import Settings
 from store.outbox import Job
 from workers.correlation import OPTION, CorrelationMiddleware
 

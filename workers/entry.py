@@ -5,9 +5,9 @@ from __future__ import annotations
 import dramatiq
 
 from khalex_pay.container import Container
-from khalex_pay.logs import setup_logging
-from khalex_pay.observability import init_sentry
-from khalex_pay.settings import load_settings
+from plumbing.logs import setup_logging
+from plumbing.observability import init_sentry
+from plumbing.settings import load_settings
 from workers import actors
 from workers.broker import build_broker, publisher
 from workers.poison import PoisonGuard

@@ -16,8 +16,9 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
-from khalex_pay import alerts, correlation, reconciliation, retention, shop_webhooks
+from khalex_pay import alerts, reconciliation, retention, shop_webhooks
 from khalex_pay.container import Container
+from plumbing import correlation
 from workers.leader import Leadership
 
 log = logging.getLogger(__name__)

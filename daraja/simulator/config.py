@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from daraja.simulator.chaos import Chaos, parse_chaos
-from khalex_pay.settings import Settings
+from plumbing.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import uvicorn
 from daraja.simulator.app import create_app
 from daraja.simulator.chaos import ChaosError
 from daraja.simulator.config import SimulatorConfig
-from khalex_pay.settings import Settings, SettingsError, load_settings
+from plumbing.settings import Settings, SettingsError, load_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8001

@@ -22,7 +22,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from daraja.wire import QueryResult
 from khalex_pay import alerts, reconciliation
-from khalex_pay.observability import init_sentry
+from plumbing.observability import init_sentry
 from store import deliveries, payments
 from store.db import utcnow
 from store.tables import payments as payments_table

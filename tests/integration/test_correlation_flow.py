@@ -25,8 +25,8 @@ from litestar.testing import TestClient
 from api.app import create_app
 from khalex_pay.container import Container
 from khalex_pay.jobs import QUEUES, SEND_PUSH
-from khalex_pay.logs import MaskingJsonFormatter
-from khalex_pay.observability import init_sentry
+from plumbing.logs import MaskingJsonFormatter
+from plumbing.observability import init_sentry
 from store.tables import outbox
 from tests.factories import stk_callback
 from tests.integration.conftest import Harness, as_shop

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from khalex_pay.settings import SANDBOX_PASSKEY, SANDBOX_SHORTCODE
+from plumbing.settings import SANDBOX_PASSKEY, SANDBOX_SHORTCODE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSUMER_KEY = "sim-test-consumer-key"

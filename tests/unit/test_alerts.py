@@ -11,7 +11,7 @@ import pytest
 
 from khalex_pay import alerts
 from khalex_pay.alerts import Alert
-from khalex_pay.settings import Settings, SettingsError, load_settings
+from plumbing.settings import Settings, SettingsError, load_settings
 
 pytestmark = pytest.mark.unit
 

@@ -24,8 +24,8 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.errors import ApiError
 from khalex_pay.container import Container
-from khalex_pay.observability import init_sentry
-from khalex_pay.settings import SANDBOX_PASSKEY, load_settings
+from plumbing.observability import init_sentry
+from plumbing.settings import SANDBOX_PASSKEY, load_settings
 from store import api_keys, inbox
 from store.db import make_engine
 from store.migrate import upgrade
