@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from khalex_pay import keys_cli, ops_cli, orders_cli, webhooks_cli
+from khalex_pay.boot import processes
+from khalex_pay.boot.dev import run_dev
 from plumbing.settings import Settings, SettingsError, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
@@ -52,21 +54,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _dev(settings: Settings, args: argparse.Namespace) -> int:
-    from khalex_pay.dev import run_dev  # noqa: PLC0415 - each command imports only its own stack
-
     run_dev(settings, args.host, args.port)
     return 0
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415
-
-    # proxy_headers=False: uvicorn would otherwise take the client's address from
-    # X-Forwarded-For sent through 127.0.0.1. Proxies are trusted only by TRUSTED_PROXIES.
-    uvicorn.run(
-        "api.asgi:app_from_env", factory=True, host=args.host, port=args.port,
-        workers=args.workers, log_config=None, access_log=False, proxy_headers=False,
-    )  # fmt: skip
+    processes.serve_api(args.host, args.port, args.workers)
     return 0
 
 
@@ -83,24 +76,11 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from plumbing.logs import setup_logging  # noqa: PLC0415
-    from workers.supervisor import supervise  # noqa: PLC0415
-
-    setup_logging("worker-supervisor")
-    return supervise(args.processes, args.threads)
+    return processes.supervise_workers(args.processes, args.threads)
 
 
 def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
-    from khalex_pay.container import Container  # noqa: PLC0415
-    from plumbing.logs import setup_logging  # noqa: PLC0415
-    from plumbing.observability import init_sentry  # noqa: PLC0415
-    from workers.broker import build_broker, publisher  # noqa: PLC0415
-    from workers.scheduler import build_scheduler  # noqa: PLC0415
-
-    setup_logging("scheduler")
-    init_sentry(settings, "scheduler")
-    container = Container.build(settings, publisher(build_broker(settings)))
-    build_scheduler(container, blocking=True).start()
+    processes.run_scheduler(settings)
     return 0
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from khalex_pay.operator_tokens import issue_token
 from plumbing.settings import Settings
 
 if TYPE_CHECKING:
@@ -55,8 +56,6 @@ def _say(text: str = "", *, err: bool = False) -> None:
 
 
 def _ops_token(settings: Settings, args: argparse.Namespace) -> int:
-    from api.auth import issue_token  # noqa: PLC0415
-
     if not 0 < args.hours <= settings.ops_token_max_hours:
         _say(
             f"khalex-pay: --hours must be more than 0 and at most OPS_TOKEN_MAX_HOURS "

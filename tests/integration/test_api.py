@@ -9,8 +9,8 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.auth import issue_token
 from khalex_pay import initiation
+from khalex_pay.operator_tokens import issue_token
 from store import inbox
 from tests.factories import stk_callback
 from tests.integration.conftest import Harness, as_shop
