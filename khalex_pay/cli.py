@@ -6,9 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from daraja.simulator import run
+from daraja.simulator.chaos import ChaosError
 from khalex_pay import keys_cli, ops_cli, orders_cli, webhooks_cli
 from khalex_pay.boot import processes
 from khalex_pay.boot.dev import run_dev
+from khalex_pay.boot.simulator import simulator_config
 from plumbing.settings import Settings, SettingsError, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
@@ -64,11 +67,8 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _simulator(settings: Settings, args: argparse.Namespace) -> int:
-    from daraja.simulator import run  # noqa: PLC0415
-    from daraja.simulator.chaos import ChaosError  # noqa: PLC0415
-
     try:
-        run(settings, args.host, args.port)
+        run(simulator_config(settings), args.host, args.port)
     except ChaosError as exc:
         print(f"khalex-pay: bad setting: SIM_CHAOS: {exc}", file=sys.stderr)  # noqa: T201
         return 2

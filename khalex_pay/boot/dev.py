@@ -16,8 +16,9 @@ from dramatiq import Worker
 
 from api import demo
 from api.app import create_app
-from daraja.simulator import SimulatorConfig, SimulatorState, route_handlers
+from daraja.simulator import SimulatorState, route_handlers
 from khalex_pay.boot.bootstrap import bootstrap, consume_jobs
+from khalex_pay.boot.simulator import simulator_config
 from plumbing.settings import Settings
 from store import api_keys
 from store.migrate import upgrade
@@ -49,7 +50,7 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     container = started.container
     worker = Worker(started.broker, worker_threads=DEV_WORKER_THREADS, worker_timeout=100)
     scheduler = build_scheduler(container, blocking=False)
-    simulator = SimulatorState(SimulatorConfig.from_settings(settings))
+    simulator = SimulatorState(simulator_config(settings))
 
     def start() -> None:
         worker.start()
