@@ -23,10 +23,11 @@ services: ## Start the local PostgreSQL and Redis if they are down
 	@scripts/ensure-services
 
 .PHONY: lint
-lint: install ## ruff (lint and format check), mypy --strict and bandit
+lint: install ## ruff (lint and format check), mypy --strict, the import contracts and bandit
 	@$(UV) run ruff check .
 	@$(UV) run ruff format --check .
 	@$(UV) run mypy
+	@$(UV) run lint-imports
 	@$(UV) run bandit -q -c pyproject.toml -r api workers domain store daraja khalex_pay plumbing migrations
 
 .PHONY: test

@@ -6,12 +6,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.engine import make_url
+
 from daraja.simulator import run
 from daraja.simulator.chaos import ChaosError
 from khalex_pay import keys_cli, ops_cli, orders_cli, webhooks_cli
 from khalex_pay.boot import processes
 from khalex_pay.boot.dev import run_dev
 from khalex_pay.boot.simulator import simulator_config
+from migrations.run import upgrade
 from plumbing.settings import Settings, SettingsError, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
@@ -85,16 +88,12 @@ def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from store.migrate import upgrade  # noqa: PLC0415
-
     upgrade(settings.database_url)
     print(f"migrated {_redact(settings.database_url)} to head")  # noqa: T201
     return 0
 
 
 def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url  # noqa: PLC0415
-
     return make_url(url).render_as_string(hide_password=True)
 
 

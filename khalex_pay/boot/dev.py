@@ -19,9 +19,9 @@ from api.app import create_app
 from daraja.simulator import SimulatorState, route_handlers
 from khalex_pay.boot.bootstrap import bootstrap, consume_jobs
 from khalex_pay.boot.simulator import simulator_config
+from migrations.run import upgrade
 from plumbing.settings import Settings
 from store import api_keys
-from store.migrate import upgrade
 from workers.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)

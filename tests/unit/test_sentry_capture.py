@@ -24,11 +24,11 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.errors import ApiError
 from khalex_pay.container import Container
+from migrations.run import upgrade
 from plumbing.observability import init_sentry
 from plumbing.settings import SANDBOX_PASSKEY, load_settings
 from store import api_keys, inbox
 from store.db import make_engine
-from store.migrate import upgrade
 
 pytestmark = pytest.mark.unit
 
