@@ -28,7 +28,7 @@ lint: install ## ruff (lint and format check), mypy --strict, the import contrac
 	@$(UV) run ruff format --check .
 	@$(UV) run mypy
 	@$(UV) run lint-imports
-	@$(UV) run bandit -q -c pyproject.toml -r api workers domain store daraja khalex_pay plumbing migrations
+	@$(UV) run bandit -q -c pyproject.toml -r api workers domain store daraja payments operations khalex_pay plumbing migrations
 
 .PHONY: test
 test: install services lint ## The whole suite: lint, unit, integration, simulator, end to end

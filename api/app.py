@@ -21,8 +21,8 @@ from api.openapi_docs import COMPONENTS
 from api.orders import OrderController
 from api.payments import PaymentController
 from api.rate_limits import RateLimits
-from khalex_pay.container import Container
-from khalex_pay.dlq import QueueReader
+from operations.dlq import QueueReader
+from payments.container import Container
 
 #: Largest request body we read (a callback is ~1 KB; an initiate request less).
 MAX_BODY_BYTES = 64 * 1024

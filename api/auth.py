@@ -18,7 +18,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
 from api.errors import ApiError
-from khalex_pay.operator_tokens import ALGORITHM, OPS_ROLE
+from operations.operator_tokens import ALGORITHM, OPS_ROLE
 
 #: Longest lifetime (exp - iat) of an operator token unless OPS_TOKEN_MAX_HOURS says otherwise.
 DEFAULT_MAX_HOURS = 24.0

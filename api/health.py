@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from litestar import Response, get
 
 from api.types import Deps
-from khalex_pay.container import Container
+from payments.container import Container
 
 
 @get("/health/live", sync_to_thread=False, tags=["health"])

@@ -16,7 +16,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Middleware
 
-from khalex_pay.jobs import QUERY_PAYMENT, SEND_PUSH
+from payments.jobs import QUERY_PAYMENT, SEND_PUSH
 from plumbing import correlation
 
 log = logging.getLogger(__name__)

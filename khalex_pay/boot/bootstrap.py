@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import dramatiq
 
-from khalex_pay.container import Container
+from payments.container import Container
 from plumbing.logs import setup_logging
 from plumbing.observability import init_sentry
 from plumbing.settings import Settings

@@ -17,7 +17,7 @@ import pytest
 
 from api.app import create_app
 from daraja.simulator.scenarios import ACTIONS, SCENARIOS
-from khalex_pay.container import Container
+from payments.container import Container
 from plumbing.settings import Settings
 from store.db import make_engine
 from tests import services

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from daraja.client import ExchangeRecorder
 from daraja.wire import PushAccepted, QueryResult
-from khalex_pay import initiation
-from khalex_pay.container import Container
+from payments import initiation
+from payments.container import Container
 from plumbing.settings import load_settings
 from store import api_keys, payments
 from store.db import make_engine

@@ -17,8 +17,8 @@ from api.app import create_app
 from api.callers import Caller, Checkout, Operator, ShopServer
 from api.checkout_tokens import mint
 from khalex_pay import cli
-from khalex_pay.dlq import NoQueues
-from khalex_pay.operator_tokens import issue_token
+from operations.dlq import NoQueues
+from operations.operator_tokens import issue_token
 from store import api_keys
 from store.tables import api_keys as api_keys_table
 from store.tables import metadata

@@ -11,8 +11,8 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from khalex_pay.dlq import NoQueues
-from khalex_pay.operator_tokens import issue_token
+from operations.dlq import NoQueues
+from operations.operator_tokens import issue_token
 from tests.integration.conftest import Harness
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from litestar.testing import TestClient
 
 from api import checkout_tokens
 from api.app import create_app
-from khalex_pay import initiation
-from khalex_pay.operator_tokens import issue_token
+from operations.operator_tokens import issue_token
+from payments import initiation
 from store import api_keys
 from tests.integration.conftest import Harness
 from tests.integration.test_orders import _paid_callback

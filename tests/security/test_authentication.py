@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from khalex_pay.operator_tokens import issue_token
+from operations.operator_tokens import issue_token
 from tests.integration.conftest import Harness, shop_key
 from tests.security.conftest import BODY, App, bearer, counts
 

@@ -19,7 +19,7 @@ from api.callers import (
 )
 from api.checkout_tokens import InvalidCheckoutToken, mint, verify
 from api.errors import ApiError
-from khalex_pay.operator_tokens import issue_token
+from operations.operator_tokens import issue_token
 
 pytestmark = pytest.mark.unit
 

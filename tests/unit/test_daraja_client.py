@@ -26,7 +26,7 @@ from daraja.errors import (
 )
 from daraja.tokens import MemoryTokenCache, RedisTokenCache, TokenCache
 from daraja.wire import OAUTH_PATH, PUSH_PATH, QUERY_PATH, REDACTED
-from khalex_pay.container import daraja_config
+from payments.container import daraja_config
 from plumbing.settings import Settings
 
 pytestmark = pytest.mark.unit

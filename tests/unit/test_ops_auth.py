@@ -9,7 +9,7 @@ import pytest
 
 from api.auth import authenticate
 from api.errors import ApiError
-from khalex_pay.operator_tokens import issue_token
+from operations.operator_tokens import issue_token
 
 pytestmark = pytest.mark.unit
 

@@ -23,8 +23,8 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.errors import ApiError
-from khalex_pay.container import Container
 from migrations.run import upgrade
+from payments.container import Container
 from plumbing.observability import init_sentry
 from plumbing.settings import SANDBOX_PASSKEY, load_settings
 from store import api_keys, inbox

@@ -11,8 +11,8 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from khalex_pay import shop_webhooks, webhook_sender
-from khalex_pay.webhook_sender import Answer
+from payments import shop_webhooks, webhook_sender
+from payments.webhook_sender import Answer
 from plumbing.settings import (
     DEV_SHOP_WEBHOOK_SECRET,
     SettingsError,

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from domain import order
 from domain.payment import Change, Fact, decide
-from khalex_pay import shop_webhooks
+from payments import shop_webhooks
 from plumbing.settings import Settings
 from store import orders, payments
 from store.payments import COMPLETION_EVENTS, Conflict, PaymentRecord
