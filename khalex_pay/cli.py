@@ -6,15 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sqlalchemy.engine import make_url
-
-from daraja.simulator import run
-from daraja.simulator.chaos import ChaosError
 from khalex_pay import keys_cli, ops_cli, orders_cli, webhooks_cli
-from khalex_pay.boot import processes
-from khalex_pay.boot.dev import run_dev
-from khalex_pay.boot.simulator import simulator_config
-from migrations.run import upgrade
 from plumbing.settings import Settings, SettingsError, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
@@ -59,17 +51,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Each command imports its own stack when it runs, so `khalex-pay keys list` or `--help`
+# never pays for Litestar, uvicorn or Dramatiq (not to dodge cycles: there are none).
+
+
 def _dev(settings: Settings, args: argparse.Namespace) -> int:
+    from khalex_pay.boot.dev import run_dev  # noqa: PLC0415 - its own stack, at run time
+
     run_dev(settings, args.host, args.port)
     return 0
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
+    from khalex_pay.boot import processes  # noqa: PLC0415 - its own stack, at run time
+
     processes.serve_api(args.host, args.port, args.workers)
     return 0
 
 
 def _simulator(settings: Settings, args: argparse.Namespace) -> int:
+    from daraja.simulator import run  # noqa: PLC0415 - its own stack, at run time
+    from daraja.simulator.chaos import ChaosError  # noqa: PLC0415
+    from khalex_pay.boot.simulator import simulator_config  # noqa: PLC0415
+
     try:
         run(simulator_config(settings), args.host, args.port)
     except ChaosError as exc:
@@ -79,21 +83,29 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from khalex_pay.boot import processes  # noqa: PLC0415 - its own stack, at run time
+
     return processes.supervise_workers(args.processes, args.threads)
 
 
 def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    from khalex_pay.boot import processes  # noqa: PLC0415 - its own stack, at run time
+
     processes.run_scheduler(settings)
     return 0
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from migrations.run import upgrade  # noqa: PLC0415 - its own stack, at run time
+
     upgrade(settings.database_url)
     print(f"migrated {_redact(settings.database_url)} to head")  # noqa: T201
     return 0
 
 
 def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
     return make_url(url).render_as_string(hide_password=True)
 
 
