@@ -7,7 +7,10 @@ COPY api api
 COPY daraja daraja
 COPY domain domain
 COPY khalex_pay khalex_pay
+COPY plumbing plumbing
 COPY migrations migrations
+COPY operations operations
+COPY payments payments
 COPY store store
 COPY workers workers
 RUN uv sync --locked --no-dev

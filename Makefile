@@ -23,11 +23,12 @@ services: ## Start the local PostgreSQL and Redis if they are down
 	@scripts/ensure-services
 
 .PHONY: lint
-lint: install ## ruff (lint and format check), mypy --strict and bandit
+lint: install ## ruff (lint and format check), mypy --strict, the import contracts and bandit
 	@$(UV) run ruff check .
 	@$(UV) run ruff format --check .
 	@$(UV) run mypy
-	@$(UV) run bandit -q -c pyproject.toml -r api workers domain store daraja khalex_pay migrations
+	@$(UV) run lint-imports
+	@$(UV) run bandit -q -c pyproject.toml -r api workers domain store daraja payments operations khalex_pay plumbing migrations
 
 .PHONY: test
 test: install services lint ## The whole suite: lint, unit, integration, simulator, end to end

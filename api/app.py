@@ -23,8 +23,8 @@ from api.orders import OrderController
 from api.payment_config import payment_config
 from api.payments import PaymentController
 from api.rate_limits import RateLimits
-from khalex_pay.container import Container
-from khalex_pay.dlq import QueueReader
+from operations.dlq import QueueReader
+from payments.container import Container
 
 #: Largest request body we read (a callback is ~1 KB; an initiate request less).
 MAX_BODY_BYTES = 64 * 1024
@@ -78,7 +78,7 @@ def create_app(
         middleware=[correlation_middleware],
         on_startup=list(on_startup),
         on_shutdown=[*on_shutdown, container.close],
-        logging_config=None,  # khalex_pay.logs owns logging (JSON, phone numbers masked)
+        logging_config=None,  # plumbing.logs owns logging (JSON, phone numbers masked)
         debug=debug,
     )
 

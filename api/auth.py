@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -19,13 +18,8 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
 from api.errors import ApiError
+from operations.operator_tokens import ALGORITHM, OPS_ROLE
 
-#: The role an operator's token must carry.
-OPS_ROLE = "ops"
-#: The only signing algorithm accepted (never "none", never one the token names).
-ALGORITHM = "HS256"
-#: Lifetime of a token from `khalex-pay ops-token` unless told otherwise.
-DEFAULT_TOKEN_HOURS = 8
 #: Longest lifetime (exp - iat) of an operator token unless OPS_TOKEN_MAX_HOURS says otherwise.
 DEFAULT_MAX_HOURS = 24.0
 #: What a 401 asks for (RFC 6750).
@@ -42,21 +36,6 @@ class Operator:
 
     subject: str
     roles: frozenset[str]
-
-
-def issue_token(
-    secret: str,
-    subject: str = "operator",
-    hours: float = DEFAULT_TOKEN_HOURS,
-    *,
-    roles: tuple[str, ...] = (OPS_ROLE,),
-    now: datetime | None = None,
-) -> str:
-    """A signed operator token valid for `hours`."""
-    issued = now or datetime.now(UTC)
-    claims = {"sub": subject, "roles": list(roles), "iat": issued}
-    claims["exp"] = issued + timedelta(hours=hours)
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 def authenticate(

@@ -21,7 +21,7 @@ from litestar.params import SkipValidationMarker
 from api import auth, checkout_tokens
 from api.errors import ApiError
 from api.types import AnyRequest, Deps
-from khalex_pay.container import Container
+from payments.container import Container
 from store import api_keys
 
 

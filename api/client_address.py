@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 
 from api.types import AnyRequest
-from khalex_pay.settings import Network
+from plumbing.settings import Network
 
 
 def client_address(request: AnyRequest, trusted: tuple[Network, ...]) -> str:

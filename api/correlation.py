@@ -10,7 +10,7 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from khalex_pay import correlation
+from plumbing import correlation
 
 _HEADER_KEY = correlation.HEADER.lower().encode("latin-1")
 

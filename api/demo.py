@@ -23,7 +23,7 @@ from api.errors import ApiError
 from api.order_schemas import parse_order
 from api.schemas import decode_object
 from api.types import AnyRequest, Deps
-from khalex_pay import orders
+from payments import orders
 
 #: Where the page files live (shipped inside the `api` package).
 STATIC = Path(__file__).resolve().parent / "static"

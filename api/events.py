@@ -22,7 +22,7 @@ from api.callers import Caller
 from api.openapi_docs import SECURED, errors
 from api.payments import status_as
 from api.types import Deps
-from khalex_pay.container import Container
+from payments.container import Container
 
 #: How often the stream re-reads the payment (one primary-key read per open stream).
 POLL_S = 1.0

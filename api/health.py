@@ -7,7 +7,7 @@ from litestar import Response, get
 
 from api import openapi_docs as docs
 from api.types import Deps
-from khalex_pay.container import Container
+from payments.container import Container
 
 
 @get("/health/live", sync_to_thread=False, tags=["health"])

@@ -27,9 +27,8 @@ from api.auth import require_ops
 from api.callers import bearer, unauthenticated
 from api.errors import ApiError
 from api.types import AnyRequest
-from khalex_pay import ops, orders
-from khalex_pay.container import Container
-from khalex_pay.dlq import (
+from operations import ops
+from operations.dlq import (
     LIST_LIMIT,
     BrokerUnavailable,
     DeadLetter,
@@ -38,8 +37,10 @@ from khalex_pay.dlq import (
     dead_deliveries,
     queue_reader,
 )
-from khalex_pay.metrics import build_registry
-from khalex_pay.ops import StuckPayment, WindowSummary
+from operations.metrics import build_registry
+from operations.ops import StuckPayment, WindowSummary
+from payments import orders
+from payments.container import Container
 from store.db import utcnow
 
 

@@ -10,8 +10,8 @@ from api.schemas import EMAIL, decode_object, iso, text_field
 from domain.money import InvalidAmount, parse_amount
 from domain.order import InvalidOrder, Item, Status, total_of
 from domain.phone import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
-from khalex_pay.ops import mask_email
-from khalex_pay.orders import OrderView
+from operations.ops import mask_email
+from payments.orders import OrderView
 from store.orders import NewOrder
 
 #: Text fields of an order: (JSON name, longest allowed, required).

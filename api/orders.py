@@ -22,8 +22,8 @@ from api.order_schemas import parse_move, parse_order, parse_order_payment, pres
 from api.rate_limits import RateLimits
 from api.types import AnyRequest, Deps
 from domain.order import Status
-from khalex_pay import initiation, orders
-from khalex_pay.container import Container
+from payments import initiation, orders
+from payments.container import Container
 from store.payments import OrderBusy
 
 #: Seconds a page should wait before paying an order again while a payment is in flight.

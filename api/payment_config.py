@@ -17,7 +17,7 @@ from api.callers import Caller, Checkout
 from api.errors import ApiError
 from api.openapi_docs import SECURED, errors
 from api.types import Deps
-from khalex_pay.settings import Settings
+from plumbing.settings import Settings
 
 #: Daraja's AccountReference holds at most 12 characters.
 _REFERENCE_CHARS = 12

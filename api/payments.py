@@ -20,8 +20,8 @@ from api.payment_config import require_rollout
 from api.rate_limits import RateLimits
 from api.schemas import decode_object, parse_initiate, present
 from api.types import AnyRequest, Deps
-from khalex_pay import callbacks, initiation
-from khalex_pay.container import Container
+from payments import callbacks, initiation
+from payments.container import Container
 from store import payments
 from store.payments import PhoneBusy
 

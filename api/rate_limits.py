@@ -22,7 +22,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from api.callers import Caller, Checkout, Operator, ShopServer
 from api.errors import ApiError
-from khalex_pay.settings import Rate, Settings
+from plumbing.settings import Rate, Settings
 
 log = logging.getLogger(__name__)
 

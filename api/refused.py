@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from api.errors import ApiError
 from api.types import AnyRequest
-from khalex_pay.container import Container
+from payments.container import Container
 from store import refusals
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
-from khalex_pay.container import Container
+from payments.container import Container
 
 #: A request whose user, auth and state we do not use.
 AnyRequest = Request[Any, Any, State]

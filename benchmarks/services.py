@@ -23,7 +23,7 @@ import httpx
 import redis
 import sqlalchemy as sa
 
-from store.migrate import upgrade
+from migrations.run import upgrade
 
 #: Where the throwaway databases are created (same default as the tests).
 PG_ADMIN_URL = os.environ.get(

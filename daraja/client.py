@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import httpx
 
@@ -63,9 +63,6 @@ from daraja.wire import (
     redacted,
 )
 
-if TYPE_CHECKING:
-    from khalex_pay.settings import Settings
-
 __all__ = [
     "DarajaClient",
     "DarajaConfig",
@@ -103,20 +100,6 @@ class DarajaConfig:
     transaction_type: str
     party_b: str
     timeout_s: float = 10.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DarajaConfig:
-        """The `MPESA_*` settings every process reads at start."""
-        return cls(
-            base_url=settings.mpesa_base_url.rstrip("/"),
-            consumer_key=settings.mpesa_consumer_key,
-            consumer_secret=settings.mpesa_consumer_secret,
-            shortcode=settings.mpesa_business_shortcode,
-            passkey=settings.mpesa_passkey,
-            transaction_type=settings.mpesa_transaction_type,
-            party_b=settings.mpesa_party_b,
-            timeout_s=settings.mpesa_timeout_s,
-        )
 
     @property
     def timeout(self) -> httpx.Timeout:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from khalex_pay import keys_cli, ops_cli, orders_cli, webhooks_cli
-from khalex_pay.settings import Settings, SettingsError, load_settings
+from plumbing.settings import Settings, SettingsError, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
 DEFAULT_PORTS = {"dev": 8000, "api": 8000, "simulator": 8001}
@@ -51,31 +51,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Each command imports its own stack when it runs, so `khalex-pay keys list` or `--help`
+# never pays for Litestar, uvicorn or Dramatiq (not to dodge cycles: there are none).
+
+
 def _dev(settings: Settings, args: argparse.Namespace) -> int:
-    from khalex_pay.dev import run_dev  # noqa: PLC0415 - each command imports only its own stack
+    from khalex_pay.boot.dev import run_dev  # noqa: PLC0415 - its own stack, at run time
 
     run_dev(settings, args.host, args.port)
     return 0
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415
+    from khalex_pay.boot import processes  # noqa: PLC0415 - its own stack, at run time
 
-    # proxy_headers=False: uvicorn would otherwise take the client's address from
-    # X-Forwarded-For sent through 127.0.0.1. Proxies are trusted only by TRUSTED_PROXIES.
-    uvicorn.run(
-        "api.asgi:app_from_env", factory=True, host=args.host, port=args.port,
-        workers=args.workers, log_config=None, access_log=False, proxy_headers=False,
-    )  # fmt: skip
+    processes.serve_api(args.host, args.port, args.workers)
     return 0
 
 
 def _simulator(settings: Settings, args: argparse.Namespace) -> int:
-    from daraja.simulator import run  # noqa: PLC0415
+    from daraja.simulator import run  # noqa: PLC0415 - its own stack, at run time
     from daraja.simulator.chaos import ChaosError  # noqa: PLC0415
+    from khalex_pay.boot.simulator import simulator_config  # noqa: PLC0415
 
     try:
-        run(settings, args.host, args.port)
+        run(simulator_config(settings), args.host, args.port)
     except ChaosError as exc:
         print(f"khalex-pay: bad setting: SIM_CHAOS: {exc}", file=sys.stderr)  # noqa: T201
         return 2
@@ -83,29 +83,20 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from khalex_pay.logs import setup_logging  # noqa: PLC0415
-    from workers.supervisor import supervise  # noqa: PLC0415
+    from khalex_pay.boot import processes  # noqa: PLC0415 - its own stack, at run time
 
-    setup_logging("worker-supervisor")
-    return supervise(args.processes, args.threads)
+    return processes.supervise_workers(args.processes, args.threads)
 
 
 def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
-    from khalex_pay.container import Container  # noqa: PLC0415
-    from khalex_pay.logs import setup_logging  # noqa: PLC0415
-    from khalex_pay.observability import init_sentry  # noqa: PLC0415
-    from workers.broker import build_broker, publisher  # noqa: PLC0415
-    from workers.scheduler import build_scheduler  # noqa: PLC0415
+    from khalex_pay.boot import processes  # noqa: PLC0415 - its own stack, at run time
 
-    setup_logging("scheduler")
-    init_sentry(settings, "scheduler")
-    container = Container.build(settings, publisher(build_broker(settings)))
-    build_scheduler(container, blocking=True).start()
+    processes.run_scheduler(settings)
     return 0
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from store.migrate import upgrade  # noqa: PLC0415
+    from migrations.run import upgrade  # noqa: PLC0415 - its own stack, at run time
 
     upgrade(settings.database_url)
     print(f"migrated {_redact(settings.database_url)} to head")  # noqa: T201

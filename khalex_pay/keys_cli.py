@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from khalex_pay.settings import Settings
+from plumbing.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from khalex_pay.settings import Settings
+from operations.operator_tokens import issue_token
+from plumbing.settings import Settings
 
 if TYPE_CHECKING:
-    from khalex_pay.container import Container
-    from khalex_pay.dlq import RedisQueues
-    from khalex_pay.ops import PaymentDetails
+    from operations.dlq import RedisQueues
+    from operations.ops import PaymentDetails
+    from payments.container import Container
 
 #: Most dead letters `khalex-pay dlq list` prints per queue.
 LIST_MAX = 1000
@@ -55,8 +56,6 @@ def _say(text: str = "", *, err: bool = False) -> None:
 
 
 def _ops_token(settings: Settings, args: argparse.Namespace) -> int:
-    from api.auth import issue_token  # noqa: PLC0415
-
     if not 0 < args.hours <= settings.ops_token_max_hours:
         _say(
             f"khalex-pay: --hours must be more than 0 and at most OPS_TOKEN_MAX_HOURS "
@@ -77,7 +76,7 @@ def _ops_token(settings: Settings, args: argparse.Namespace) -> int:
 def _dlq(settings: Settings, args: argparse.Namespace) -> int:
     import redis  # noqa: PLC0415
 
-    from khalex_pay.dlq import RedisQueues  # noqa: PLC0415
+    from operations.dlq import RedisQueues  # noqa: PLC0415
 
     if not settings.redis_url:
         _say(
@@ -95,7 +94,7 @@ def _dlq(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dlq_list(settings: Settings, queues: RedisQueues, args: argparse.Namespace) -> int:
-    from khalex_pay.dlq import dead_deliveries  # noqa: PLC0415
+    from operations.dlq import dead_deliveries  # noqa: PLC0415
     from store.db import make_engine  # noqa: PLC0415
 
     letters = queues.dead_letters(args.queue, limit=LIST_MAX)
@@ -123,7 +122,7 @@ def _dlq_list(settings: Settings, queues: RedisQueues, args: argparse.Namespace)
 
 
 def _dlq_replay(settings: Settings, queues: RedisQueues, args: argparse.Namespace) -> int:
-    from khalex_pay import dlq  # noqa: PLC0415
+    from operations import dlq  # noqa: PLC0415
     from store.db import make_engine  # noqa: PLC0415
 
     if args.all:
@@ -143,7 +142,7 @@ def _dlq_replay(settings: Settings, queues: RedisQueues, args: argparse.Namespac
 
 
 def _dlq_purge(settings: Settings, queues: RedisQueues, args: argparse.Namespace) -> int:
-    from khalex_pay import dlq  # noqa: PLC0415
+    from operations import dlq  # noqa: PLC0415
 
     entries = queues.all_entries(args.queue)
     if not entries:
@@ -175,7 +174,7 @@ def _progress(verb: str) -> Callable[[int, int], None]:
 
 
 def _payments(settings: Settings, args: argparse.Namespace) -> int:
-    from khalex_pay.container import Container  # noqa: PLC0415
+    from payments.container import Container  # noqa: PLC0415
 
     container = Container.build(settings, _no_publish)
     try:
@@ -192,7 +191,7 @@ def _no_publish(job: object) -> None:
 
 
 def _payment_show(container: Container, ref: str) -> int:
-    from khalex_pay import ops  # noqa: PLC0415
+    from operations import ops  # noqa: PLC0415
 
     with container.engine.connect() as conn:
         found = ops.details(conn, ref)
@@ -211,7 +210,7 @@ def _describe(found: PaymentDetails) -> Iterator[str]:
     a phone number), so only the fields that can carry a number go through `_masked`.
     """
     from domain.phone import mask_msisdn  # noqa: PLC0415
-    from khalex_pay.ops import mask_email  # noqa: PLC0415
+    from operations.ops import mask_email  # noqa: PLC0415
 
     p, m = found.payment, _masked
     code = "-" if p.result_code is None else str(p.result_code)
@@ -267,7 +266,7 @@ def _answer(x: dict[str, Any]) -> str:
 
 
 def _payment_requery(container: Container, ref: str) -> int:
-    from khalex_pay import ops  # noqa: PLC0415
+    from operations import ops  # noqa: PLC0415
 
     result = ops.requery(container, ref)
     if result is None:

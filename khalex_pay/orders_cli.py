@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from khalex_pay.settings import Settings
+from plumbing.settings import Settings
 
 if TYPE_CHECKING:
-    from khalex_pay.container import Container
-    from khalex_pay.orders import OrderView
+    from payments.container import Container
+    from payments.orders import OrderView
 
 #: Most orders `orders list` prints.
 LIST_MAX = 1000
@@ -40,7 +40,7 @@ def _say(text: str = "", *, err: bool = False) -> None:
 
 
 def _orders(settings: Settings, args: argparse.Namespace) -> int:
-    from khalex_pay.container import Container  # noqa: PLC0415
+    from payments.container import Container  # noqa: PLC0415
 
     container = Container.build(settings, _no_publish)
     try:
@@ -56,7 +56,7 @@ def _no_publish(job: object) -> None:
 
 
 def _show(container: Container, order_id: str) -> int:
-    from khalex_pay import orders  # noqa: PLC0415
+    from payments import orders  # noqa: PLC0415
     from store import orders as orders_store  # noqa: PLC0415
 
     try:
@@ -73,7 +73,7 @@ def _show(container: Container, order_id: str) -> int:
 
 def _describe(view: OrderView, events: list[dict[str, Any]]) -> Iterator[str]:
     from domain.phone import mask_msisdn  # noqa: PLC0415
-    from khalex_pay.ops import mask_email  # noqa: PLC0415
+    from operations.ops import mask_email  # noqa: PLC0415
 
     o, m = view.order, _masked
     yield f"order {o.id}  {o.status}  {o.currency} {o.total_amount}" + (
@@ -106,7 +106,7 @@ def _event_line(e: dict[str, Any]) -> str:
 
 
 def _list(container: Container, args: argparse.Namespace) -> int:
-    from khalex_pay import orders  # noqa: PLC0415
+    from payments import orders  # noqa: PLC0415
 
     wanted = max(1, min(args.limit, LIST_MAX))
     shown = 0

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from khalex_pay.settings import Settings
+from plumbing.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from khalex_pay.container import Container
+    from payments.container import Container
 
 #: Events `webhooks list` prints unless told otherwise.
 LIST_DEFAULT = 50
@@ -41,7 +41,7 @@ def _say(text: str, *, err: bool = False) -> None:
 
 
 def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
-    from khalex_pay.container import Container  # noqa: PLC0415
+    from payments.container import Container  # noqa: PLC0415
 
     container = Container.build(settings, _no_publish)
     try:
@@ -75,7 +75,7 @@ def _list(engine: Engine, state: str | None, limit: int) -> int:
 
 
 def _redeliver(container: Container, event_id: str) -> int:
-    from khalex_pay import shop_webhooks  # noqa: PLC0415
+    from payments import shop_webhooks  # noqa: PLC0415
 
     if not container.settings.shop_webhook_url:
         _say("khalex-pay: SHOP_WEBHOOK_URL is not set: there is nowhere to send it", err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from khalex_pay.settings import load_settings
+from plumbing.settings import load_settings
 from store.db import make_engine
 from store.tables import metadata
 

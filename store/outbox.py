@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from khalex_pay import correlation
+from plumbing import correlation
 from store.db import utcnow
 from store.tables import outbox
 
@@ -29,7 +29,7 @@ class Job:
 def add(conn: sa.Connection, queue: str, actor: str, *args: str | int) -> int:
     """Queue `actor(*args)` to be sent once this transaction commits; args are ids only.
 
-    The row takes the current correlation id (`khalex_pay.correlation`), if any.
+    The row takes the current correlation id (`plumbing.correlation`), if any.
     """
     result = conn.execute(
         outbox.insert()

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
+from domain.payment import PENDING, Status
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -21,9 +23,12 @@ metadata = sa.MetaData(
     }
 )
 
-#: Statuses during which the customer's phone may have an open prompt (domain PENDING).
-IN_FLIGHT = ("created", "sending", "pushed", "unknown")
-_IN_FLIGHT_SQL = sa.text("status IN ('created', 'sending', 'pushed', 'unknown')")
+#: Statuses during which the customer's phone may have an open prompt: the domain's PENDING,
+#: in the order the domain declares them (the partial indexes' predicate is written from it).
+IN_FLIGHT = tuple(status.value for status in Status if status in PENDING)
+#: The partial indexes' predicate; the migrations spell the same text out (a unit test checks).
+IN_FLIGHT_PREDICATE = "status IN ({})".format(", ".join(f"'{status}'" for status in IN_FLIGHT))
+_IN_FLIGHT_SQL = sa.text(IN_FLIGHT_PREDICATE)
 _WANTS_QUERY_SQL = sa.text("next_query_at IS NOT NULL")
 
 

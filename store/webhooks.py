@@ -1,4 +1,4 @@
-"""Shop webhook events and their delivery attempts (`khalex_pay.shop_webhooks` decides)."""
+"""Shop webhook events and their delivery attempts (`payments.shop_webhooks` decides)."""
 
 from __future__ import annotations
 

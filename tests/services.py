@@ -53,7 +53,7 @@ def require_redis() -> None:
 @contextmanager
 def fresh_database() -> Iterator[str]:
     """Create an empty database, migrate it with Alembic, yield its URL, drop it after."""
-    from store.migrate import upgrade
+    from migrations.run import upgrade
 
     name = f"khalex_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -11,9 +11,9 @@ from typing import Any
 
 import dramatiq
 
-from khalex_pay import callbacks, initiation, reconciliation, shop_webhooks
-from khalex_pay.container import Container
-from khalex_pay.jobs import DELIVER_WEBHOOK, PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+from payments import callbacks, initiation, reconciliation, shop_webhooks
+from payments.container import Container
+from payments.jobs import DELIVER_WEBHOOK, PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
 
 _container: Container | None = None
 

@@ -6,9 +6,9 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from khalex_pay.container import Publish
-from khalex_pay.jobs import QUEUES
-from khalex_pay.settings import Settings
+from payments.container import Publish
+from payments.jobs import QUEUES
+from plumbing.settings import Settings
 from store.outbox import Job
 from workers.correlation import OPTION, CorrelationMiddleware
 

@@ -16,8 +16,8 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Middleware
 
-from khalex_pay import correlation
-from khalex_pay.jobs import QUERY_PAYMENT, SEND_PUSH
+from payments.jobs import QUERY_PAYMENT, SEND_PUSH
+from plumbing import correlation
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ PAYMENT_ACTORS = frozenset({SEND_PUSH.actor, QUERY_PAYMENT.actor})
 
 
 class CorrelationMiddleware(Middleware):
-    """Sets `khalex_pay.correlation` around each job (worker threads each keep their own)."""
+    """Sets `plumbing.correlation` around each job (worker threads each keep their own)."""
 
     def __init__(self) -> None:
         self._local = threading.local()

@@ -16,8 +16,10 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
-from khalex_pay import alerts, correlation, reconciliation, retention, shop_webhooks
-from khalex_pay.container import Container
+from operations import alerts, retention
+from payments import reconciliation, shop_webhooks
+from payments.container import Container
+from plumbing import correlation
 from workers.leader import Leadership
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ def alert_job(
     leadership: Leader,
     check: Callable[[Container], object],
 ) -> None:
-    """Raise what needs an operator (`khalex_pay.alerts.run`), on the leader only."""
+    """Raise what needs an operator (`operations.alerts.run`), on the leader only."""
     if not leadership.acquire():
         return
     with correlation.bound(correlation.new_id(ID_PREFIX)):
@@ -86,7 +88,7 @@ def alert_job(
 
 
 def retention_job(container: Container, leadership: Leader) -> None:
-    """Purge raw records past RETENTION_DAYS (`khalex_pay.retention`), on the leader only."""
+    """Purge raw records past RETENTION_DAYS (`operations.retention`), on the leader only."""
     if not leadership.acquire():
         return
     with correlation.bound(correlation.new_id(ID_PREFIX)):

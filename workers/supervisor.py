@@ -27,7 +27,7 @@ PR_SET_PDEATHSIG = 1
 
 
 def command(threads: int) -> list[str]:
-    return [sys.executable, "-m", "workers.process", "--threads", str(threads)]
+    return [sys.executable, "-m", "khalex_pay.boot.worker", "--threads", str(threads)]
 
 
 def _die_with_parent() -> None:

@@ -1,11 +1,11 @@
 """A local Daraja (M-Pesa STK Push) simulator: as strict and as unreliable as the real one.
 
 Public entry points:
-- `SimulatorConfig.from_settings(settings)` builds the config from Khalex Pay's settings;
+- `SimulatorConfig(...)` says whose credentials it accepts and how it behaves;
 - `create_app(config)` gives a standalone Litestar app;
 - `SimulatorState(config)` + `route_handlers(state)` (or `simulator_router(state)`) mount the
   same handlers at the root of another Litestar app (call `state.aclose()` on shutdown);
-- `run(settings, host, port)` serves it with uvicorn (`khalex-pay simulator`).
+- `run(config, host, port)` serves it with uvicorn (`khalex-pay simulator`).
 """
 
 from daraja.simulator.app import create_app, route_handlers, simulator_router

@@ -17,8 +17,8 @@ import pytest
 
 from api.app import create_app
 from daraja.simulator.scenarios import ACTIONS, SCENARIOS
-from khalex_pay.container import Container
-from khalex_pay.settings import Settings
+from payments.container import Container
+from plumbing.settings import Settings
 from store.db import make_engine
 from tests import services
 from tests.processes import Processes, Shop, dev_key

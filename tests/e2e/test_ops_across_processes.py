@@ -17,7 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from khalex_pay.jobs import QUEUES
+from payments.jobs import QUEUES
 from tests import services
 from tests.processes import Processes, Shop, new_shop_key, wiring
 

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from daraja.client import ExchangeRecorder
 from daraja.wire import PushAccepted, QueryResult
-from khalex_pay import initiation
-from khalex_pay.container import Container
-from khalex_pay.settings import load_settings
+from payments import initiation
+from payments.container import Container
+from plumbing.settings import load_settings
 from store import api_keys, payments
 from store.db import make_engine
 from store.outbox import Job

@@ -7,8 +7,8 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from daraja.errors import AnswerKind, Reason, Refused
-from khalex_pay import initiation
-from khalex_pay.jobs import QUEUES, SEND_PUSH
+from payments import initiation
+from payments.jobs import QUEUES, SEND_PUSH
 from store import payments
 from tests.integration.conftest import Harness, new_payment
 from workers import actors

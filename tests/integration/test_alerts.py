@@ -21,8 +21,10 @@ import sentry_sdk
 from dramatiq.brokers.redis import RedisBroker
 
 from daraja.wire import QueryResult
-from khalex_pay import alerts, reconciliation
-from khalex_pay.observability import init_sentry
+from operations import alerts
+from payments import reconciliation
+from plumbing.alerting import Alert
+from plumbing.observability import init_sentry
 from store import deliveries, payments
 from store.db import utcnow
 from store.tables import payments as payments_table
@@ -116,7 +118,7 @@ def test_each_late_success_gets_its_own_alert(h: Harness, receiver: Receiver) ->
 def test_two_schedulers_checking_at_once_alert_a_late_success_once(h: Harness) -> None:
     _late_success(h)
     start = threading.Barrier(2)
-    results: list[list[alerts.Alert]] = []
+    results: list[list[Alert]] = []
 
     def check() -> None:
         start.wait()

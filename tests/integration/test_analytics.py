@@ -9,7 +9,7 @@ import pytest
 
 from daraja.wire import QueryResult
 from domain.order import Item
-from khalex_pay import callbacks, initiation, orders, reconciliation
+from payments import callbacks, initiation, orders, reconciliation
 from store import payments
 from store.orders import NewOrder
 from store.payments import ANALYTICS_COMPLETED, ANALYTICS_INITIATED, PaymentRecord

@@ -9,8 +9,8 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.auth import issue_token
-from khalex_pay import initiation
+from operations.operator_tokens import issue_token
+from payments import initiation
 from store import inbox
 from tests.factories import stk_callback
 from tests.integration.conftest import Harness, as_shop
@@ -189,7 +189,7 @@ def test_openapi_schema_is_served(client: TestClient[Any]) -> None:
 
 
 def test_database_down_answers_503_with_the_shops_phone_line(h: Harness) -> None:
-    from khalex_pay.container import Container
+    from payments.container import Container
     from store.db import make_engine
 
     dead = Container(

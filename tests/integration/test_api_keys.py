@@ -14,11 +14,11 @@ from litestar import get
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.auth import issue_token
 from api.callers import Caller, Checkout, Operator, ShopServer
 from api.checkout_tokens import mint
 from khalex_pay import cli
-from khalex_pay.dlq import NoQueues
+from operations.dlq import NoQueues
+from operations.operator_tokens import issue_token
 from store import api_keys
 from store.tables import api_keys as api_keys_table
 from store.tables import metadata

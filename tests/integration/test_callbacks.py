@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from daraja.errors import AnswerKind, OutcomeUnknown, Reason
-from khalex_pay import callbacks, initiation
-from khalex_pay.jobs import PROCESS_CALLBACK
+from payments import callbacks, initiation
+from payments.jobs import PROCESS_CALLBACK
 from store import inbox, payments
 from store.tables import callback_inbox
 from tests.factories import stk_callback

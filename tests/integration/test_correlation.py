@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 
-from khalex_pay import correlation, initiation, reconciliation
-from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+from payments import initiation, reconciliation
+from payments.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+from plumbing import correlation
 from store import inbox, outbox
 from store.db import utcnow
 from store.tables import outbox as outbox_table

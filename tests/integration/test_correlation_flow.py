@@ -23,10 +23,10 @@ from dramatiq.middleware import Middleware
 from litestar.testing import TestClient
 
 from api.app import create_app
-from khalex_pay.container import Container
-from khalex_pay.jobs import QUEUES, SEND_PUSH
-from khalex_pay.logs import MaskingJsonFormatter
-from khalex_pay.observability import init_sentry
+from payments.container import Container
+from payments.jobs import QUEUES, SEND_PUSH
+from plumbing.logs import MaskingJsonFormatter
+from plumbing.observability import init_sentry
 from store.tables import outbox
 from tests.factories import stk_callback
 from tests.integration.conftest import Harness, as_shop
@@ -168,7 +168,7 @@ def test_correlation_id_follows_a_payment_from_request_to_the_workers_log_line(
     assert payment["requestId"] == "shop-order-1001"
     api_lines = [
         line for line in flow.logs.parsed()
-        if line["logger"] == "khalex_pay.initiation" and pid in line["msg"]
+        if line["logger"] == "payments.initiation" and pid in line["msg"]
     ]  # fmt: skip
     assert [line["correlation_id"] for line in api_lines] == ["shop-order-1001"]
     with flow.h.container.engine.connect() as conn:

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from daraja.errors import AnswerKind, OutcomeUnknown, Reason, Refused
-from khalex_pay import initiation
-from khalex_pay.jobs import SEND_PUSH
+from payments import initiation
+from payments.jobs import SEND_PUSH
 from store import exchanges, payments
 from store.payments import PhoneBusy
 from tests.integration.conftest import Harness, new_payment

@@ -11,8 +11,8 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.auth import issue_token
-from khalex_pay.dlq import NoQueues
+from operations.dlq import NoQueues
+from operations.operator_tokens import issue_token
 from tests.integration.conftest import Harness
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from khalex_pay import cli
-from khalex_pay.jobs import QUEUES
+from payments.jobs import QUEUES
 from store import deliveries
 from store.tables import job_deliveries
 from tests.integration.conftest import Harness

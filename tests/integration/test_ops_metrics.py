@@ -20,10 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from daraja.wire import QueryResult
-from khalex_pay import callbacks, initiation, reconciliation
-from khalex_pay.dlq import StubQueues
-from khalex_pay.jobs import QUERY_PAYMENT, QUEUES
-from khalex_pay.metrics import DatabaseCollector, QueueCollector
+from operations.dlq import StubQueues
+from operations.metrics import DatabaseCollector, QueueCollector
+from payments import callbacks, initiation, reconciliation
+from payments.jobs import QUERY_PAYMENT, QUEUES
 from store import deliveries, outbox
 from store.db import utcnow
 from store.exchanges import StoreRecorder

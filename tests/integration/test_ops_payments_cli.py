@@ -9,8 +9,9 @@ import pytest
 
 from daraja.client import ExchangeRecorder
 from daraja.wire import QueryResult
-from khalex_pay import callbacks, cli, reconciliation
-from khalex_pay.container import Container
+from khalex_pay import cli
+from payments import callbacks, reconciliation
+from payments.container import Container
 from store.db import utcnow
 from store.exchanges import StoreRecorder
 from tests.factories import stk_callback

@@ -16,9 +16,9 @@ from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
-from api.auth import issue_token
-from khalex_pay.dlq import RedisQueues
-from khalex_pay.jobs import QUEUES
+from operations.dlq import RedisQueues
+from operations.operator_tokens import issue_token
+from payments.jobs import QUEUES
 from tests.integration.conftest import Harness
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,11 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.auth import issue_token
 from daraja.wire import QueryResult
-from khalex_pay import callbacks, ops, reconciliation
-from khalex_pay.dlq import NoQueues
+from operations import ops
+from operations.dlq import NoQueues
+from operations.operator_tokens import issue_token
+from payments import callbacks, reconciliation
 from store.db import utcnow
 from store.payments import PaymentRecord
 from store.tables import payments as payments_table

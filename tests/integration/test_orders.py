@@ -10,8 +10,9 @@ import pytest
 from daraja.wire import QueryResult
 from domain.order import InvalidTransition, Item, Status
 from domain.payment import Expired
-from khalex_pay import alerts, callbacks, initiation, orders, reconciliation
-from khalex_pay.transitions import transition
+from operations import alerts
+from payments import callbacks, initiation, orders, reconciliation
+from payments.transitions import transition
 from store import orders as orders_store
 from store.orders import NewOrder
 from store.payments import OrderBusy

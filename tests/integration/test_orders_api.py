@@ -11,8 +11,8 @@ from litestar.testing import TestClient
 
 from api import checkout_tokens
 from api.app import create_app
-from api.auth import issue_token
-from khalex_pay import initiation
+from operations.operator_tokens import issue_token
+from payments import initiation
 from store import api_keys
 from store.tables import refused_requests
 from tests.integration.conftest import Harness

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from domain.order import Status
-from khalex_pay import cli, orders
+from khalex_pay import cli
+from payments import orders
 from tests.integration.conftest import Harness
 from tests.integration.test_orders import _paid_callback, _pay_pushed, new_order
 

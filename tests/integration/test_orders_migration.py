@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from migrations.run import upgrade
 from store.db import make_engine, utcnow
-from store.migrate import upgrade
 from store.tables import metadata
 from tests import services
 

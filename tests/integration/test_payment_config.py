@@ -12,8 +12,8 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.payment_config import bucket
-from khalex_pay.container import Container
-from khalex_pay.settings import SettingsError, load_settings
+from payments.container import Container
+from plumbing.settings import SettingsError, load_settings
 from tests.integration.conftest import Harness, shop_key
 from tests.integration.test_orders_api import ORDER
 

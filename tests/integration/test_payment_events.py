@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 
 from api import events
 from api.app import create_app
-from khalex_pay import callbacks, initiation
+from payments import callbacks, initiation
 from tests.factories import stk_callback
 from tests.integration.conftest import Harness, shop_key
 from tests.integration.test_orders_api import ORDER

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from khalex_pay import alerts, reconciliation, retention
+from operations import alerts, retention
+from payments import reconciliation
 from store.db import utcnow
 from store.retention import KINDS
 from tests.integration.conftest import Harness

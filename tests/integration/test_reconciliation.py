@@ -8,8 +8,8 @@ import pytest
 
 from daraja.errors import AnswerKind, QueryNotReady, Reason
 from daraja.wire import QueryResult
-from khalex_pay import callbacks, initiation, reconciliation
-from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+from payments import callbacks, initiation, reconciliation
+from payments.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
 from store import payments
 from store.db import utcnow
 from store.payments import PaymentRecord

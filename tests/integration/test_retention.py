@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from khalex_pay import callbacks, retention
+from operations import retention
+from payments import callbacks
 from store import deliveries, refusals
 from store.db import utcnow
 from store.retention import KINDS

@@ -21,9 +21,10 @@ from standardwebhooks import Webhook
 
 from daraja.wire import QueryResult
 from domain.payment import ResultReported, Source
-from khalex_pay import callbacks, cli, reconciliation, shop_webhooks, webhook_sender
-from khalex_pay.jobs import DELIVER_WEBHOOK, QUEUES
-from khalex_pay.transitions import apply_fact
+from khalex_pay import cli
+from payments import callbacks, reconciliation, shop_webhooks, webhook_sender
+from payments.jobs import DELIVER_WEBHOOK, QUEUES
+from payments.transitions import apply_fact
 from store import payments, webhooks
 from store.db import utcnow
 from store.tables import alerts, metadata, outbox, webhook_attempts, webhook_events

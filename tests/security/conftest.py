@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from api.app import create_app
-from khalex_pay.dlq import NoQueues
+from operations.dlq import NoQueues
 from store.tables import outbox, payments, refused_requests
 from tests.integration.conftest import Harness, h, shop_key  # noqa: F401 - the fixture
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.auth import issue_token
+from operations.operator_tokens import issue_token
 from tests.integration.conftest import Harness, shop_key
 from tests.security.conftest import BODY, App, bearer, counts
 
@@ -77,7 +77,7 @@ def test_ops_token_command_refuses_a_lifetime_above_the_maximum(
 
 
 def test_api_auth_off_is_refused_in_production() -> None:
-    from khalex_pay.settings import SettingsError, load_settings
+    from plumbing.settings import SettingsError, load_settings
 
     with pytest.raises(SettingsError) as refused:
         load_settings({"MPESA_ENVIRONMENT": "production", "API_AUTH": "off"})

@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from daraja.wire import QueryResult
-from khalex_pay import callbacks, reconciliation
-from khalex_pay.jobs import QUERY_PAYMENT
+from payments import callbacks, reconciliation
+from payments.jobs import QUERY_PAYMENT
 from store import inbox, refusals
 from store.raw import REFUSED_BODY_BYTES
 from store.tables import refused_requests

@@ -28,12 +28,13 @@ from schemathesis.checks import (
 )
 from schemathesis.openapi import from_asgi
 
-from api import auth, checkout_tokens
+from api import checkout_tokens
 from api.app import create_app
-from khalex_pay import orders
-from khalex_pay.container import Container
-from khalex_pay.dlq import NoQueues
-from khalex_pay.settings import load_settings
+from operations.dlq import NoQueues
+from operations.operator_tokens import issue_token
+from payments import orders
+from payments.container import Container
+from plumbing.settings import load_settings
 from store.db import make_engine
 from tests.integration.conftest import Harness, h, shop_key  # noqa: F401 - the fixture
 from tests.integration.test_orders import new_order
@@ -78,7 +79,7 @@ def credentials(h: Harness) -> Credentials:
         shop_key=shop_key(h),
         checkout_token=checkout_tokens.mint(secret, order_id),
         order_id=order_id,
-        operator_token=auth.issue_token(secret, "schemathesis", hours=1),
+        operator_token=issue_token(secret, "schemathesis", hours=1),
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from khalex_pay import ops_cli
 from khalex_pay.cli import main
-from khalex_pay.settings import Settings, SettingsError, load_settings
+from plumbing.settings import Settings, SettingsError, load_settings
 
 pytestmark = pytest.mark.integration  # the security suite runs as one; no services needed here
 

@@ -17,8 +17,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.app import create_app
-from khalex_pay import callbacks
-from khalex_pay.dlq import NoQueues
+from operations.dlq import NoQueues
+from payments import callbacks
 from store.tables import callback_inbox
 from tests.factories import stk_callback
 from tests.integration.conftest import Harness, h  # noqa: F401 - the fixture

@@ -10,7 +10,7 @@ from litestar import Request
 
 from api.client_address import client_address
 from khalex_pay import cli
-from khalex_pay.settings import load_settings
+from plumbing.settings import load_settings
 from tests.integration.conftest import Harness, shop_key
 from tests.security.conftest import BODY, App, bearer, counts
 

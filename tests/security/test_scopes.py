@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from api.auth import issue_token
 from api.checkout_tokens import mint
 from domain.order import Item
-from khalex_pay import initiation, orders
+from operations.operator_tokens import issue_token
+from payments import initiation, orders
 from store.payments import PaymentRecord
 from tests.integration.conftest import Harness, new_payment, shop_key
 from tests.integration.test_orders import new_order

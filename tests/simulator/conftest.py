@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from khalex_pay.settings import SANDBOX_PASSKEY, SANDBOX_SHORTCODE
+from plumbing.settings import SANDBOX_PASSKEY, SANDBOX_SHORTCODE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSUMER_KEY = "sim-test-consumer-key"
@@ -68,10 +68,18 @@ def simulator_env(**extra: str) -> dict[str, str]:
 
 
 def start_simulator(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """`python -m daraja.simulator` on `port`, logging to `log_path`."""
+    """`python -m khalex_pay.boot.simulator` on `port`, logging to `log_path`."""
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "daraja.simulator", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "khalex_pay.boot.simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,

@@ -45,7 +45,7 @@ def test_bad_settings_stop_the_simulator_with_one_clear_line(
     env: dict[str, str], message: str
 ) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "daraja.simulator", "--port", str(free_port())],
+        [sys.executable, "-m", "khalex_pay.boot.simulator", "--port", str(free_port())],
         cwd=REPO_ROOT,
         env=simulator_env(**env),
         capture_output=True,

@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from khalex_pay import alerts
-from khalex_pay.alerts import Alert
-from khalex_pay.settings import Settings, SettingsError, load_settings
+from operations import alerts
+from plumbing import alerting
+from plumbing.alerting import Alert
+from plumbing.settings import Settings, SettingsError, load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -80,7 +81,7 @@ def test_bad_alert_settings_stop_the_start_with_one_line_each(
 
 
 def test_webhook_body_has_kind_message_details_and_time_with_ids_intact() -> None:
-    body = alerts.webhook_body(ALERT, NOW)
+    body = alerting.webhook_body(ALERT, NOW)
 
     assert set(body) == {"alert", "message", "details", "at"}
     assert (body["alert"], body["at"]) == ("late_success", "2026-11-26T09:00:00+00:00")
@@ -109,13 +110,13 @@ def test_alert_is_logged_at_error_and_posted_with_a_short_timeout(
 ) -> None:
     post = _Poster(httpx.Response(204, request=httpx.Request("POST", "http://hook")))
 
-    alerts.notify(_settings(alert_webhook_url="http://hook"), ALERT, NOW, post=post)
+    alerting.notify(_settings(alert_webhook_url="http://hook"), ALERT, NOW, post=post)
 
     [call] = post.calls
     assert call["url"] == "http://hook"
     assert call["json"]["alert"] == "late_success"
     assert call["timeout"] <= 10
-    [record] = [r for r in caplog.records if r.name == "khalex_pay.alerts"]
+    [record] = [r for r in caplog.records if r.name == "plumbing.alerting"]
     assert record.levelno == logging.ERROR
     assert record.payment_id == PAYMENT_ID  # type: ignore[attr-defined]
 
@@ -123,7 +124,7 @@ def test_alert_is_logged_at_error_and_posted_with_a_short_timeout(
 def test_no_webhook_url_means_no_post() -> None:
     post = _Poster(RuntimeError("must not be called"))
 
-    alerts.notify(_settings(), ALERT, NOW, post=post)
+    alerting.notify(_settings(), ALERT, NOW, post=post)
 
     assert post.calls == []
 
@@ -138,7 +139,7 @@ def test_no_webhook_url_means_no_post() -> None:
 def test_a_failing_webhook_is_logged_without_its_url_not_raised(
     answer: httpx.Response | Exception, caplog: pytest.LogCaptureFixture
 ) -> None:
-    alerts.notify(
+    alerting.notify(
         _settings(alert_webhook_url="http://hook/secret-token"), ALERT, NOW, post=_Poster(answer)
     )
 

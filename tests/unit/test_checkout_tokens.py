@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from api import checkout_tokens
-from api.auth import authenticate, issue_token
+from api.auth import authenticate
 from api.callers import (
     Checkout,
     Operator,
@@ -19,6 +19,7 @@ from api.callers import (
 )
 from api.checkout_tokens import InvalidCheckoutToken, mint, verify
 from api.errors import ApiError
+from operations.operator_tokens import issue_token
 
 pytestmark = pytest.mark.unit
 

@@ -15,8 +15,8 @@ from litestar.testing import TestClient
 
 from api.correlation import correlation_middleware
 from domain.phone import mask_msisdns_in
-from khalex_pay import correlation
-from khalex_pay.logs import MaskingJsonFormatter
+from plumbing import correlation
+from plumbing.logs import MaskingJsonFormatter
 from store.outbox import Job
 from workers.broker import publisher
 from workers.correlation import OPTION, CorrelationMiddleware

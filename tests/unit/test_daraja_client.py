@@ -26,7 +26,8 @@ from daraja.errors import (
 )
 from daraja.tokens import MemoryTokenCache, RedisTokenCache, TokenCache
 from daraja.wire import OAUTH_PATH, PUSH_PATH, QUERY_PATH, REDACTED
-from khalex_pay.settings import Settings
+from payments.container import daraja_config
+from plumbing.settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -251,7 +252,7 @@ def test_input_daraja_would_refuse_is_refused_without_sending(
 
 
 def test_config_comes_from_settings_and_hides_secrets_from_repr() -> None:
-    config = DarajaConfig.from_settings(Settings(mpesa_base_url="http://127.0.0.1:9000/"))
+    config = daraja_config(Settings(mpesa_base_url="http://127.0.0.1:9000/"))
     assert config.base_url == "http://127.0.0.1:9000"
     assert config.shortcode == "174379"
     assert config.timeout_s == 10.0

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from api.auth import authenticate, issue_token
+from api.auth import authenticate
 from api.errors import ApiError
+from operations.operator_tokens import issue_token
 
 pytestmark = pytest.mark.unit
 

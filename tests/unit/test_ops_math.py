@@ -7,8 +7,8 @@ from collections import Counter
 import dramatiq
 import pytest
 
-from khalex_pay.dlq import fresh_copy, ids_only
-from khalex_pay.ops import WindowSummary, mask_email, percentile
+from operations.dlq import fresh_copy, ids_only
+from operations.ops import WindowSummary, mask_email, percentile
 
 pytestmark = pytest.mark.unit
 

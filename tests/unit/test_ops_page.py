@@ -11,9 +11,9 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from khalex_pay.container import Container
-from khalex_pay.dlq import NoQueues
-from khalex_pay.settings import load_settings
+from operations.dlq import NoQueues
+from payments.container import Container
+from plumbing.settings import load_settings
 from store.db import make_engine
 
 pytestmark = pytest.mark.unit

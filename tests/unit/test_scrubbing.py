@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import sentry_sdk
 
-from khalex_pay.logs import MaskingJsonFormatter
-from khalex_pay.observability import before_send, scrub
+from plumbing.logs import MaskingJsonFormatter
+from plumbing.observability import before_send, scrub
 
 pytestmark = pytest.mark.unit
 

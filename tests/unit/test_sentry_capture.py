@@ -23,12 +23,12 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.errors import ApiError
-from khalex_pay.container import Container
-from khalex_pay.observability import init_sentry
-from khalex_pay.settings import SANDBOX_PASSKEY, load_settings
+from migrations.run import upgrade
+from payments.container import Container
+from plumbing.observability import init_sentry
+from plumbing.settings import SANDBOX_PASSKEY, load_settings
 from store import api_keys, inbox
 from store.db import make_engine
-from store.migrate import upgrade
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from khalex_pay.cli import main
-from khalex_pay.settings import SettingsError, load_settings, read_dotenv
+from plumbing.settings import SettingsError, load_settings, read_dotenv
 
 pytestmark = pytest.mark.unit
 

@@ -11,14 +11,14 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from khalex_pay import shop_webhooks, webhook_sender
-from khalex_pay.settings import (
+from payments import shop_webhooks, webhook_sender
+from payments.webhook_sender import Answer
+from plumbing.settings import (
     DEV_SHOP_WEBHOOK_SECRET,
     SettingsError,
     load_settings,
     webhook_secret_bytes,
 )
-from khalex_pay.webhook_sender import Answer
 from store.webhooks import DELIVERED, FAILED, PENDING, WebhookEvent
 
 pytestmark = pytest.mark.unit

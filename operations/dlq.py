@@ -25,8 +25,8 @@ from dramatiq.common import dq_name
 from sqlalchemy.engine import Engine
 
 from domain.phone import mask_msisdns_in
-from khalex_pay.jobs import QUEUES
-from khalex_pay.settings import Settings
+from payments.jobs import QUEUES
+from plumbing.settings import Settings
 from store import deliveries
 from store.tables import job_deliveries
 

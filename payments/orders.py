@@ -2,7 +2,7 @@
 
 Creating, reading, listing and moving orders, and starting a payment whose amount and
 fields come from its order. A payment's completion settles its order in the payment's own
-transaction (khalex_pay/transitions.py `settle_order`).
+transaction (payments/transitions.py `settle_order`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from domain.order import PAID, InvalidTransition, Moved, Status, decide
-from khalex_pay import initiation, shop_webhooks
-from khalex_pay.container import Container
-from khalex_pay.transitions import MAX_RACES
+from payments import initiation, shop_webhooks
+from payments.container import Container
+from payments.transitions import MAX_RACES
 from store import orders
 from store.db import retrying
 from store.orders import Conflict, NewOrder, OrderRecord

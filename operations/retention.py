@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from khalex_pay.container import Container
+from payments.container import Container
 from store import retention
 from store.db import utcnow
 

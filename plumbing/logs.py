@@ -12,8 +12,8 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from khalex_pay import correlation
-from khalex_pay.observability import scrub_text
+from plumbing import correlation
+from plumbing.observability import scrub_text
 
 #: `extra` fields a log call may pass that the line carries.
 EXTRA_FIELDS = ("payment_id", "job", "message_id", "alert")

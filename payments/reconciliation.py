@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from daraja.errors import DarajaError
 from domain.outcomes import Kind, outcome_of
 from domain.payment import PENDING, Expired, ResultReported, Source, Status
-from khalex_pay.container import Container
-from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
-from khalex_pay.relay import relay
-from khalex_pay.transitions import transition
+from payments.container import Container
+from payments.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+from payments.relay import relay
+from payments.transitions import transition
 from store import inbox, outbox, payments
 from store.db import utcnow
 from store.exchanges import StoreRecorder

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from daraja.client import DarajaClient, DarajaConfig, ExchangeRecorder
 from daraja.tokens import MemoryTokenCache, RedisTokenCache, TokenCache
 from daraja.wire import PushAccepted, QueryResult
-from khalex_pay.settings import Settings
+from plumbing.settings import Settings
 from store.db import make_engine
 from store.outbox import Job
 
@@ -71,12 +71,26 @@ class Container:
         if self._daraja is not None:
             return self._daraja
         tokens = self.token_cache or _token_cache(self.settings)
-        return DarajaClient(DarajaConfig.from_settings(self.settings), tokens)
+        return DarajaClient(daraja_config(self.settings), tokens)
 
     def close(self) -> None:
         if "daraja" in self.__dict__:
             self.daraja.close()
         self.engine.dispose()
+
+
+def daraja_config(settings: Settings) -> DarajaConfig:
+    """The client's config from the `MPESA_*` settings every process reads at start."""
+    return DarajaConfig(
+        base_url=settings.mpesa_base_url.rstrip("/"),
+        consumer_key=settings.mpesa_consumer_key,
+        consumer_secret=settings.mpesa_consumer_secret,
+        shortcode=settings.mpesa_business_shortcode,
+        passkey=settings.mpesa_passkey,
+        transaction_type=settings.mpesa_transaction_type,
+        party_b=settings.mpesa_party_b,
+        timeout_s=settings.mpesa_timeout_s,
+    )
 
 
 def _token_cache(settings: Settings) -> TokenCache:

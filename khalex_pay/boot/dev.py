@@ -11,22 +11,17 @@ import dataclasses
 import logging
 import sys
 
-import dramatiq
 import uvicorn
 from dramatiq import Worker
 
 from api import demo
 from api.app import create_app
-from daraja.simulator import SimulatorConfig, SimulatorState, route_handlers
-from khalex_pay.container import Container
-from khalex_pay.logs import setup_logging
-from khalex_pay.observability import init_sentry
-from khalex_pay.settings import Settings
+from daraja.simulator import SimulatorState, route_handlers
+from khalex_pay.boot.bootstrap import bootstrap, consume_jobs
+from khalex_pay.boot.simulator import simulator_config
+from migrations.run import upgrade
+from plumbing.settings import Settings
 from store import api_keys
-from store.migrate import upgrade
-from workers import actors
-from workers.broker import build_broker, publisher
-from workers.poison import PoisonGuard
 from workers.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -48,19 +43,14 @@ def dev_settings(settings: Settings, host: str, port: int) -> Settings:
 
 
 def run_dev(settings: Settings, host: str, port: int) -> None:
-    setup_logging("dev")
     settings = dev_settings(settings, host, port)
+    started = bootstrap("dev", settings, in_process=True)
     upgrade(settings.database_url)
-    init_sentry(settings, "dev")
-    broker = build_broker(settings, in_process=True)
-    dramatiq.set_broker(broker)
-    container = Container.build(settings, publisher(broker))
-    broker.add_middleware(PoisonGuard(container.engine))
-    actors.bind(container)
-    actors.register(broker, expiry_s=settings.payment_expiry_s)
-    worker = Worker(broker, worker_threads=DEV_WORKER_THREADS, worker_timeout=100)
+    consume_jobs(started)
+    container = started.container
+    worker = Worker(started.broker, worker_threads=DEV_WORKER_THREADS, worker_timeout=100)
     scheduler = build_scheduler(container, blocking=False)
-    simulator = SimulatorState(SimulatorConfig.from_settings(settings))
+    simulator = SimulatorState(simulator_config(settings))
 
     def start() -> None:
         worker.start()

@@ -21,8 +21,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from domain.payment import Status
 from domain.phone import mask_msisdn, mask_msisdns_in
-from khalex_pay import reconciliation
-from khalex_pay.container import Container
+from payments import reconciliation
+from payments.container import Container
 from store import exchanges, payments
 from store.db import utcnow
 from store.payments import PaymentRecord

@@ -23,8 +23,8 @@ from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sentry_sdk.transport import Transport
 
 from domain.phone import mask_msisdns_in
-from khalex_pay import correlation
-from khalex_pay.settings import Settings
+from plumbing import correlation
+from plumbing.settings import Settings
 
 #: Keys whose values never leave the process, whatever they hold.
 DENYLIST = [

@@ -2,7 +2,7 @@
 
 No counter lives in a process: the API, the workers and the scheduler each change the
 database and the broker, so a scrape of any API process reports the whole system. Queue
-figures come from the broker (`khalex_pay.dlq`), everything else from SQL aggregates.
+figures come from the broker (`operations.dlq`), everything else from SQL aggregates.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
 from domain.payment import Status
-from khalex_pay.dlq import QueueReader
-from khalex_pay.jobs import QUEUES
-from khalex_pay.ops import PROCESSING_BUCKETS_S, seconds_between
+from operations.dlq import QueueReader
+from operations.ops import PROCESSING_BUCKETS_S, seconds_between
+from payments.jobs import QUEUES
 from store import inbox
 from store.db import utcnow
 from store.tables import callback_inbox, daraja_exchanges, job_deliveries, outbox, payments

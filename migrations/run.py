@@ -7,9 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-import migrations
-
-SCRIPT_LOCATION = Path(migrations.__file__).parent
+#: This folder: Alembic's env.py and versions/.
+SCRIPT_LOCATION = Path(__file__).parent
 
 
 def alembic_config(database_url: str) -> Config:

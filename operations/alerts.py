@@ -9,8 +9,8 @@ The scheduler's leader runs `run()` every ALERT_INTERVAL_S. It raises:
 - `late_success`: money arrived for a payment we had already failed (fulfil or refund it);
 - `refund_due`: money arrived for an order that was cancelled or already paid (refund it).
 
-`khalex_pay.shop_webhooks` raises `webhook_failed` itself (through `notify`, claimed here
-too) when the shop's webhook refused an event for the whole retry schedule.
+`payments.shop_webhooks` raises `webhook_failed` itself (through `plumbing.alerting.notify`,
+claimed in `store.alerts`) when the shop's webhook refused an event for its whole schedule.
 
 Each alert is an ERROR log line, a Sentry event (with SENTRY_DSN) and a JSON POST to
 ALERT_WEBHOOK_URL (when set). What was alerted is claimed first in the `alerts` table:
@@ -22,29 +22,25 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import redis
-import sentry_sdk
 import sqlalchemy as sa
-from sentry_sdk.integrations.logging import ignore_logger
-from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.payment import FINAL, Status
-from khalex_pay.container import Container
-from khalex_pay.jobs import QUEUES
-from khalex_pay.observability import scrub
-from khalex_pay.settings import Settings
+from payments.container import Container
+from payments.jobs import QUEUES
+from plumbing.alerting import Alert, Post, notify
+from plumbing.settings import Settings
+from store.alerts import claim_once, claim_repeating
 from store.db import utcnow
 from store.tables import alerts, job_deliveries, order_events, payment_events, payments
 
 log = logging.getLogger(__name__)
-# The ERROR line must not become a second Sentry event: `notify` sends its own, tagged.
-ignore_logger(__name__)
 
 #: Dramatiq's Redis key prefix (`dramatiq:<queue>`, `.msgs`, `.XQ`, `.XQ.msgs`).
 NAMESPACE = "dramatiq"
@@ -57,8 +53,6 @@ RETENTION = timedelta(days=30)
 BATCH = 500
 #: Dead letters named one by one in an alert; the rest are counted.
 LISTED = 20
-#: Seconds the webhook POST may take: a slow receiver must not hold up the next pass.
-WEBHOOK_TIMEOUT_S = 5.0
 
 #: Statuses a payment ends in.
 _FINAL = tuple(status.value for status in FINAL)
@@ -68,19 +62,6 @@ QUEUE_STUCK = "queue_stuck"
 DEAD_LETTERS = "dead_letters"
 LATE_SUCCESS = "late_success"
 REFUND_DUE = "refund_due"
-WEBHOOK_FAILED = "webhook_failed"
-
-#: Sends the webhook: `httpx.post`'s signature (tests pass their own).
-Post = Callable[..., httpx.Response]
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One alert: its kind, a sentence for a person, and ids and numbers (no personal data)."""
-
-    kind: str
-    message: str
-    details: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -321,80 +302,3 @@ def redis_dead_letters(
             message = json.loads(body)
             dead.append(DeadLetter(message["message_id"], queue, message["actor_name"]))
     return dead
-
-
-# Claims: what was alerted, so it is not alerted again ------------------------------------
-
-
-def claim_once(conn: sa.Connection, kind: str, keys: list[str], now: datetime) -> list[str]:
-    """Record `keys`; returns those never recorded before (in `keys`' order)."""
-    if not keys:
-        return []
-    known = set(conn.execute(sa.select(alerts.c.key).where(alerts.c.key.in_(keys))).scalars())
-    fresh = [key for key in keys if key not in known]
-    if not fresh:
-        return []
-    rows = [_row(key, kind, now) for key in fresh]
-    won = set(conn.execute(_insert_new(conn).values(rows).returning(alerts.c.key)).scalars())
-    return [key for key in fresh if key in won]
-
-
-def claim_repeating(conn: sa.Connection, kind: str, key: str, now: datetime, repeat_s: int) -> bool:
-    """True when `key` was never alerted, or last alerted at least `repeat_s` ago."""
-    if conn.execute(_insert_new(conn).values(_row(key, kind, now)).returning(alerts.c.key)).first():
-        return True
-    stmt = (
-        alerts.update()
-        .where(alerts.c.key == key, alerts.c.last_alerted_at <= now - timedelta(seconds=repeat_s))
-        .values(last_alerted_at=now, times=alerts.c.times + 1)
-    )
-    return conn.execute(stmt).rowcount == 1
-
-
-def _row(key: str, kind: str, now: datetime) -> dict[str, object]:
-    return {"key": key, "kind": kind, "first_alerted_at": now, "last_alerted_at": now}
-
-
-def _insert_new(conn: sa.Connection) -> Any:
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    return dialect_insert(alerts).on_conflict_do_nothing(index_elements=[alerts.c.key])
-
-
-# Sending ---------------------------------------------------------------------------------
-
-
-def notify(settings: Settings, alert: Alert, now: datetime, *, post: Post = httpx.post) -> None:
-    """Log `alert` at ERROR, send it to Sentry and to ALERT_WEBHOOK_URL when configured."""
-    log.error(
-        "alert %s: %s", alert.kind, alert.message,
-        extra={"alert": alert.kind, "payment_id": alert.details.get("paymentId")},
-    )  # fmt: skip
-    if settings.sentry_dsn:
-        with sentry_sdk.new_scope() as scope:
-            scope.set_tag("alert", alert.kind)
-            scope.set_context("alert", alert.details)
-            sentry_sdk.capture_message(f"{alert.kind}: {alert.message}", level="error")
-    if settings.alert_webhook_url:
-        _post(settings.alert_webhook_url, webhook_body(alert, now), post)
-
-
-def webhook_body(alert: Alert, now: datetime) -> dict[str, Any]:
-    """What ALERT_WEBHOOK_URL receives: `{"alert", "message", "details", "at"}`.
-
-    Alerts hold ids, amounts and counts only; the body is scrubbed all the same.
-    """
-    body = {"alert": alert.kind, "message": alert.message, "details": alert.details,
-            "at": now.isoformat()}  # fmt: skip
-    return dict(scrub(body))
-
-
-def _post(url: str, body: dict[str, Any], post: Post) -> None:
-    try:
-        post(url, json=body, timeout=WEBHOOK_TIMEOUT_S).raise_for_status()
-    except httpx.HTTPError as exc:
-        # The URL may hold a secret (chat webhooks do): name the failure, not the address.
-        status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
-        log.warning(
-            "alert webhook failed for %s: %s%s", body["alert"], type(exc).__name__,
-            f" ({status})" if status else "",
-        )  # fmt: skip

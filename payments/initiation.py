@@ -22,10 +22,10 @@ from domain.payment import (
     Status,
 )
 from domain.phone import mask_msisdn
-from khalex_pay.container import Container
-from khalex_pay.jobs import PROCESS_CALLBACK, SEND_PUSH
-from khalex_pay.relay import relay
-from khalex_pay.transitions import transition
+from payments.container import Container
+from payments.jobs import PROCESS_CALLBACK, SEND_PUSH
+from payments.relay import relay
+from payments.transitions import transition
 from store import inbox, orders, outbox, payments
 from store.db import retrying, utcnow
 from store.exchanges import StoreRecorder

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from khalex_pay.container import Container
+from payments.container import Container
 from store import outbox
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 
 from domain import order
 from domain.payment import Change, Fact, decide
-from khalex_pay import shop_webhooks
-from khalex_pay.settings import Settings
+from payments import shop_webhooks
+from plumbing.settings import Settings
 from store import orders, payments
 from store.payments import COMPLETION_EVENTS, Conflict, PaymentRecord
 

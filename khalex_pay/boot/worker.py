@@ -1,4 +1,4 @@
-"""One worker process: `python -m workers.process --threads N` (started by `khalex-pay worker`).
+"""One worker process: `python -m khalex_pay.boot.worker --threads N` (from `khalex-pay worker`).
 
 We run Dramatiq's `Worker` ourselves instead of the `dramatiq` command, because that command
 forks its own children: SIGKILL its main process and the child doing the work lives on as an
@@ -14,16 +14,20 @@ from types import FrameType
 
 import dramatiq
 
+from khalex_pay.boot.bootstrap import bootstrap, consume_jobs
+from plumbing.settings import load_settings
+
 #: How long a stopping worker lets its running jobs finish (ms); the rest go back in line.
 SHUTDOWN_TIMEOUT_MS = 30_000
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="workers.process")
+    parser = argparse.ArgumentParser(prog="khalex_pay.boot.worker")
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
 
-    from workers import entry  # noqa: PLC0415 - settings, logging, Sentry, then the broker
+    started = bootstrap("worker", load_settings())
+    consume_jobs(started)
 
     stop = threading.Event()
 
@@ -32,11 +36,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    worker = dramatiq.Worker(entry.broker, worker_threads=args.threads, worker_timeout=1000)
+    worker = dramatiq.Worker(started.broker, worker_threads=args.threads, worker_timeout=1000)
     worker.start()
     stop.wait()
     worker.stop(timeout=SHUTDOWN_TIMEOUT_MS)
-    entry.container.close()
+    started.container.close()
     return 0
 
 

@@ -23,11 +23,13 @@ import sqlalchemy as sa
 from domain import order
 from domain.payment import Change, Status
 from domain.phone import mask_msisdn
-from khalex_pay import alerts, webhook_sender
-from khalex_pay.container import Container
-from khalex_pay.jobs import DELIVER_WEBHOOK
-from khalex_pay.relay import relay
-from khalex_pay.settings import Settings, webhook_secret_bytes
+from payments import webhook_sender
+from payments.container import Container
+from payments.jobs import DELIVER_WEBHOOK
+from payments.relay import relay
+from plumbing import alerting
+from plumbing.settings import Settings, webhook_secret_bytes
+from store import alerts as alert_claims
 from store import outbox, webhooks
 from store.db import utcnow
 from store.orders import OrderRecord
@@ -45,6 +47,8 @@ SENDING_LEASE = timedelta(seconds=webhook_sender.TOTAL_S + 20)
 POSTPONE = timedelta(seconds=5)
 #: Most events one scheduler pass queues again.
 BATCH = 200
+#: The alert raised when the shop refused an event for its whole retry schedule.
+WEBHOOK_FAILED = "webhook_failed"
 
 #: The final payment statuses the shop hears about, and the event each one sends.
 PAYMENT_EVENTS = {
@@ -235,7 +239,7 @@ def _settle(
             alert = _failed_alert(conn, event, answer, now)
     _log(event, answer, values)
     if alert is not None:
-        alerts.notify(c.settings, alert, now)
+        alerting.notify(c.settings, alert, now)
     next_at = values.get("next_attempt_at")
     return Outcome(
         event_id, answer, str(values["state"]), next_at if isinstance(next_at, datetime) else None
@@ -261,13 +265,13 @@ def after_attempt(
 
 def _failed_alert(
     conn: sa.Connection, event: WebhookEvent, answer: webhook_sender.Answer, now: datetime
-) -> alerts.Alert | None:
-    key = f"{alerts.WEBHOOK_FAILED}:{event.id}"
-    if not alerts.claim_once(conn, alerts.WEBHOOK_FAILED, [key], now):
+) -> alerting.Alert | None:
+    key = f"{WEBHOOK_FAILED}:{event.id}"
+    if not alert_claims.claim_once(conn, WEBHOOK_FAILED, [key], now):
         return None
     last = f"HTTP {answer.http_status}" if answer.http_status else answer.error or "no answer"
-    return alerts.Alert(
-        alerts.WEBHOOK_FAILED,
+    return alerting.Alert(
+        WEBHOOK_FAILED,
         f"the shop's webhook refused event {event.id} ({event.type}) {event.attempts + 1} "
         f"times since {_iso(event.created_at)} (last: {last}); it will not be sent again by "
         f"itself: fix the shop's receiver, then `khalex-pay webhooks redeliver {event.id}`",

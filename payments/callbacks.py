@@ -13,12 +13,12 @@ import sqlalchemy as sa
 
 from daraja.callbacks import MalformedCallback, StkCallback, parse_stk_callback
 from domain.payment import ResultReported, Source
-from khalex_pay.container import Container
-from khalex_pay.jobs import PROCESS_CALLBACK, QUERY_PAYMENT
-from khalex_pay.reconciliation import wants_query
-from khalex_pay.relay import relay
-from khalex_pay.settings import Settings
-from khalex_pay.transitions import MAX_RACES, apply_fact
+from payments.container import Container
+from payments.jobs import PROCESS_CALLBACK, QUERY_PAYMENT
+from payments.reconciliation import wants_query
+from payments.relay import relay
+from payments.transitions import MAX_RACES, apply_fact
+from plumbing.settings import Settings
 from store import inbox, outbox, payments, raw
 from store.db import retrying, utcnow
 from store.payments import Conflict, PaymentRecord

@@ -1,0 +1,40 @@
+"""The one start order of every process: logging, then Sentry, then the broker, the container."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dramatiq
+
+from payments.container import Container
+from plumbing.logs import setup_logging
+from plumbing.observability import init_sentry
+from plumbing.settings import Settings
+from workers import actors
+from workers.broker import build_broker, publisher
+from workers.poison import PoisonGuard
+
+
+@dataclass(frozen=True)
+class Started:
+    """A process's broker and the container its use cases run in."""
+
+    broker: dramatiq.Broker
+    container: Container
+
+
+def bootstrap(role: str, settings: Settings, *, in_process: bool = False) -> Started:
+    """Set up `role`'s process; `in_process` gives the stub broker (dev) instead of Redis."""
+    setup_logging(role)
+    init_sentry(settings, role)  # before the broker: Sentry patches its constructor
+    broker = build_broker(settings, in_process=in_process)
+    return Started(broker, Container.build(settings, publisher(broker)))
+
+
+def consume_jobs(started: Started) -> None:
+    """Make this process run the actors: the global broker, the poison guard, the actors."""
+    broker, container = started.broker, started.container
+    dramatiq.set_broker(broker)
+    broker.add_middleware(PoisonGuard(container.engine))
+    actors.bind(container)
+    actors.register(broker, expiry_s=container.settings.payment_expiry_s)
