@@ -10,7 +10,6 @@ is answered 404, as if the thing did not exist, never 403: a 403 would confirm i
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from litestar.di import Dependency
 from litestar.params import SkipValidationMarker
 
 from api import auth, checkout_tokens
-from api.errors import ApiError
+from api.errors import ApiError, payments_unavailable
 from api.types import AnyRequest, Deps
 from payments.container import Container
 from store import api_keys
@@ -56,7 +55,6 @@ Caller = Annotated[
 #: The same, for readers who look for the `...Dep` spelling of api/types.py.
 CallerDep = Caller
 
-log = logging.getLogger(__name__)
 
 #: What a 401 asks for (RFC 6750).
 CHALLENGE = 'Bearer realm="khalex-pay"'
@@ -114,7 +112,7 @@ def _identify(container: Container, token: str) -> Caller | None:
             with container.engine.begin() as conn:
                 key = api_keys.authenticate(conn, token)
         except sa.exc.OperationalError as exc:
-            raise _unavailable(container, exc) from exc
+            raise payments_unavailable(container.settings.shop_contact, exc) from exc
         return ShopServer(key_id=key.id) if key else None
     try:
         claims = checkout_tokens.verify(settings.jwt_secret, token)
@@ -129,18 +127,6 @@ def _identify(container: Container, token: str) -> Caller | None:
     except ApiError:
         return None
     return Operator(subject=operator.subject)
-
-
-def _unavailable(container: Container, cause: Exception) -> ApiError:
-    # Not the caller's fault: the answer payments give when the database is down.
-    log.error("answering 503: cannot look up an API key (%s)", type(cause).__name__)
-    return ApiError(
-        503,
-        "payments_unavailable",
-        "M-Pesa payments are unavailable right now. Please order by phone.",
-        contact=container.settings.shop_contact,
-        headers={"Retry-After": "30"},
-    )
 
 
 def unauthenticated(message: str, *, invalid: bool = False) -> ApiError:

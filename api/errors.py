@@ -34,6 +34,19 @@ class ApiError(Exception):
         self.extra = extra
 
 
+#: What a customer is told when payments cannot be taken right now.
+UNAVAILABLE = "M-Pesa payments are unavailable right now. Please order by phone."
+
+
+def payments_unavailable(contact: str, cause: Exception) -> ApiError:
+    """503 `payments_unavailable` with the shop's call-to-order `contact`, for a store that
+    is down. Logged at ERROR, so operators (and Sentry, through logging) see every refusal."""
+    log.error("answering 503: the database is unavailable (%s)", type(cause).__name__)
+    return ApiError(
+        503, "payments_unavailable", UNAVAILABLE, contact=contact, headers={"Retry-After": "30"}
+    )
+
+
 def envelope(
     code: str, message: str, field: str | None = None, **extra: object
 ) -> dict[str, object]:

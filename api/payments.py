@@ -14,7 +14,7 @@ from api import orders as order_api
 from api import refused
 from api.callers import Caller, Checkout, may_read_payment
 from api.client_address import client_address
-from api.errors import ApiError
+from api.errors import ApiError, payments_unavailable
 from api.openapi_docs import CALLBACK, INITIATE_BODY, SECURED, errors, payment
 from api.payment_config import require_rollout
 from api.rate_limits import RateLimits
@@ -111,7 +111,7 @@ def status_as(container: Container, caller: Caller, ref: str) -> dict[str, objec
                 # CheckoutRequestIDs end with the customer's MSISDN: never a token's key.
                 record = payments.by_checkout(conn, ref)
     except sa.exc.OperationalError as exc:
-        raise _unavailable(container, exc) from exc
+        raise payments_unavailable(container.settings.shop_contact, exc) from exc
     if record is None or not may_read_payment(caller, record.order_id):
         raise ApiError(404, "payment_not_found", "No such payment.")
     return present(record, caller)
@@ -144,7 +144,7 @@ def _initiate(
             paymentId=_readable(container, caller, exc.payment_id),
         ) from exc
     except sa.exc.OperationalError as exc:
-        raise _unavailable(container, exc) from exc
+        raise payments_unavailable(container.settings.shop_contact, exc) from exc
     if result.replayed and not may_read_payment(caller, result.payment.order_id):
         raise _key_reused()  # another caller's key: never hand its payment over
     return result
@@ -180,22 +180,10 @@ def _receive(
         )
     except sa.exc.OperationalError as exc:
         # Not stored: answering non-200 is honest, though Safaricom will not send it again.
-        raise _unavailable(container, exc) from exc
+        raise payments_unavailable(container.settings.shop_contact, exc) from exc
     if received.status_code == 200:
         return Response(dict(callbacks.ACCEPTED), status_code=200, media_type=MediaType.JSON)
     code = "callback_refused" if received.status_code == 403 else "invalid_callback"
     raise ApiError(
         received.status_code, code, received.reason or "refused", inboxId=received.inbox_id
-    )
-
-
-def _unavailable(container: Container, cause: Exception) -> ApiError:
-    # An ERROR line, so operators (and Sentry, through logging) see every refused payment.
-    log.error("answering 503: the database is unavailable (%s)", type(cause).__name__)
-    return ApiError(
-        503,
-        "payments_unavailable",
-        "M-Pesa payments are unavailable right now. Please order by phone.",
-        contact=container.settings.shop_contact,
-        headers={"Retry-After": "30"},
     )
