@@ -118,6 +118,9 @@ def _read(body: bytes) -> tuple[StkCallback | None, MalformedCallback | None]:
         return parse_stk_callback(body), None
     except MalformedCallback as exc:
         return None, exc
+    except Exception as exc:  # a parser bug must not lose the callback: keep it, refused
+        log.exception("callback parser failed on a body; storing it as rejected")
+        return None, MalformedCallback(f"unreadable ({type(exc).__name__})")
 
 
 @dataclass(frozen=True)

@@ -228,3 +228,21 @@ def test_a_flood_of_forgeries_naming_one_payment_asks_daraja_once(h: Harness) ->
 
     assert _queried(h) == [[p.id]]
     assert h.get(p.id).status == "pushed"
+
+
+def test_a_parser_that_crashes_still_leaves_the_callback_stored_as_rejected(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment = h.pushed("254712000777")
+
+    def crash(body: bytes) -> None:
+        raise RuntimeError("a bug in the parser")
+
+    monkeypatch.setattr(callbacks, "parse_stk_callback", crash)
+    body = stk_callback(payment.checkout_request_id or "", 0, receipt="RCRASH0001")
+    received = _receive(h, body, payment.callback_token)
+
+    row = _row(h, received.inbox_id)
+    assert (received.status_code, row.state) == (400, inbox.REJECTED)
+    assert row.body == body.decode()
+    assert h.get(payment.id).status == "pushed"
