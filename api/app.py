@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
-from api import client_js, health, ops
+from api import client_js, health, ops, schema_viewer
 from api.callers import provide_caller
 from api.content_type import require_json
 from api.correlation import correlation_middleware
@@ -54,6 +54,7 @@ def create_app(
             payment_config,
             client_js.client_module,
             client_js.client_types,
+            schema_viewer.assets(),
             health.live,
             health.ready,
             *ops.routes(container, queues),
@@ -73,7 +74,12 @@ def create_app(
             HTTPException: http_error_handler,
             Exception: internal_error_handler,
         },
-        openapi_config=OpenAPIConfig(title="Khalex Pay", version="0.1.0", components=COMPONENTS),
+        openapi_config=OpenAPIConfig(
+            title="Khalex Pay",
+            version="0.1.0",
+            components=COMPONENTS,
+            render_plugins=schema_viewer.render_plugins(),
+        ),
         request_max_body_size=MAX_BODY_BYTES,
         middleware=[correlation_middleware],
         on_startup=list(on_startup),
