@@ -17,9 +17,10 @@ cancelled, already paid by another payment, or the amount is not the total) is r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from domain.events import Event
 from domain.money import MAX_AMOUNT, MIN_AMOUNT
 
 __all__ = [
@@ -139,14 +140,6 @@ class Order:
     @property
     def refund_due(self) -> bool:
         return bool(self.refunds)
-
-
-@dataclass(frozen=True)
-class Event:
-    """An append-only record of one change, named for what happened."""
-
-    kind: str
-    data: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,12 @@ since it carries no amount, so operators decide.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from domain.events import Event
 from domain.money import amount_matches
 from domain.outcomes import Kind, message_for_reason, outcome_of
 
@@ -90,14 +91,6 @@ class Payment:
     failure_reason: str | None = None
     late_success: bool = False
     push_attempts: int = 0
-
-
-@dataclass(frozen=True)
-class Event:
-    """An append-only record of one change, named for what happened."""
-
-    kind: str
-    data: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.order import Change, Item, Order, Status
+from store import history
 from store import payments as payments_store
 from store.db import utcnow
 from store.tables import order_events, order_idempotency_keys, orders, payments
@@ -112,7 +113,9 @@ def insert(conn: sa.Connection, new: NewOrder) -> OrderRecord:
     }
     row = conn.execute(orders.insert().values(**values).returning(orders)).one()
     data: dict[str, object] = {"totalAmount": new.total_amount, "items": len(new.items)}
-    _event(conn, order_id, "created", None, Status.PENDING.value, data, now)
+    history.append(
+        conn, order_events.c.order_id, order_id, "created", None, Status.PENDING.value, data, now
+    )
     return OrderRecord.from_row(row)
 
 
@@ -148,38 +151,18 @@ def apply(conn: sa.Connection, record: OrderRecord, change: Change) -> OrderReco
     )
     if conn.execute(stmt).rowcount != 1:
         raise Conflict(record.id)
-    _event(conn, record.id, change.event.kind, change.before.status.value,
-           after.status.value, dict(change.event.data), now)  # fmt: skip
+    history.append(
+        conn, order_events.c.order_id, record.id, change.event.kind,
+        change.before.status.value, after.status.value, dict(change.event.data), now,
+    )  # fmt: skip
     updated = get(conn, record.id)
     assert updated is not None
     return updated
 
 
-def _event(  # noqa: PLR0917 - private; the call sites read as one sentence
-    conn: sa.Connection,
-    order_id: str,
-    kind: str,
-    from_status: str | None,
-    to_status: str,
-    data: dict[str, object],
-    at: datetime,
-) -> None:
-    conn.execute(
-        order_events.insert().values(
-            order_id=order_id, kind=kind, from_status=from_status,
-            to_status=to_status, data=data, created_at=at,
-        )
-    )  # fmt: skip
-
-
 def events(conn: sa.Connection, order_id: str) -> list[dict[str, Any]]:
     """The order's events, oldest first."""
-    query = (
-        sa.select(order_events)
-        .where(order_events.c.order_id == order_id)
-        .order_by(order_events.c.id)
-    )
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return history.of(conn, order_events.c.order_id, order_id)
 
 
 def payment_ids(conn: sa.Connection, order_id: str) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.payment import FINAL, Change, Payment, Status
+from store import history
 from store.db import is_unique_violation, utcnow
 from store.tables import idempotency_keys, payment_events, payments
 
@@ -129,7 +130,16 @@ def insert(conn: sa.Connection, new: NewPayment) -> PaymentRecord:
         if is_unique_violation(exc, "uq_payments_order_in_flight"):
             raise OrderBusy("") from exc
         raise
-    _event(conn, payment_id, "created", None, Status.CREATED.value, _initiated(new), now)
+    history.append(
+        conn,
+        payment_events.c.payment_id,
+        payment_id,
+        "created",
+        None,
+        Status.CREATED.value,
+        _initiated(new),
+        now,
+    )
     return PaymentRecord.from_row(row)
 
 
@@ -224,8 +234,10 @@ def apply(
     )
     if conn.execute(stmt).rowcount != 1:
         raise Conflict(record.id)
-    _event(conn, record.id, change.event.kind, change.before.status.value,
-           after.status.value, _event_data(record, change, now), now)  # fmt: skip
+    history.append(
+        conn, payment_events.c.payment_id, record.id, change.event.kind,
+        change.before.status.value, after.status.value, _event_data(record, change, now), now,
+    )  # fmt: skip
     updated = get(conn, record.id)
     assert updated is not None
     return updated
@@ -247,31 +259,9 @@ def stop_querying(conn: sa.Connection, payment_id: str) -> None:
     conn.execute(payments.update().where(payments.c.id == payment_id).values(next_query_at=None))
 
 
-def _event(  # noqa: PLR0917 - private; the call sites read as one sentence
-    conn: sa.Connection,
-    payment_id: str,
-    kind: str,
-    from_status: str | None,
-    to_status: str,
-    data: dict[str, object],
-    at: datetime,
-) -> None:
-    conn.execute(
-        payment_events.insert().values(
-            payment_id=payment_id, kind=kind, from_status=from_status,
-            to_status=to_status, data=data, created_at=at,
-        )
-    )  # fmt: skip
-
-
 def events(conn: sa.Connection, payment_id: str) -> list[dict[str, Any]]:
     """The payment's events, oldest first."""
-    query = (
-        sa.select(payment_events)
-        .where(payment_events.c.payment_id == payment_id)
-        .order_by(payment_events.c.id)
-    )
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return history.of(conn, payment_events.c.payment_id, payment_id)
 
 
 def claim_idempotency_key(conn: sa.Connection, key: str, fingerprint: str, payment_id: str) -> None:

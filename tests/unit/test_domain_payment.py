@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from domain.events import Event
 from domain.payment import (
     FINAL,
     PENDING,
     Change,
-    Event,
     Expired,
     Fact,
     Payment,
