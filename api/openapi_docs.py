@@ -131,6 +131,20 @@ _CALLBACK_BODY = Schema(
     properties={"Body": Schema(type=OpenAPIType.OBJECT)},
 )
 
+_C2B_BODY = Schema(
+    type=OpenAPIType.OBJECT,
+    description=(
+        "Daraja's C2B request: TransactionType, TransID, TransTime, TransAmount, "
+        "BusinessShortCode, BillRefNumber, InvoiceNumber, OrgAccountBalance, "
+        "ThirdPartyTransID, MSISDN, FirstName, MiddleName, LastName."
+    ),
+    properties={
+        "TransID": Schema(type=OpenAPIType.STRING),
+        "TransAmount": Schema(type=OpenAPIType.STRING),
+        "BillRefNumber": Schema(type=OpenAPIType.STRING),
+    },
+)
+
 #: For handlers that need a caller.
 SECURED: list[SecurityRequirement] = [{BEARER: []}]
 
@@ -153,6 +167,11 @@ INITIATE_BODY = _json_body(
 CALLBACK: dict[str, Any] = {
     "responses": errors(400, 403, 413, 503),
     "operation_class": _json_body(_CALLBACK_BODY, "Stored as received, whatever the bytes."),
+}
+#: Daraja's PayBill (C2B) requests: the source, and the URL's secret when set, decide.
+C2B: dict[str, Any] = {
+    "responses": errors(400, 403, 413, 503),
+    "operation_class": _json_body(_C2B_BODY, "Stored as received, whatever the bytes."),
 }
 OPS: dict[str, Any] = {
     "responses": errors(401, 403, 503),

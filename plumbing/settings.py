@@ -10,6 +10,7 @@ import base64
 import binascii
 import ipaddress
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,8 @@ class Settings:
     shop_webhook_url: str = ""
     shop_webhook_secret: str = ""
     shop_webhook_retry_s: tuple[float, ...] = SHOP_WEBHOOK_RETRY_S
+    #: The secret path segment of the registered C2B (PayBill) URLs; empty: the bare paths.
+    c2b_url_secret: str = ""
 
     @property
     def production(self) -> bool:
@@ -207,6 +210,7 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         shop_webhook_secret=env.get("SHOP_WEBHOOK_SECRET", "").strip()
         or (DEV_SHOP_WEBHOOK_SECRET if mode == "sandbox" else ""),
         shop_webhook_retry_s=_seconds_list(env, "SHOP_WEBHOOK_RETRY_S", problems),
+        c2b_url_secret=env.get("C2B_URL_SECRET", "").strip(),
     )
     problems.extend(_check(values))
     if problems:
@@ -324,6 +328,13 @@ def _rate(env: dict[str, str], name: str, default: Rate, problems: list[str]) ->
     return int(count), int(window)
 
 
+#: A C2B URL secret: URL-safe, long enough not to be guessed.
+_C2B_SECRET = re.compile(r"[A-Za-z0-9_-]{24,64}")
+#: Words Daraja refuses anywhere in a C2B URL (daraja.c2b.BANNED_URL_WORDS, which settings
+#: may not import).
+_C2B_BANNED = ("mpesa", "m-pesa", "safaricom", "exec", "exe", "cmd", "sql", "query")
+
+
 def _check(s: Settings) -> list[str]:
     problems: list[str] = []
     if not s.mpesa_business_shortcode.isdigit() or not 5 <= len(s.mpesa_business_shortcode) <= 7:
@@ -333,6 +344,14 @@ def _check(s: Settings) -> list[str]:
     if s.mpesa_transaction_type not in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"):
         problems.append(
             "MPESA_TRANSACTION_TYPE must be CustomerPayBillOnline or CustomerBuyGoodsOnline"
+        )
+    if s.c2b_url_secret and (
+        not _C2B_SECRET.fullmatch(s.c2b_url_secret)
+        or any(word in s.c2b_url_secret.lower() for word in _C2B_BANNED)
+    ):
+        problems.append(
+            "C2B_URL_SECRET must be 24 to 64 of A-Z a-z 0-9 _ - without a word Daraja refuses "
+            "in URLs (mpesa, safaricom, exe, cmd, sql, query)"
         )
     if not 1 <= len(s.mpesa_account_reference) <= 12:
         problems.append("MPESA_ACCOUNT_REFERENCE must be 1 to 12 characters")
