@@ -10,16 +10,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import threading
+import time
 
 import uvicorn
 from dramatiq import Worker
 
 from api import demo
 from api.app import create_app
+from daraja.errors import DarajaError, Reason, Refused
 from daraja.simulator import SimulatorState, route_handlers
 from khalex_pay.boot.bootstrap import bootstrap, consume_jobs
 from khalex_pay.boot.simulator import simulator_config
 from migrations.run import upgrade
+from payments import c2b_register
+from payments.container import Container
 from plumbing.settings import Settings
 from store import api_keys
 from workers.scheduler import build_scheduler
@@ -55,6 +60,9 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     def start() -> None:
         worker.start()
         scheduler.start()
+        # The PayBill fallback needs C2B URLs registered with the (in-process) simulator,
+        # which answers only once this server listens: register from a thread that waits.
+        threading.Thread(target=register_paybill, args=(container,), daemon=True).start()
 
     def stop() -> None:
         scheduler.shutdown(wait=False)
@@ -73,6 +81,25 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     sys.stdout.write(banner(settings.mpesa_base_url, key, api_auth=settings.api_auth))
     sys.stdout.flush()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+
+
+def register_paybill(container: Container, attempts: int = 40, wait_s: float = 0.25) -> bool:
+    """Register this server's C2B URLs with the simulator, as `khalex-pay c2b register` does."""
+    for _ in range(attempts):
+        try:
+            _, urls = c2b_register.register(container)
+        except Refused as exc:
+            if exc.reason is not Reason.CONNECT_FAILED:
+                log.warning("dev: C2B URLs not registered: %s", exc.message)
+                return False
+        except DarajaError:
+            pass  # the server is not listening yet
+        else:
+            log.info("dev: C2B URLs registered: %s", urls["confirmation"])
+            return True
+        time.sleep(wait_s)
+    log.warning("dev: C2B URLs not registered: the server never answered")
+    return False
 
 
 def banner(base: str, key: str, *, api_auth: bool = True) -> str:
