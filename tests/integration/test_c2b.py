@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,12 +16,13 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from domain import paybill
-from operations import alerts
+from operations import alerts, retention
 from operations.operator_tokens import issue_token
 from payments import c2b, orders
 from payments.container import Container
 from store import c2b as c2b_store
 from store import orders as orders_store
+from store.db import utcnow
 from store.tables import c2b_payments
 from tests.factories import c2b_request
 from tests.integration.conftest import Harness
@@ -216,17 +219,11 @@ def test_an_unmatched_twin_of_an_stk_payment_is_resolved_by_its_callback(h: Harn
 
 def _only_from_safaricom(h: Harness, **changes: Any) -> Container:
     settings = h.container.settings
-    allowed = load_networks("196.201.214.0/24")
+    allowed = (ipaddress.ip_network("196.201.214.0/24"),)
     h.container.settings = dataclasses.replace(
         settings, mpesa_callback_allowed_ips=allowed, **changes
     )
     return h.container
-
-
-def load_networks(text: str) -> Any:
-    import ipaddress
-
-    return tuple(ipaddress.ip_network(part) for part in text.split(","))
 
 
 def test_a_confirmation_from_an_unlisted_address_is_stored_rejected_and_refused(
@@ -356,3 +353,21 @@ def test_operators_see_unmatched_paybill_payments(h: Harness, client: TestClient
     assert "MSISDN" not in json.dumps(unmatched)
     assert client.get("/api/ops/paybill").status_code == 401
     assert client.get("/api/ops/paybill?state=nope", headers=ops).status_code == 400
+
+
+def test_retention_purges_validations_and_keeps_confirmations_that_carried_money(
+    h: Harness,
+) -> None:
+
+    _, ref = _new_order(h)
+    validation = c2b.receive(h.container, "validation", c2b_request(bill_ref=ref, amount="3200"),
+                             source_ip=SAFARICOM, token=None, headers={})  # fmt: skip
+    matched = _confirm(h.container, c2b_request(bill_ref=ref, amount="3200"))
+    with h.container.engine.begin() as conn:
+        conn.execute(c2b_payments.update().values(received_at=utcnow() - timedelta(days=91)))
+
+    assert retention.purge(h.container)["c2b_payments"] == 1
+
+    with h.container.engine.connect() as conn:
+        assert c2b_store.get(conn, validation.record_id) is None
+        assert c2b_store.get(conn, matched) is not None
