@@ -151,6 +151,18 @@ def counted(conn: sa.Connection, trans_id: str) -> C2bRecord | None:
     return C2bRecord.from_row(row) if row else None
 
 
+def paid_to_order(conn: sa.Connection, order_id: str) -> list[C2bRecord]:
+    """The PayBill confirmations whose money went to order `order_id` (paid it, or is a
+    refund due on it), oldest first."""
+    t = c2b_payments
+    query = (
+        sa.select(t)
+        .where(t.c.order_id == order_id, t.c.state.in_((MATCHED, REFUND_DUE)))
+        .order_by(t.c.received_at, t.c.id)
+    )
+    return [C2bRecord.from_row(row) for row in conn.execute(query)]
+
+
 def order_ids_between(conn: sa.Connection, low: str, high: str, *, limit: int = 2) -> list[str]:
     """Ids of orders from `low` to `high` (a PayBill reference's range), at most `limit`."""
     query = (

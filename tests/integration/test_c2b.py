@@ -23,7 +23,7 @@ from payments.container import Container
 from store import c2b as c2b_store
 from store import orders as orders_store
 from store.db import utcnow
-from store.tables import c2b_payments
+from store.tables import c2b_payments, webhook_events
 from tests.factories import c2b_request
 from tests.integration.conftest import Harness
 from tests.integration.test_orders import TOTAL, _order, _paid_callback, _pay_pushed, new_order
@@ -371,3 +371,29 @@ def test_retention_purges_validations_and_keeps_confirmations_that_carried_money
     with h.container.engine.connect() as conn:
         assert c2b_store.get(conn, validation.record_id) is None
         assert c2b_store.get(conn, matched) is not None
+
+
+def test_the_order_and_the_shops_webhook_show_the_paybill_payment_and_its_receipt(
+    h: Harness, client: TestClient[Any]
+) -> None:
+    h.container.settings = dataclasses.replace(
+        h.container.settings, shop_webhook_url="https://shop.example/hooks"
+    )
+    order_id, ref = _new_order(h)
+    record_id = _confirm(h.container, c2b_request("RCP0000090", bill_ref=ref, amount="3200"))
+    ops = {"Authorization": f"Bearer {issue_token(h.container.settings.jwt_secret)}"}
+
+    order = client.get(f"/api/orders/{order_id}", headers=ops).json()
+
+    assert (order["status"], order["paymentId"], order["payments"]) == ("confirmed", record_id, [])
+    assert [(p["id"], p["receipt"], p["amount"], p["state"]) for p in order["paybillPayments"]] == [
+        (record_id, "RCP0000090", TOTAL, "matched")
+    ]
+    with h.container.engine.connect() as conn:
+        payloads = [row.payload for row in conn.execute(sa.select(webhook_events))]
+    confirmed = [p["data"] for p in payloads if p["type"] == "order.confirmed"]
+    assert confirmed == [{
+        "orderId": order_id, "status": "confirmed", "totalAmount": TOTAL, "currency": "KES",
+        "paymentId": record_id, "refundDue": False, "refundPaymentIds": [],
+        "paidVia": "paybill", "receipt": "RCP0000090",
+    }]  # fmt: skip
