@@ -9,14 +9,17 @@ import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
+from prometheus_client.core import CollectorRegistry
 
 from api.app import create_app
 from domain import paybill
 from operations import alerts, retention
+from operations.metrics import DatabaseCollector
 from operations.operator_tokens import issue_token
 from payments import c2b, orders
 from payments.container import Container
@@ -397,3 +400,47 @@ def test_the_order_and_the_shops_webhook_show_the_paybill_payment_and_its_receip
         "paymentId": record_id, "refundDue": False, "refundPaymentIds": [],
         "paidVia": "paybill", "receipt": "RCP0000090",
     }]  # fmt: skip
+
+
+def test_two_workers_settling_one_receipt_at_once_count_it_once(h: Harness) -> None:
+    order_id, ref = _new_order(h)
+    body = c2b_request("RCP0000100", bill_ref=ref, amount="3200")
+    first, second = (
+        c2b.receive(h.container, "confirmation", body, source_ip=SAFARICOM, token=None,
+                    headers={}).record_id
+        for _ in range(2)
+    )  # fmt: skip
+    c2b.process(h.container, first)
+    real_counted = c2b_store.counted
+    # The second worker looked for a counted receipt before the first committed: it saw none.
+    looks = iter([None])
+
+    def counted_late(conn: sa.Connection, trans_id: str) -> Any:
+        return next(looks, real_counted(conn, trans_id))
+
+    with mock.patch.object(c2b_store, "counted", side_effect=counted_late):
+        c2b.process(h.container, second)
+
+    assert (_record(h, first).state, _record(h, second).state) == ("matched", "duplicate")
+    order = _order(h, order_id)
+    assert (order.paid_by_payment_id, order.refund_due, order.version) == (first, False, 1)
+
+
+def test_metrics_count_paybill_confirmations_by_state(h: Harness) -> None:
+    _, ref = _new_order(h)
+    _confirm(h.container, c2b_request("RCP0000110", bill_ref=ref, amount="3200"))
+    _confirm(h.container, c2b_request("RCP0000110", bill_ref=ref, amount="3200"))
+    _confirm(h.container, c2b_request("RCP0000111", bill_ref="nobody"))
+    c2b.receive(h.container, "validation", c2b_request(bill_ref=ref), source_ip=SAFARICOM,
+                token=None, headers={})  # fmt: skip
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(h.container.engine))
+
+    counts = {
+        s.labels["state"]: s.value
+        for family in registry.collect() if family.name == "khalex_paybill_confirmations"
+        for s in family.samples
+    }  # fmt: skip
+
+    assert counts == {"received": 0, "matched": 1, "refund_due": 0, "unmatched": 1,
+                      "duplicate": 1}  # fmt: skip
