@@ -34,6 +34,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     listing.add_argument("--state", help="only this state (e.g. matched, unmatched, duplicate)")
     listing.add_argument("--limit", type=int, default=50, help="default 50")
+    assign = c2b_sub.add_parser(
+        "assign", help="apply an unmatched or untrusted PayBill payment to an order"
+    )
+    assign.add_argument("c2b_id", metavar="C2B_ID", help="the PayBill payment (c2b list)")
+    assign.add_argument("order_id", metavar="ORDER_ID", help="the order it pays")
 
 
 def _say(text: str, *, err: bool = False) -> None:
@@ -47,6 +52,8 @@ def _c2b(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.c2b_command == "register":
             return _register(container, args.response_type, args.base_url)
+        if args.c2b_command == "assign":
+            return _assign(container, args.c2b_id, args.order_id)
         return _list(container, args.state, args.limit)
     finally:
         container.close()
@@ -70,6 +77,18 @@ def _register(container: Container, response_type: str, base_url: str | None) ->
     for kind, url in urls.items():
         _say(f"{kind:<12} {_masked(url, container.settings.c2b_url_secret)}")
     _say(f"registered ({registered.response_description or 'accepted'})")
+    return 0
+
+
+def _assign(container: Container, record_id: str, order_id: str) -> int:
+    from payments import c2b  # noqa: PLC0415
+
+    try:
+        state, reason = c2b.assign(container, record_id, order_id)
+    except c2b.NotAssignable as exc:
+        _say(f"khalex-pay: cannot assign: {exc}", err=True)
+        return 1
+    _say(f"{record_id}: {state}{f' ({reason})' if reason else ''}, order {order_id}")
     return 0
 
 

@@ -236,14 +236,8 @@ def _process(
     record = c2b.get(conn, record_id)
     if record is None or record.state != c2b.RECEIVED or record.trans_id is None:
         return None  # already settled: this job ran before
-    receipt = record.trans_id
-    if (earlier := c2b.counted(conn, receipt)) is not None:
-        reason = f"receipt {receipt} was already counted by PayBill payment {earlier.id}"
-        return _settle(conn, record, c2b.DUPLICATE, reason, order_id=earlier.order_id)
-    if (stk := payments.by_receipt(conn, receipt)) is not None:
-        reason = f"receipt {receipt} is STK payment {stk.id}'s: the same money, counted there"
-        return _settle(conn, record, c2b.DUPLICATE, reason, order_id=stk.order_id,
-                       payment_id=stk.id)  # fmt: skip
+    if (duplicate := _duplicate(conn, record)) is not None:
+        return duplicate
     order_id, why_not = _order_for(conn, record)
     if order_id is None:
         return _settle(conn, record, c2b.UNMATCHED, why_not)
@@ -251,6 +245,20 @@ def _process(
         cents = "TransAmount is not whole shillings"
         return _settle(conn, record, c2b.UNMATCHED, cents, order_id=order_id)
     return _pay_order(conn, settings, record, order_id, record.amount)
+
+
+def _duplicate(conn: sa.Connection, record: C2bRecord) -> tuple[str, str | None] | None:
+    """Settle `record` as a duplicate if its receipt is already counted elsewhere."""
+    receipt = record.trans_id or ""
+    earlier = c2b.counted(conn, receipt)
+    if earlier is not None and earlier.id != record.id:
+        reason = f"receipt {receipt} was already counted by PayBill payment {earlier.id}"
+        return _settle(conn, record, c2b.DUPLICATE, reason, order_id=earlier.order_id)
+    if (stk := payments.by_receipt(conn, receipt)) is not None:
+        reason = f"receipt {receipt} is STK payment {stk.id}'s: the same money, counted there"
+        return _settle(conn, record, c2b.DUPLICATE, reason, order_id=stk.order_id,
+                       payment_id=stk.id)  # fmt: skip
+    return None
 
 
 def _order_for(conn: sa.Connection, record: C2bRecord) -> tuple[str | None, str | None]:
@@ -267,8 +275,9 @@ def _order_for(conn: sa.Connection, record: C2bRecord) -> tuple[str | None, str 
 
 
 def _pay_order(
-    conn: sa.Connection, settings: Settings, record: C2bRecord, order_id: str, amount: int
-) -> tuple[str, str | None]:
+    conn: sa.Connection, settings: Settings, record: C2bRecord, order_id: str, amount: int, *,
+    note: str | None = None,
+) -> tuple[str, str | None]:  # fmt: skip
     # Lock the order first, as an STK payment settling it does: one waits, neither deadlocks.
     current = orders.get(conn, order_id, for_update=True)
     assert current is not None
@@ -280,9 +289,60 @@ def _pay_order(
     updated = orders.apply(conn, current, change)
     shop_webhooks.order_changed(conn, settings, updated, change)
     if updated.paid_by_payment_id == record.id:
-        return _settle(conn, record, c2b.MATCHED, None, order_id=order_id)
+        return _settle(conn, record, c2b.MATCHED, note, order_id=order_id)
     reason = str(change.event.data.get("reason") or "refund due")
+    reason = f"{reason} ({note})" if note else reason
     return _settle(conn, record, c2b.REFUND_DUE, reason, order_id=order_id)
+
+
+# An operator's hand -----------------------------------------------------------------------
+
+
+class NotAssignable(Exception):
+    """The PayBill payment cannot be assigned to that order; the message says why."""
+
+
+#: What an operator may assign to an order: money kept for a person.
+ASSIGNABLE = (c2b.UNMATCHED, c2b.UNTRUSTED)
+ASSIGNED = "assigned by an operator"
+
+
+def assign(c: Container, record_id: str, order_id: str) -> tuple[str, str | None]:
+    """Apply a PayBill payment kept for a person to order `order_id` (`khalex-pay c2b assign`).
+
+    For an `unmatched` payment (the customer mistyped the reference) or an `untrusted` one
+    the operator has found in the M-Pesa portal. The order decides as for any confirmation:
+    confirmed when pending and of that total, else a refund due. Returns (state, reason).
+
+    Raises:
+        NotAssignable: no such confirmation, not in an assignable state, an amount with
+            cents, or no such order.
+    """
+    for _ in range(MAX_RACES):
+        try:
+            with c.engine.begin() as conn:
+                record = c2b.get(conn, record_id)
+                if record is None or record.kind != c2b.CONFIRMATION:
+                    raise NotAssignable(f"no PayBill confirmation {record_id}")
+                if record.state not in ASSIGNABLE or record.amount is None:
+                    raise NotAssignable(_not_assignable(record))
+                if orders.get(conn, order_id) is None:
+                    raise NotAssignable(f"no order {order_id}")
+                settled = _duplicate(conn, record) or _pay_order(
+                    conn, c.settings, record, order_id, record.amount, note=ASSIGNED
+                )
+        except Conflict:
+            continue
+        log.warning("c2b confirmation %s assigned to order %s by an operator: %s", record_id,
+                    order_id, settled[0])  # fmt: skip
+        return settled
+    raise Conflict(f"c2b confirmation {record_id}")
+
+
+def _not_assignable(record: C2bRecord) -> str:
+    if record.amount is None:
+        return "its amount has cents: refund it by hand"
+    return f"it is {record.state}; only {' or '.join(ASSIGNABLE)} payments can be assigned"
 
 
 def _settle(

@@ -124,9 +124,10 @@ def test_the_wrong_amount_is_declined_before_any_money_moves(shop: PaybillShop) 
     assert shop.wait_order(order["orderId"], "confirmed", timeout_s=2)["status"] == "pending"
 
 
-def test_a_payment_for_no_order_is_kept_for_the_operators(shop: PaybillShop) -> None:
-    tx = shop.pay_by_paybill(shop.paybill_of(shop.create_order())["businessNumber"],
-                             "KhalexChess", 700)  # fmt: skip
+def test_a_payment_for_no_order_is_kept_until_an_operator_assigns_it(shop: PaybillShop) -> None:
+    order = shop.create_order()
+    business = shop.paybill_of(order)["businessNumber"]
+    tx = shop.pay_by_paybill(business, "KhalexChess", TOTAL)  # the customer typed the shop's name
     assert tx["status"] == "paid"
 
     deadline = time.monotonic() + 30
@@ -135,10 +136,16 @@ def test_a_payment_for_no_order_is_kept_for_the_operators(shop: PaybillShop) -> 
         if tx["transId"] in listing or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-
     assert status == 0
-    assert tx["transId"] in listing
-    assert "unmatched" in listing
+    line = next(line for line in listing.splitlines() if tx["transId"] in line)
+    assert "unmatched" in line
+    c2b_id = line.split()[0]
+
+    status, said = shop.command("assign", "c2b", "assign", c2b_id, order["orderId"])
+
+    assert status == 0, said
+    assert "matched (assigned by an operator)" in said
+    assert shop.wait_order(order["orderId"], "confirmed")["status"] == "confirmed"
 
 
 def test_registering_again_is_refused_in_one_line(shop: PaybillShop) -> None:

@@ -444,3 +444,41 @@ def test_metrics_count_paybill_confirmations_by_state(h: Harness) -> None:
 
     assert counts == {"received": 0, "matched": 1, "refund_due": 0, "unmatched": 1,
                       "duplicate": 1}  # fmt: skip
+
+
+# An operator's hand ---------------------------------------------------------------------------
+
+
+def test_an_operator_assigns_a_mistyped_payment_to_its_order(h: Harness) -> None:
+    order_id, _ = _new_order(h)
+    record_id = _confirm(h.container, c2b_request("RCP0000120", bill_ref="KP 1A2B", amount="3200"))
+
+    state, reason = c2b.assign(h.container, record_id, order_id)
+
+    assert (state, reason) == ("matched", "assigned by an operator")
+    assert _order(h, order_id).paid_by_payment_id == record_id
+    with pytest.raises(c2b.NotAssignable, match="it is matched"):
+        c2b.assign(h.container, record_id, order_id)
+
+
+def test_an_untrusted_payment_checked_by_an_operator_pays_its_order(h: Harness) -> None:
+    c = h.container
+    c.settings = dataclasses.replace(c.settings, c2b_url_secret=SECRET)
+    order_id, ref = _new_order(h)
+    untrusted = c2b.receive(c, "confirmation", c2b_request(bill_ref=ref, amount="3200"),
+                            source_ip=SAFARICOM, token=None, headers={}).record_id  # fmt: skip
+
+    assert c2b.assign(c, untrusted, order_id)[0] == "matched"
+    assert _order(h, order_id).status == "confirmed"
+
+
+def test_assigning_checks_the_order_and_the_amount(h: Harness) -> None:
+    order_id, _ = _new_order(h)
+    cents = _confirm(h.container, c2b_request("RCP0000130", bill_ref="x", amount="3200.50"))
+    whole = _confirm(h.container, c2b_request("RCP0000131", bill_ref="x", amount="3200"))
+
+    with pytest.raises(c2b.NotAssignable, match="cents"):
+        c2b.assign(h.container, cents, order_id)
+    with pytest.raises(c2b.NotAssignable, match="no order"):
+        c2b.assign(h.container, whole, "5f0c7a3e-0000-4000-8000-000000000000")
+    assert _record(h, whole).state == "unmatched"
