@@ -7,9 +7,10 @@ the order's account reference (`domain.paybill`). Safaricom then POSTs a validat
 Trust, as for STK callbacks: a request must come from an allowed source address
 (MPESA_CALLBACK_ALLOWED_IPS, through TRUSTED_PROXIES), be signed when
 MPESA_CALLBACK_SIGNATURE=required, and, when C2B_URL_SECRET is set, arrive on the secret
-URL. Every request is stored before it is answered; refused ones as `rejected` (403), and a
-confirmation on the bare URL while a secret is set as `untrusted` (answered, kept, alerted,
-never applied: Daraja has no query to ask about it).
+URL. Every request is stored before it is answered; refused ones as `rejected` (403, as is a
+validation on the bare URL while a secret is set: its answer would tell a stranger about
+orders), and a confirmation on the bare URL while a secret is set as `untrusted` (answered,
+kept, alerted, never applied: Daraja has no query to ask about it).
 
 Matching (in a worker, idempotent): a confirmation counts once per receipt (TransID). A
 receipt an STK payment already recorded is that payment's money (`duplicate`). Otherwise
@@ -99,9 +100,14 @@ def receive(
                 reason = refusal or f"not a C2B {kind}: {malformed}"
                 row = door.add(conn, c2b.REJECTED, reason=reason, limit=raw.REFUSED_BODY_BYTES)
                 return Answer(status, row, {}, reason), []
+            bare = token is None and bool(c.settings.c2b_url_secret)
+            if kind == c2b.VALIDATION and bare:  # it would tell a stranger about our orders
+                reason = "not on the secret C2B URL"
+                row = door.add(conn, c2b.REJECTED, reason=reason, limit=raw.REFUSED_BODY_BYTES)
+                return Answer(403, row, {}, reason), []
             if kind == c2b.VALIDATION:
                 return _validation(conn, door), []
-            if token is None and c.settings.c2b_url_secret:
+            if bare:
                 reason = "not on the secret C2B URL: kept for an operator, never applied"
                 row = door.add(conn, c2b.UNTRUSTED, reason=reason, limit=raw.REFUSED_BODY_BYTES)
                 return Answer(200, row, dict(ACCEPTED), reason), []

@@ -255,8 +255,11 @@ def test_with_a_secret_only_the_secret_url_is_applied(h: Harness) -> None:
     wrong = c2b.receive(c, "confirmation", body, source_ip=SAFARICOM, token="guess", headers={})
     bare = c2b.receive(c, "confirmation", body, source_ip=SAFARICOM, token=None, headers={})
 
+    asked = c2b.receive(c, "validation", body, source_ip=SAFARICOM, token=None, headers={})
+
     assert wrong.status_code == 403
     assert (bare.status_code, _record(h, bare.record_id).state) == (200, "untrusted")
+    assert (asked.status_code, _record(h, asked.record_id).state) == (403, "rejected")
     assert _order(h, order_id).status == "pending"
     raised = alerts.run(h.container)
     assert [a.details["c2bId"] for a in raised if a.kind == alerts.PAYBILL_UNMATCHED] == [
