@@ -133,7 +133,9 @@ def _door_refusal(
     if s.mpesa_callback_signature == "required" and not signed(c, body, headers):
         return "missing or bad X-Mpesa-Signature"
     if token is not None and not (
-        s.c2b_url_secret and hmac.compare_digest(token.encode(), s.c2b_url_secret.encode())
+        s.c2b_url_secret
+        # A path may decode to anything, lone surrogates included: never fail on it.
+        and hmac.compare_digest(token.encode("utf-8", "replace"), s.c2b_url_secret.encode())
     ):
         return "unknown secret in the C2B URL path"
     return None
