@@ -15,7 +15,7 @@ from api import refused
 from api.callers import Caller, Checkout, may_read_payment
 from api.client_address import client_address
 from api.errors import ApiError, payments_unavailable
-from api.openapi_docs import CALLBACK, INITIATE_BODY, SECURED, errors, payment
+from api.openapi_docs import CALLBACK, PAYMENT_INITIATE, PAYMENT_STATUS
 from api.payment_config import require_rollout
 from api.rate_limits import RateLimits
 from api.schemas import decode_object, parse_initiate, present
@@ -39,14 +39,7 @@ class PaymentController(Controller):
     path = "/api/payments"
     tags = ["payments"]  # noqa: RUF012 - Litestar declares it an instance attribute
 
-    @post(
-        "/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED, security=SECURED,
-        responses={
-            **errors(400, 401, 404, 409, 413, 415, 422, 429, 503),
-            **payment(202, "Accepted: the payment, pending; Location is its status URL."),
-        },
-        operation_class=INITIATE_BODY,
-    )  # fmt: skip
+    @post("/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED, **PAYMENT_INITIATE)
     def initiate(
         self,
         request: AnyRequest,
@@ -64,10 +57,7 @@ class PaymentController(Controller):
         """
         return initiate_as(request, container, rate_limits, caller, body)
 
-    @get(
-        "/status/{ref:str}", sync_to_thread=True, security=SECURED,
-        responses={**errors(401, 404, 503), **payment(200, "The payment.")},
-    )  # fmt: skip
+    @get("/status/{ref:str}", sync_to_thread=True, **PAYMENT_STATUS)
     def status(self, ref: FromPath[str], container: Deps, caller: Caller) -> dict[str, object]:
         """A payment by its paymentId or (shop server and operators) its CheckoutRequestID."""
         return status_as(container, caller, ref)
