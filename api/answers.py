@@ -21,7 +21,7 @@ class Answer(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
 # --- Errors --------------------------------------------------------------------------------
 
 
-class ErrorDetail(msgspec.Struct, rename="camel"):
+class ErrorDetail(msgspec.Struct, rename="camel", omit_defaults=True):
     """What went wrong. `field` names the first bad field of the request, else null.
 
     Some errors add keys: `paymentId` (a payment in flight), `contact` (the shop's

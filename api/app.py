@@ -24,7 +24,7 @@ from api.errors import (
     validation_error_handler,
 )
 from api.events import payment_events
-from api.openapi_docs import COMPONENTS
+from api.openapi_docs import COMPONENTS, OVERVIEW
 from api.orders import OrderController
 from api.payment_config import payment_config
 from api.payments import PaymentController
@@ -84,6 +84,8 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="Khalex Pay",
             version="0.1.0",
+            description=OVERVIEW,
+            use_handler_docstrings=True,  # each handler's docstring describes its operation
             components=COMPONENTS,
             render_plugins=schema_viewer.render_plugins(),
         ),

@@ -95,7 +95,13 @@ OPERATORS: list[SecurityRequirement] = [{OPERATOR: []}]
 
 def _error(code: str, message: str, field: str | None = None, **extra: object) -> Example:
     value = {"error": {"code": code, "message": message, "field": field, **extra}}
-    return Example(summary=code, value=value)
+    return Example(summary=code, value=_as(ErrorEnvelope, value))
+
+
+def _as(container: type[msgspec.Struct], value: object) -> msgspec.Struct:
+    """`value` as its Struct: checked against it now, and its nulls kept in the document
+    (Litestar drops None from plain dicts when it writes the document)."""
+    return msgspec.convert(value, container, strict=True)
 
 
 #: Why each status is answered, for the document, and an example of it.
@@ -176,13 +182,14 @@ def errors(*statuses: int) -> dict[int, ResponseSpec]:
 def answer(
     status: int, container: type[msgspec.Struct], description: str, *examples: Example
 ) -> dict[int, ResponseSpec]:
-    """`container`, documented as the answer for `status`, with `examples`."""
+    """`container`, documented as the answer for `status`, with `examples` of it."""
     return {
         status: ResponseSpec(
             data_container=container,
             description=description,
             generate_examples=False,
-            examples=list(examples) or None,
+            examples=[Example(summary=e.summary, value=_as(container, e.value)) for e in examples]
+            or None,
         )
     }
 
@@ -230,6 +237,18 @@ IDEMPOTENCY_KEY = Parameter(
 )
 
 
+#: What each path or query parameter names (Litestar documents only its name and type).
+PARAMETERS = {
+    "ref": "A paymentId, or (shop server and operators) Daraja's CheckoutRequestID.",
+    "payment_id": "The payment's `paymentId`.",
+    "order_id": "The order's `orderId`.",
+    "token": "The payment's own callback token (part of the callback URL Daraja was given).",
+    "status": "Only orders in this status.",
+    "limit": "At most this many entries (orders: 1 to 100, default 20)",
+    "cursor": "The `nextCursor` of the previous page.",
+    "queue": "Only this queue.",
+}
+
 # --- Operations ---------------------------------------------------------------------------
 
 
@@ -245,9 +264,10 @@ class Body:
 def documented(body: Body | None = None, *, idempotent: bool = False) -> type[Operation]:
     """An Operation class that adds what Litestar cannot see to an operation.
 
-    The JSON `body` the handler reads raw; the `Idempotency-Key` request header (when
-    `idempotent`); Location, Retry-After and Idempotent-Replayed on the answers that carry
-    them; and an explicit empty `security` on operations that take no credentials.
+    The JSON `body` the handler reads raw; what each parameter names; the
+    `Idempotency-Key` request header (when `idempotent`); Location, Retry-After and
+    Idempotent-Replayed on the answers that carry them; and an explicit empty `security`
+    on operations that take no credentials.
     """
 
     @dataclass
@@ -255,6 +275,9 @@ def documented(body: Body | None = None, *, idempotent: bool = False) -> type[Op
         def __post_init__(self) -> None:
             if body is not None:
                 self.request_body = _request_body(body)
+            for parameter in self.parameters or []:
+                if isinstance(parameter, Parameter) and not parameter.description:
+                    parameter.description = PARAMETERS.get(parameter.name)
             if idempotent:
                 self.parameters = [*(self.parameters or []), IDEMPOTENCY_KEY]
             for status, response in (self.responses or {}).items():
@@ -445,8 +468,19 @@ PAYMENT_INITIATE: dict[str, Any] = {
     "security": SECURED,
     "operation_class": INITIATE_BODY,
 }
+_EVENT = 'event: payment\nid: 2026-11-30T07:41:32.117Z\ndata: {"paymentId": …}\n\n'
 PAYMENT_EVENTS: dict[str, Any] = {
-    "responses": errors(400, 401, 404, 503),
+    "responses": {
+        200: ResponseSpec(
+            data_container=str,
+            media_type="text/event-stream",
+            description="Server-sent events: `event: payment` with the Payment JSON as `data`, "
+            "at once and at each change; `: heartbeat` comments; ends after a final status.",
+            generate_examples=False,
+            examples=[Example(summary="a change", value=_EVENT)],
+        ),
+        **errors(400, 401, 404, 503),
+    },
     "security": SECURED,
     "operation_class": PLAIN,
 }
@@ -495,3 +529,126 @@ ORDER_MOVE: dict[str, Any] = {
     ),
     "security": SHOP_SERVER,
 }
+
+
+# --- The reference's prose: the OpenAPI's description, and docs/API.md's opening -----------
+
+#: Every `error.code`, with its status and what the client should make of it.
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "malformed_json": (400, "The body is not JSON."),
+    "invalid_parameter": (400, "A path or query parameter is not valid; `field` names it."),
+    "bad_request": (400, "A request the server could not read."),
+    "invalid_callback": (400, "A callback body that is not an STK callback (kept, `inboxId`)."),
+    "unauthenticated": (401, "No credentials, or bad ones (`WWW-Authenticate: Bearer`)."),
+    "forbidden": (403, "A valid token without the role the endpoint needs."),
+    "callback_refused": (403, "A callback that failed the source checks (kept, `inboxId`)."),
+    "not_found": (404, "No such endpoint, or one beyond the caller's scope."),
+    "payment_not_found": (404, "No such payment, or not the caller's to read."),
+    "order_not_found": (404, "No such order, or not the caller's to read."),
+    "queue_not_found": (404, "No such queue."),
+    "method_not_allowed": (405, "The path exists; the method does not."),
+    "payment_in_progress": (
+        409,
+        "A payment for this phone or order is still waiting for the customer: wait "
+        "`Retry-After` seconds. `paymentId` names it when the caller may read it.",
+    ),
+    "idempotency_key_reused": (409, "This Idempotency-Key came with another request."),
+    "amount_mismatch": (409, "`amount` is not the order's total (`totalAmount`)."),
+    "order_already_paid": (409, "The order is paid; it takes no more payments."),
+    "order_cancelled": (409, "The order was cancelled; it takes no payment."),
+    "invalid_transition": (409, "The order cannot move there from `currentStatus`."),
+    "body_too_large": (413, "The body is over 64 KiB."),
+    "unsupported_media_type": (415, "Send JSON, with `Content-Type: application/json`."),
+    "invalid_body": (422, "The body is JSON but not an object."),
+    "missing_field": (422, "A required field is missing; `field` names it."),
+    "invalid_field": (422, "A field is not valid; `field` names it (`items[0].productId`)."),
+    "invalid_amount": (422, "Not whole shillings 1 to 250,000 (an order's total too)."),
+    "invalid_quantity": (422, "An item's quantity is not a whole number 1 to 1,000."),
+    "invalid_phone_number": (422, "Not a Kenyan mobile number."),
+    "invalid_email": (422, "Not an e-mail address."),
+    "invalid_idempotency_key": (422, "Idempotency-Key must be 1 to 255 printable characters."),
+    "invalid_cursor": (422, "`cursor` must be a `nextCursor` this API gave."),
+    "total_mismatch": (422, "`totalAmount` is not Σ quantity x unitPrice + deliveryFee."),
+    "rate_limited": (
+        429,
+        "Too many initiates for this phone, address or key: wait `Retry-After` seconds. "
+        "`field` is `phoneNumber` for the per-phone limit.",
+    ),
+    "internal_error": (500, "Our fault; nothing was lost. Retry with the same Idempotency-Key."),
+    "payments_unavailable": (
+        503,
+        "M-Pesa cannot be taken now (or not for this checkout): show `contact`, the shop's "
+        "call-to-order line. `Retry-After` when it is worth retrying.",
+    ),
+    "broker_unavailable": (503, "The queue broker does not answer (operators' endpoints)."),
+}
+
+OVERVIEW = """\
+Khalex Pay takes M-Pesa payments for a shop: the shop asks for a payment, Khalex Pay sends
+the customer's phone an M-Pesa prompt (STK push) and follows the payment to its end.
+Amounts are whole Kenyan shillings (KES); phone numbers in answers are always masked
+(`2547****5678`).
+
+## Who may call
+
+Every request names its caller with `Authorization: Bearer <credential>`; each operation
+below says which credentials it takes.
+
+- **The shop's server** holds an API key (`kp_…`, from `khalex-pay keys create`). It may
+  initiate with the whole payment, create, list and move orders, and read every payment.
+- **The shop's page** holds a checkout token: a JWT (HS256 with the shop's `JWT_SECRET`,
+  `aud: "khalex-pay"`, an `orderId` claim, `exp` at most one hour ahead), answered by
+  `POST /api/orders` as `checkoutToken`. It pays and reads only its own order; its payment
+  answers carry `checkoutRequestId` and `merchantRequestId` as null, and its order answers
+  no name or address and the e-mail masked.
+- **Operators** hold an operator token (`khalex-pay ops-token`) for `/api/ops/*`, and read
+  every payment and order.
+
+No valid credentials: `401 unauthenticated`. Whatever lies beyond a caller's scope answers
+`404`, as if it did not exist (never 403). Requests with a body must be
+`Content-Type: application/json` (else 415), at most 64 KiB (else 413).
+
+## Paying: initiate, then follow the payment
+
+1. `POST /api/payments/initiate` answers `202` with the Payment, `pending`, and `Location`:
+   its status URL. Paying an order sends only `{"orderId", "phoneNumber"}`: the amount and
+   the rest come from the order, never from the browser.
+2. Follow it until `status` is `completed`, `failed` or `cancelled`, either way:
+   - **Polling** `GET /api/payments/status/{paymentId}`, waiting `pollAfterMs` between
+     reads (0 once final). `nextAction` tells the page what to offer: `wait_for_pin`,
+     `retry`, `pay_by_paybill` (see `GET /api/payments/config`) or `none`.
+   - **Server-sent events** `GET /api/payments/{paymentId}/events`: one `event: payment`
+     whose `data` is the Payment at once and at each change, a `: heartbeat` comment after
+     15 s of quiet; the stream ends after a final status (or 15 minutes: then poll).
+
+A payment never stays pending: it ends by Safaricom's callback, by asking Daraja, or by
+expiring (`failureReason: timeout`; money that still comes later completes it, with
+`lateSuccess: true`).
+
+## Idempotency
+
+Send `Idempotency-Key` (1 to 255 printable characters, e.g. a UUID) with
+`POST /api/payments/initiate` and `POST /api/orders`. The same key with the same request
+answers the first answer again, as it is now, with `Idempotent-Replayed: true`: so a retry
+after a timeout never pays twice. The same key with another request (or another caller's
+key) is `409 idempotency_key_reused`.
+
+## Limits
+
+Initiates are rate limited per phone number, per client address and per key or token:
+past a limit, `429 rate_limited` with `Retry-After`, before anything is stored or sent.
+One payment may wait for a phone (or an order) at a time: `409 payment_in_progress` with
+`Retry-After`.
+
+## Webhooks to the shop
+
+With `SHOP_WEBHOOK_URL` set, Khalex Pay POSTs each payment's end to the shop's server, so it
+need not poll: `payment.completed`, `payment.failed`, `payment.cancelled`,
+`order.confirmed`, `order.cancelled`, `order.refund_due`, as
+`{"type", "timestamp", "data": {...}}`. They are signed as the Standard Webhooks spec says
+(`webhook-id`, `webhook-timestamp`, `webhook-signature` headers; HMAC-SHA256 with
+`SHOP_WEBHOOK_SECRET`): verify them, e.g. with the `standardwebhooks` package. Answer any
+2xx quickly; anything else is retried for about 3 days. Each event comes at least once:
+drop repeats by `webhook-id`. (Safaricom's own callbacks to `/api/payments/webhook/{token}`
+are not for the shop to call.)
+"""

@@ -40,11 +40,10 @@ class OrderItemRequest(msgspec.Struct, rename="camel"):
 
 
 class OrderRequest(msgspec.Struct, rename="camel"):
-    """`POST /api/orders`: the total is Σ quantity x unitPrice + deliveryFee, computed here.
+    """A new order. Its total is Σ quantity x unitPrice + deliveryFee, computed here;
+    `totalAmount`, if sent, must equal that sum (a check on the shop's own arithmetic)."""
 
-    `totalAmount`, if sent, must equal that sum (a check on the shop's own arithmetic).
-    Documents the body; `parse_order` reads it, naming the first bad field.
-    """
+    # Documents the body; `parse_order` reads it, naming the first bad field.
 
     customer_name: Text200
     customer_phone: Phone
@@ -57,7 +56,7 @@ class OrderRequest(msgspec.Struct, rename="camel"):
 
 
 class StatusChangeRequest(msgspec.Struct):
-    """`POST /api/orders/{orderId}/status`: where the order moves."""
+    """Where the order moves (`confirmed` comes only from a payment)."""
 
     status: Movable
 

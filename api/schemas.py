@@ -49,10 +49,9 @@ Email = Annotated[str, Meta(max_length=254, description="An e-mail address.")]
 
 
 class InitiateRequest(msgspec.Struct, rename="camel"):
-    """`POST /api/payments/initiate` from the shop's server: the whole payment.
+    """The whole payment, from the shop's server. `orderId` pays that order instead."""
 
-    Documents the body; `parse_initiate` reads it, naming the first bad field.
-    """
+    # Documents the body; `parse_initiate` reads it, naming the first bad field.
 
     amount: Amount
     phone_number: Phone
@@ -64,10 +63,9 @@ class InitiateRequest(msgspec.Struct, rename="camel"):
 
 
 class OrderPaymentRequest(msgspec.Struct, rename="camel"):
-    """`POST /api/payments/initiate` paying an order: the rest comes from the order.
-
-    `amount`, if sent, must be the order's total (else 409 amount_mismatch).
-    """
+    """Paying an order: the rest comes from the order. A checkout token may leave out
+    `orderId` (its own order). `amount`, if sent, must be the order's total (else 409
+    `amount_mismatch`)."""
 
     order_id: Text64
     phone_number: Phone
