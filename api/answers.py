@@ -9,9 +9,10 @@ Each `*_EXAMPLE` is a realistic answer (phones masked, as sent); a test decodes 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 
 class Answer(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -29,14 +30,22 @@ class ErrorDetail(msgspec.Struct, rename="camel", omit_defaults=True):
     `totalAmount` (the order's total, for amount_mismatch), `inboxId` (a stored callback).
     """
 
-    code: str
-    message: str
-    field: str | None
-    payment_id: str | None = None
-    contact: str | None = None
-    current_status: str | None = None
-    total_amount: int | None = None
-    inbox_id: int | None = None
+    code: Annotated[str, Meta(description="Stable, snake_case: switch on it.")]
+    message: Annotated[str, Meta(description="For people.")]
+    field: Annotated[str | None, Meta(description="The first bad field, e.g. `items[0].quantity`.")]
+    payment_id: Annotated[
+        str | None, Meta(description="payment_in_progress: the payment in flight, if yours.")
+    ] = None
+    contact: Annotated[
+        str | None, Meta(description="payments_unavailable: the shop's call-to-order line.")
+    ] = None
+    current_status: Annotated[
+        str | None, Meta(description="invalid_transition: where the order is.")
+    ] = None
+    total_amount: Annotated[int | None, Meta(description="amount_mismatch: the order's total.")] = (
+        None
+    )
+    inbox_id: Annotated[int | None, Meta(description="Callbacks: the stored callback's id.")] = None
 
 
 class ErrorEnvelope(msgspec.Struct):
@@ -52,26 +61,42 @@ class Payment(Answer):
     """A payment as the caller sees it: the phone masked; Daraja's ids null for a page."""
 
     payment_id: str
-    status: Literal["pending", "completed", "failed", "cancelled"]
-    amount: int
-    currency: str
-    phone_number: str
+    status: Annotated[
+        Literal["pending", "completed", "failed", "cancelled"],
+        Meta(description="`pending` until the payment's end; the other three are final."),
+    ]
+    amount: Annotated[int, Meta(description="Whole shillings.")]
+    currency: Literal["KES"]
+    phone_number: Annotated[str, Meta(description="The customer's number, masked.")]
     product_id: str
     product_name: str
-    order_id: str | None
-    checkout_request_id: str | None
-    merchant_request_id: str | None
-    mpesa_receipt_number: str | None
-    transaction_date: str | None
-    result_code: int | None
+    order_id: Annotated[str | None, Meta(description="The order it pays, if any.")]
+    checkout_request_id: Annotated[
+        str | None, Meta(description="Daraja's id of the push; null for a checkout token.")
+    ]
+    merchant_request_id: Annotated[str | None, Meta(description="Null for a checkout token.")]
+    mpesa_receipt_number: Annotated[
+        str | None, Meta(description="M-Pesa's receipt, once completed (null if a query did).")
+    ]
+    transaction_date: Annotated[str | None, Meta(description="When M-Pesa took the money.")]
+    result_code: Annotated[int | None, Meta(description="Daraja's ResultCode, once known.")]
     result_desc: str | None
-    failure_reason: str | None
-    late_success: bool
-    message: str
-    next_action: Literal["wait_for_pin", "retry", "pay_by_paybill", "none"]
-    poll_after_ms: int
-    created_at: str
-    updated_at: str
+    failure_reason: Annotated[
+        str | None, Meta(description="Why it failed or was cancelled (README's table).")
+    ]
+    late_success: Annotated[
+        bool, Meta(description="True when the money came after the payment had expired.")
+    ]
+    message: Annotated[str, Meta(description="What to tell the customer now.")]
+    next_action: Annotated[
+        Literal["wait_for_pin", "retry", "pay_by_paybill", "none"],
+        Meta(description="What the page should offer the customer."),
+    ]
+    poll_after_ms: Annotated[
+        int, Meta(description="Wait this long before reading it again; 0 once final.")
+    ]
+    created_at: Annotated[str, Meta(description="ISO 8601, UTC.")]
+    updated_at: Annotated[str, Meta(description="ISO 8601, UTC.")]
 
 
 PAYMENT_PENDING_EXAMPLE: dict[str, object] = {
@@ -162,34 +187,42 @@ class Order(Answer):
 
     order_id: str
     status: Literal["pending", "confirmed", "processing", "shipped", "delivered", "cancelled"]
-    customer_name: str | None
-    customer_email: str | None
-    customer_phone: str
-    delivery_address: str | None
+    customer_name: Annotated[str | None, Meta(description="Null for a checkout token.")]
+    customer_email: Annotated[str | None, Meta(description="Masked for a checkout token.")]
+    customer_phone: Annotated[str, Meta(description="Masked.")]
+    delivery_address: Annotated[str | None, Meta(description="Null for a checkout token.")]
     items: list[OrderItem]
     delivery_fee: int
-    total_amount: int
-    currency: str
-    payment_id: str | None
-    payments: list[str]
-    refund_due: bool
-    refund_payment_ids: list[str]
+    total_amount: Annotated[
+        int, Meta(description="Σ quantity x unitPrice + deliveryFee, whole shillings.")
+    ]
+    currency: Literal["KES"]
+    payment_id: Annotated[str | None, Meta(description="The payment that paid it.")]
+    payments: Annotated[list[str], Meta(description="Every payment asked for it.")]
+    refund_due: Annotated[
+        bool, Meta(description="Money came that the order could not take: the shop owes it.")
+    ]
+    refund_payment_ids: Annotated[
+        list[str], Meta(description="Completed payments the shop owes back.")
+    ]
     notes: str | None
-    created_at: str
-    updated_at: str
+    created_at: Annotated[str, Meta(description="ISO 8601, UTC.")]
+    updated_at: Annotated[str, Meta(description="ISO 8601, UTC.")]
 
 
 class CreatedOrder(Order):
     """A new order, with the checkout token its page pays it with (JWT, one hour)."""
 
-    checkout_token: str
+    checkout_token: Annotated[
+        str, Meta(description="For the shop's page: pays and reads this order, one hour.")
+    ]
 
 
 class OrderPage(Answer):
     """Orders, newest first; `nextCursor` fetches the next page (null on the last)."""
 
     orders: list[Order]
-    next_cursor: str | None
+    next_cursor: Annotated[str | None, Meta(description="The next page's `cursor`.")]
 
 
 ORDER_EXAMPLE: dict[str, object] = {

@@ -244,7 +244,8 @@ PARAMETERS = {
     "order_id": "The order's `orderId`.",
     "token": "The payment's own callback token (part of the callback URL Daraja was given).",
     "status": "Only orders in this status.",
-    "limit": "At most this many entries (orders: 1 to 100, default 20)",
+    "limit": "At most this many entries: orders 1 to 100 (default 20), operators' lists "
+    "1 to 1,000 (default 100)",
     "cursor": "The `nextCursor` of the previous page.",
     "queue": "Only this queue.",
 }

@@ -8,6 +8,7 @@ schema section is rendered from the document itself, so the two cannot drift apa
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from api import answers
 from api.app import create_app
 from api.openapi_docs import ERROR_CODES
 from payments.container import Container
@@ -210,14 +212,17 @@ def _schemas(doc: Json) -> list[str]:
     lines = ["## Schemas", ""]
     for name, schema in sorted(doc["components"]["schemas"].items()):
         lines += [f"### {name}", ""]
-        lines += _fields(schema, doc)
+        # Litestar leaves a Struct's docstring out of its schema.
+        struct = getattr(answers, name, None)
+        about = inspect.cleandoc(struct.__doc__) if struct and struct.__doc__ else None
+        lines += _fields({**schema, "description": schema.get("description") or about}, doc)
     return lines
 
 
 def _fields(schema: Json, doc: Json) -> list[str]:
     lines = []
-    if schema.get("description") or schema.get("title"):
-        lines += [_cell(schema.get("description") or schema["title"]), ""]
+    if schema.get("description"):
+        lines += [_cell(schema["description"]), ""]
     required = set(schema.get("required", ()))
     lines += ["| field | type | required | notes |", "|---|---|---|---|"]
     for field, spec in (schema.get("properties") or {}).items():
@@ -230,8 +235,9 @@ def _notes(spec: Json) -> str:
     inner = next((s for s in spec.get("anyOf", spec.get("oneOf", [])) if s.get("type") != "null"),
                  spec)  # fmt: skip
     notes = []
-    if inner.get("description"):
-        notes.append(inner["description"].rstrip("."))
+    description = spec.get("description") or inner.get("description")
+    if description:
+        notes.append(description.rstrip("."))
     bounds = [("minimum", "≥ {}"), ("maximum", "≤ {}"), ("minLength", "{}+ characters"),
               ("maxLength", "at most {} characters"), ("minItems", "{}+ items"),
               ("maxItems", "at most {} items")]  # fmt: skip
@@ -253,6 +259,8 @@ def _type(schema: Json) -> str:
     options = schema.get("oneOf") or schema.get("anyOf")
     if options:
         return " or ".join(_type(option) for option in options)
+    if "const" in schema:
+        return f"`{json.dumps(schema['const'])}`"
     if "enum" in schema:
         return " \\| ".join(f"`{json.dumps(v)}`" for v in schema["enum"])
     return _plain_type(schema)
