@@ -47,12 +47,11 @@ from api.order_schemas import (
 )
 from api.schemas import (
     INITIATE_EXAMPLE,
+    MAX_IDEMPOTENCY_KEY,
     ORDER_PAYMENT_EXAMPLE,
     InitiateRequest,
     OrderPaymentRequest,
 )
-
-__all__ = ["ErrorEnvelope", "Payment"]
 
 # --- Who may call: the security schemes (README "Callers") ----------------------------------
 
@@ -216,7 +215,7 @@ _LOCATION = _header("The new resource's URL (for a payment: its status URL).", r
 _REPLAYED = _header("`true` when an Idempotency-Key replayed an earlier answer.", enum=["true"])
 _RETRY_AFTER_WHY = "Seconds to wait before trying again."
 _RETRY_AFTER = _header(_RETRY_AFTER_WHY, pattern="^[0-9]+$")
-#: Headers each status carries, when documented: (name, header, always sent).
+#: Headers answers with each status may carry (those `required` always do).
 _RESPONSE_HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
     "201": {"Location": _LOCATION, "Idempotent-Replayed": _REPLAYED},
     "202": {"Location": _LOCATION, "Idempotent-Replayed": _REPLAYED},
@@ -224,8 +223,6 @@ _RESPONSE_HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
     "429": {"Retry-After": _header(_RETRY_AFTER_WHY, required=True, pattern="^[0-9]+$")},
     "503": {"Retry-After": _RETRY_AFTER},
 }
-#: Longest Idempotency-Key kept (Stripe's limit); api/payments.py and api/orders.py check it.
-MAX_IDEMPOTENCY_KEY = 255
 IDEMPOTENCY_KEY = Parameter(
     name="Idempotency-Key",
     param_in="header",
@@ -338,10 +335,8 @@ def _value(key: str, value: Any, defs: Mapping[str, Any]) -> Any:
     return value
 
 
-#: No credentials (health, Daraja's callbacks): stated as `security: []`.
-OPEN = documented()
-#: Operations without a body that take credentials.
-PLAIN = documented()
+#: Operations without a body (those without `security` state `security: []`: no credentials).
+NO_BODY = documented()
 INITIATE_BODY = documented(
     Body(
         (InitiateRequest, OrderPaymentRequest),
@@ -403,7 +398,7 @@ def _ops(
             **errors(401, 403, 503, *statuses),
         },
         "security": OPERATORS,
-        "operation_class": PLAIN,
+        "operation_class": NO_BODY,
     }
 
 
@@ -429,13 +424,13 @@ METRICS: dict[str, Any] = {
     },
     # Open unless METRICS_TOKEN is set.
     "security": [{}, {METRICS_TOKEN: []}],
-    "operation_class": PLAIN,
+    "operation_class": NO_BODY,
 }
 LIVE: dict[str, Any] = {
     "responses": answer(
         200, answers.Live, "The process runs.", Example(summary="ok", value={"status": "ok"})
     ),
-    "operation_class": OPEN,
+    "operation_class": NO_BODY,
 }
 READY: dict[str, Any] = {
     "responses": {
@@ -445,7 +440,7 @@ READY: dict[str, Any] = {
                  "The database or Redis does not answer; `failed` names which.",
                  Example(summary="not ready", value=answers.NOT_READY_EXAMPLE)),
     },
-    "operation_class": OPEN,
+    "operation_class": NO_BODY,
 }  # fmt: skip
 PAYMENTS_CONFIG: dict[str, Any] = {
     "responses": {
@@ -454,12 +449,12 @@ PAYMENTS_CONFIG: dict[str, Any] = {
         **errors(401),
     },
     "security": SECURED,
-    "operation_class": PLAIN,
+    "operation_class": NO_BODY,
 }  # fmt: skip
 PAYMENT_STATUS: dict[str, Any] = {
     "responses": {**errors(400, 401, 404, 503), **payment(200, "The payment.")},
     "security": SECURED,
-    "operation_class": PLAIN,
+    "operation_class": NO_BODY,
 }
 PAYMENT_INITIATE: dict[str, Any] = {
     "responses": {
@@ -483,7 +478,7 @@ PAYMENT_EVENTS: dict[str, Any] = {
         **errors(400, 401, 404, 503),
     },
     "security": SECURED,
-    "operation_class": PLAIN,
+    "operation_class": NO_BODY,
 }
 
 # --- The orders API (api/orders.py) ---------------------------------------------------------
@@ -509,7 +504,7 @@ ORDER_READ: dict[str, Any] = {
         **errors(400, 401, 404, 503),
     },
     "security": SECURED,
-    "operation_class": PLAIN,
+    "operation_class": NO_BODY,
 }
 ORDER_LIST: dict[str, Any] = {
     "responses": {
@@ -518,7 +513,7 @@ ORDER_LIST: dict[str, Any] = {
         **errors(400, 401, 404, 422, 503),
     },
     "security": SHOP_SERVER,
-    "operation_class": PLAIN,
+    "operation_class": NO_BODY,
 }  # fmt: skip
 ORDER_MOVE: dict[str, Any] = {
     "responses": {

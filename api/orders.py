@@ -20,6 +20,7 @@ from api.checkout_tokens import MAX_ORDER_ID
 from api.errors import ApiError
 from api.order_schemas import parse_move, parse_order, parse_order_payment, present_order
 from api.rate_limits import RateLimits
+from api.schemas import MAX_IDEMPOTENCY_KEY
 from api.types import AnyRequest, Deps
 from domain.order import Status
 from payments import initiation, orders
@@ -28,8 +29,6 @@ from store.payments import OrderBusy
 
 #: Seconds a page should wait before paying an order again while a payment is in flight.
 RETRY_AFTER_BUSY_S = 30
-#: Longest Idempotency-Key we keep (Stripe's limit).
-MAX_IDEMPOTENCY_KEY = 255
 #: Statuses `GET /api/orders?status=` filters on.
 STATUSES = tuple(s.value for s in Status)
 

@@ -18,7 +18,7 @@ from api.errors import ApiError, payments_unavailable
 from api.openapi_docs import CALLBACK, PAYMENT_INITIATE, PAYMENT_STATUS
 from api.payment_config import require_rollout
 from api.rate_limits import RateLimits
-from api.schemas import decode_object, parse_initiate, present
+from api.schemas import MAX_IDEMPOTENCY_KEY, decode_object, parse_initiate, present
 from api.types import AnyRequest, Deps
 from payments import callbacks, initiation
 from payments.container import Container
@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds a client should wait before initiating again for a phone with a payment in flight.
 RETRY_AFTER_BUSY_S = 30
-#: Longest Idempotency-Key we keep (Stripe's limit).
-MAX_IDEMPOTENCY_KEY = 255
 #: The per-app rate limits, injected by name.
 Limits = NamedDependency[RateLimits]
 

@@ -25,6 +25,8 @@ TEXT_FIELDS = (
     ("customerEmail", 254, True),
     ("orderId", 64, False),
 )
+#: Longest Idempotency-Key kept (Stripe's limit).
+MAX_IDEMPOTENCY_KEY = 255
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Control characters and lone surrogates: never in a name, and PostgreSQL refuses NUL.
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
