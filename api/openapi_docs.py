@@ -103,6 +103,10 @@ def _as(container: type[msgspec.Struct], value: object) -> msgspec.Struct:
     return msgspec.convert(value, container, strict=True)
 
 
+INVALID_PHONE = (
+    "Phone number must be a Kenyan mobile number (07…, 01…, 2547… or 2541…); "
+    "landlines cannot pay with M-Pesa."
+)
 #: Why each status is answered, for the document, and an example of it.
 _WHY: dict[int, tuple[str, Example]] = {
     400: (
@@ -143,7 +147,7 @@ _WHY: dict[int, tuple[str, Example]] = {
     ),
     422: (
         "Well-formed JSON that is not a valid request; `field` names the first bad field.",
-        _error("invalid_phone_number", "0812345678 is not a Kenyan mobile number.", "phoneNumber"),
+        _error("invalid_phone_number", INVALID_PHONE, "phoneNumber"),
     ),
     429: (
         "Rate limited (`rate_limited`); `Retry-After` says when to try again.",

@@ -60,12 +60,8 @@ class OrderController(Controller):
     def create(
         self, request: AnyRequest, container: Deps, caller: Caller, body: RawBody
     ) -> Response[dict[str, object]]:
-        """Create an order (shop API key); totals are computed here. Answers a checkoutToken.
-
-        Body: customerName, customerEmail?, customerPhone, deliveryAddress?, items
-        [{productId, productName, quantity, unitPrice}], deliveryFee?, notes?.
-        Optional header Idempotency-Key.
-        """
+        """Create an order; its total is computed here. Answers the order with a
+        `checkoutToken` for the shop's page, which pays it with only the customer's phone."""
         _shop_only(caller)
         with refused.kept(container, request, body, request.headers.get("idempotency-key")):
             new = parse_order(body)

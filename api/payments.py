@@ -46,12 +46,11 @@ class PaymentController(Controller):
         caller: Caller,
         body: RawBody,
     ) -> Response[dict[str, object]]:
-        """Start an M-Pesa payment; the STK push is sent by a worker. Poll the Location URL.
+        """Start an M-Pesa payment: answers at once, pending; the prompt follows in seconds.
 
-        Body: amount (integer KES 1..250000), phoneNumber, productId, productName,
-        customerName, customerEmail, optional orderId. Optional header Idempotency-Key.
-        To pay an order: {orderId, phoneNumber}; the rest comes from the order. A shop API
-        key may send any body; a checkout token pays only its own order.
+        The shop's server may send the whole payment; to pay an order, send only
+        {orderId, phoneNumber} (the rest comes from the order). A checkout token pays only
+        its own order. Follow the payment at `Location` (or its events).
         """
         return initiate_as(request, container, rate_limits, caller, body)
 

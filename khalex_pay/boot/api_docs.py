@@ -19,7 +19,7 @@ import msgspec
 
 from api import answers
 from api.app import create_app
-from api.openapi_docs import ERROR_CODES
+from api.openapi_docs import ERROR_CODES, INVALID_PHONE
 from payments.container import Container
 from plumbing.settings import Settings
 from store.db import make_engine
@@ -193,7 +193,7 @@ def _errors() -> list[str]:
         "",
         "```json",
         _json({"error": {"code": "invalid_phone_number",
-                         "message": "0812345678 is not a Kenyan mobile number.",
+                         "message": INVALID_PHONE,
                          "field": "phoneNumber"}}),
         "```",
         "",

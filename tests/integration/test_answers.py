@@ -20,6 +20,7 @@ from litestar.testing import TestClient
 
 from api import answers, checkout_tokens
 from api.app import create_app
+from api.openapi_docs import INVALID_PHONE
 from operations.dlq import DeadLetter, QueueStats
 from operations.operator_tokens import issue_token
 from payments import initiation
@@ -186,7 +187,9 @@ def test_operator_answers_are_documented(api: Api, h: Harness) -> None:
 def test_refused_requests_answer_the_documented_error_envelope(api: Api) -> None:
     bad_limit = api.client.get("/api/ops/refunds-due?limit=zero", headers=api.operator)
     bad_phone = api.client.post(
-        "/api/payments/initiate", json={**PAYMENT_BODY, "phoneNumber": "0812"}, headers=api.shop
+        "/api/payments/initiate",
+        json={**PAYMENT_BODY, "phoneNumber": "0812345678"},
+        headers=api.shop,
     )
     missing = api.client.get("/api/orders/no-such-order", headers=api.shop)
 
@@ -195,9 +198,12 @@ def test_refused_requests_answer_the_documented_error_envelope(api: Api) -> None
         "message": "limit is not valid: Expected `int`, got `str`.",
         "field": "limit",
     }
-    assert api.conforms(bad_phone, "/api/payments/initiate", "post")["error"]["field"] == (
-        "phoneNumber"
-    )
+    # The document's own 422 example is this very answer.
+    assert api.conforms(bad_phone, "/api/payments/initiate", "post")["error"] == {
+        "code": "invalid_phone_number",
+        "message": INVALID_PHONE,
+        "field": "phoneNumber",
+    }
     assert api.conforms(missing, "/api/orders/{order_id}")["error"]["code"] == "order_not_found"
 
 
