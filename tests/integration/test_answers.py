@@ -108,6 +108,20 @@ def test_payment_answers_are_the_documented_payment(api: Api, h: Harness) -> Non
     assert api.conforms(status, "/api/payments/status/{ref}")["status"] == "completed"
 
 
+def test_a_payments_events_carry_the_documented_payment(api: Api, h: Harness) -> None:
+    record = h.pushed()
+    _paid_callback(h, record.id, amount=1500)  # final: the stream ends after its first event
+
+    stream = api.client.get(f"/api/payments/{record.id}/events", headers=api.shop)
+    data = [line.removeprefix("data:").strip() for line in stream.text.splitlines()
+            if line.startswith("data:")]  # fmt: skip
+
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    sent = msgspec.json.decode(data[0])
+    assert msgspec.to_builtins(msgspec.convert(sent, answers.Payment, strict=True)) == sent
+    assert sent["status"] == "completed"
+
+
 def test_order_answers_are_the_documented_orders(api: Api) -> None:
     created = api.conforms(
         api.client.post("/api/orders", json=ORDER, headers=api.shop), "/api/orders", "post"
