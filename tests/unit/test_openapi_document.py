@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from api import openapi_docs
+from api import answers, openapi_docs
 from api.order_schemas import (
     MOVABLE,
     ORDER_REQUEST_EXAMPLE,
@@ -182,3 +182,18 @@ def test_the_documented_text_limits_are_the_parsers_limits() -> None:
         name: order[name] for name, _, _ in ORDER_TEXT
     }
     assert MOVABLE == ("processing", "shipped", "delivered", "cancelled")
+
+
+def _interface_fields(name: str) -> list[str]:
+    text = (API / "static" / "khalex-pay.d.ts").read_text(encoding="utf-8")
+    body = re.search(rf"export interface {name} \{{\n(.*?)\n\}}", text, re.DOTALL)
+    assert body is not None, name
+    return re.findall(r"^  (\w+)\??:", body.group(1), re.MULTILINE)
+
+
+@pytest.mark.parametrize("struct", [answers.Payment, answers.PaymentsConfig])
+def test_the_js_clients_types_name_the_documented_fields(struct: type[msgspec.Struct]) -> None:
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+
+    assert _interface_fields(struct.__name__) == [f.encode_name for f in info.fields]
