@@ -85,7 +85,7 @@ def http_error_handler(_: AnyRequest, exc: HTTPException) -> Response[object]:
     )
 
 
-def validation_error_handler(_: AnyRequest, exc: ValidationException) -> Response[object]:
+def validation_error_handler(request: AnyRequest, exc: ValidationException) -> Response[object]:
     """A path or query parameter Litestar could not read: 400 `invalid_parameter`, naming it.
 
     (Bodies are read by hand and never reach Litestar's validation.)
@@ -94,7 +94,7 @@ def validation_error_handler(_: AnyRequest, exc: ValidationException) -> Respons
     first = problems[0] if problems and isinstance(problems[0], dict) else {}
     name, why = first.get("key"), first.get("message")
     if not isinstance(name, str):
-        return http_error_handler(_, exc)
+        return http_error_handler(request, exc)
     message = f"{name} is not valid: {str(why).rstrip('.')}." if why else f"{name} is not valid."
     return Response(
         envelope("invalid_parameter", message, name),
