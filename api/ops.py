@@ -103,14 +103,14 @@ class OpsController(Controller):
     path = "/"
     tags = ["operations"]  # noqa: RUF012 - Litestar declares it an instance attribute
 
-    @get("/queues", sync_to_thread=True, **docs.OPS)
+    @get("/queues", sync_to_thread=True, **docs.OPS_QUEUES)
     def queues(self, ops_deps: OpsDeps) -> dict[str, object]:
         """Each queue's ready depth, delayed messages, dead letters and oldest wait."""
         with _broker_errors():
             stats = ops_deps.queues.stats()
         return {"queues": [_queue(q) for q in stats]}
 
-    @get("/summary", sync_to_thread=True, **docs.OPS)
+    @get("/summary", sync_to_thread=True, **docs.OPS_SUMMARY)
     def summary(self, ops_deps: OpsDeps) -> dict[str, object]:
         """Success rate, processing times, failure reasons and counts: last hour and day."""
         now = utcnow()
@@ -118,7 +118,7 @@ class OpsController(Controller):
             windows = ops.summary(conn, now)
         return {"generatedAt": _iso(now), **{k: _window(w) for k, w in windows.items()}}
 
-    @get("/stuck", sync_to_thread=True, **docs.OPS)
+    @get("/stuck", sync_to_thread=True, **docs.OPS_STUCK)
     def stuck(self, ops_deps: OpsDeps) -> dict[str, object]:
         """Pending payments older than RECONCILE_AFTER_S, oldest first."""
         after_s = ops_deps.container.settings.reconcile_after_s
@@ -126,7 +126,7 @@ class OpsController(Controller):
             total, found = ops.stuck(conn, after_s)
         return {"olderThanSeconds": after_s, "count": total, "payments": [_stuck(p) for p in found]}
 
-    @get("/refunds-due", sync_to_thread=True, **docs.OPS_PAGE)
+    @get("/refunds-due", sync_to_thread=True, **docs.OPS_REFUNDS_DUE)
     def refunds_due(
         self,
         ops_deps: OpsDeps,
@@ -145,7 +145,7 @@ class OpsController(Controller):
             ],
         }  # fmt: skip
 
-    @get("/paybill", sync_to_thread=True, **docs.OPS_PAGE)
+    @get("/paybill", sync_to_thread=True, **docs.OPS_PAYBILL)
     def paybill_payments(
         self,
         ops_deps: OpsDeps,
@@ -167,7 +167,7 @@ class OpsController(Controller):
             found = paybill.listing(ops_deps.container, states=(state,), kind=None, limit=limit)
         return {"count": len(found), "payments": found}
 
-    @get("/dead-letters", sync_to_thread=True, **docs.OPS_LIST)
+    @get("/dead-letters", sync_to_thread=True, **docs.OPS_DEAD_LETTERS)
     def dead_letters(
         self,
         ops_deps: OpsDeps,

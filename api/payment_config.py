@@ -15,7 +15,7 @@ from litestar import get
 
 from api.callers import Caller, Checkout
 from api.errors import ApiError
-from api.openapi_docs import SECURED, errors
+from api.openapi_docs import PAYMENTS_CONFIG
 from api.types import Deps
 from domain import paybill
 from plumbing.settings import Settings
@@ -55,10 +55,7 @@ def account_reference(settings: Settings, caller: Caller) -> str:
     return settings.mpesa_account_reference
 
 
-@get(
-    "/api/payments/config", sync_to_thread=False, security=SECURED, tags=["payments"],
-    responses=errors(401),
-)  # fmt: skip
+@get("/api/payments/config", sync_to_thread=False, tags=["payments"], **PAYMENTS_CONFIG)
 def payment_config(container: Deps, caller: Caller) -> dict[str, object]:
     """What the page may offer: M-Pesa (or not, outside the rollout), PayBill, the contact.
 
