@@ -14,7 +14,7 @@ from litestar.params import FromPath, RawBody
 
 from api.client_address import client_address
 from api.errors import ApiError, payments_unavailable
-from api.openapi_docs import C2B
+from api.openapi_docs import C2B_CONFIRMATION, C2B_VALIDATION
 from api.types import AnyRequest, Deps
 from payments import c2b
 from payments.container import Container
@@ -24,33 +24,33 @@ class C2bController(Controller):
     path = "/api/payments/c2b"
     tags = ["payments"]  # noqa: RUF012 - Litestar declares it an instance attribute
 
-    @post("/validation", sync_to_thread=True, status_code=200, **C2B)
+    @post("/validation", sync_to_thread=True, status_code=200, **C2B_VALIDATION)
     def validation(
         self, request: AnyRequest, container: Deps, body: RawBody
     ) -> Response[dict[str, object]]:
         """Daraja asks whether to take a PayBill payment: an order reference is judged."""
         return _receive(request, container, "validation", body, None)
 
-    @post("/validation/{token:str}", sync_to_thread=True, status_code=200, **C2B)
+    @post("/validation/{secret:str}", sync_to_thread=True, status_code=200, **C2B_VALIDATION)
     def validation_with_secret(
-        self, request: AnyRequest, container: Deps, body: RawBody, token: FromPath[str]
+        self, request: AnyRequest, container: Deps, body: RawBody, secret: FromPath[str]
     ) -> Response[dict[str, object]]:
         """The validation URL with C2B_URL_SECRET as its last segment."""
-        return _receive(request, container, "validation", body, token)
+        return _receive(request, container, "validation", body, secret)
 
-    @post("/confirmation", sync_to_thread=True, status_code=200, **C2B)
+    @post("/confirmation", sync_to_thread=True, status_code=200, **C2B_CONFIRMATION)
     def confirmation(
         self, request: AnyRequest, container: Deps, body: RawBody
     ) -> Response[dict[str, object]]:
         """Daraja tells of a PayBill payment: stored, then matched to its order by a worker."""
         return _receive(request, container, "confirmation", body, None)
 
-    @post("/confirmation/{token:str}", sync_to_thread=True, status_code=200, **C2B)
+    @post("/confirmation/{secret:str}", sync_to_thread=True, status_code=200, **C2B_CONFIRMATION)
     def confirmation_with_secret(
-        self, request: AnyRequest, container: Deps, body: RawBody, token: FromPath[str]
+        self, request: AnyRequest, container: Deps, body: RawBody, secret: FromPath[str]
     ) -> Response[dict[str, object]]:
         """The confirmation URL with C2B_URL_SECRET as its last segment."""
-        return _receive(request, container, "confirmation", body, token)
+        return _receive(request, container, "confirmation", body, secret)
 
 
 def _receive(
