@@ -39,6 +39,10 @@ fmt: install ## Format and autofix
 	@$(UV) run ruff format .
 	@$(UV) run ruff check --fix .
 
+.PHONY: settings-table
+settings-table: install ## Rewrite the README's settings table from plumbing/settings.py
+	@$(UV) run khalex-pay settings --update README.md
+
 .PHONY: bench
 bench: install services ## Print the benchmark figures
 	@$(UV) run python -m benchmarks

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from khalex_pay import keys_cli, ops_cli, orders_cli, webhooks_cli
+from khalex_pay import keys_cli, ops_cli, orders_cli, settings_cli, webhooks_cli
 from plumbing.settings import Settings, SettingsError, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
@@ -16,6 +16,8 @@ DEFAULT_PORTS = {"dev": 8000, "api": 8000, "simulator": 8001}
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "settings":
+        return settings_cli.run(args)
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -48,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     keys_cli.add_parsers(sub)
     orders_cli.add_parsers(sub)
     webhooks_cli.add_parsers(sub)
+    settings_cli.add_parsers(sub)
     return parser
 
 
@@ -85,7 +88,7 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from khalex_pay.boot import processes  # noqa: PLC0415 - its own stack, at run time
 
-    return processes.supervise_workers(args.processes, args.threads)
+    return processes.supervise_workers(settings, args.processes, args.threads)
 
 
 def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
