@@ -14,9 +14,13 @@ uv: ## Install uv if it is missing
 install: uv ## Create .venv from the lock file
 	@$(UV) sync --locked --quiet
 
+#: Where `make dev` listens: `make dev PORT=8001 HOST=0.0.0.0`.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 .PHONY: dev
-dev: install ## Run everything in one process (SQLite, in-process queue, simulator) on :8000
-	@$(UV) run khalex-pay dev
+dev: install ## Run everything in one process (SQLite, in-process queue, simulator); PORT=, HOST=
+	@$(UV) run khalex-pay dev --host $(HOST) --port $(PORT)
 
 .PHONY: services
 services: ## Start the local PostgreSQL and Redis if they are down

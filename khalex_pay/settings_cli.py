@@ -7,15 +7,11 @@ came from, and the problems found; it runs even when the settings are bad.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
-from plumbing.settings import declared, resolve
+from plumbing.settings import declared, hide_password, resolve
 from plumbing.settings_doc import markdown_table, rewrite_readme
-
-#: The password in a URL's user part (DATABASE_URL, REDIS_URL), hidden when printed.
-PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         source = resolved.sources.get(d.name, "default")
         if any(p.startswith(f"{d.name} ") for p in resolved.problems):
             source += ", refused: the default is shown"
-        value = PASSWORD.sub(r"\1***@", d.kind.show(resolved.values[d.field]))
+        value = hide_password(d.kind.show(resolved.values[d.field]))
         shown = "(hidden)" if d.spec.secret and value else value or "(empty)"
         sys.stdout.write(f"{d.name}={shown}  # {source}\n")
     for problem in resolved.problems:

@@ -47,6 +47,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "declared",
+    "hide_password",
     "load_settings",
     "normalise_database_url",
     "read_dotenv",
@@ -182,6 +183,11 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def hide_password(url: str) -> str:
+    """`url` with the password of its user part (DATABASE_URL, REDIS_URL) shown as ***."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def _no_trailing_slash(url: str) -> str:

@@ -51,8 +51,9 @@ def require_redis() -> None:
 
 
 @contextmanager
-def fresh_database() -> Iterator[str]:
-    """Create an empty database, migrate it with Alembic, yield its URL, drop it after."""
+def fresh_database(*, migrated: bool = True) -> Iterator[str]:
+    """Create an empty database, migrate it with Alembic (unless told not to), yield its URL,
+    drop it after."""
     from migrations.run import upgrade
 
     name = f"khalex_test_{uuid.uuid4().hex[:12]}"
@@ -61,7 +62,8 @@ def fresh_database() -> Iterator[str]:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
-        upgrade(url)
+        if migrated:
+            upgrade(url)
         yield url
     finally:
         with admin.connect() as conn:
