@@ -35,8 +35,8 @@ lint: install ## ruff (lint and format check), mypy --strict, the import contrac
 	@$(UV) run bandit -q -c pyproject.toml -r api workers domain store daraja payments operations khalex_pay plumbing migrations
 
 .PHONY: test
-test: install services lint ## The whole suite: lint, unit, integration, simulator, end to end
-	@$(UV) run pytest
+test: install services lint ## The whole suite and its coverage floor (pyproject.toml)
+	@$(UV) run pytest --cov
 
 .PHONY: fmt
 fmt: install ## Format and autofix

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import ipaddress
 import os
 import re
@@ -437,6 +438,7 @@ class Declared:
     spec: Spec
 
 
+@functools.cache
 def declared() -> tuple[Declared, ...]:
     """Every setting, in declaration order."""
     hints = typing.get_type_hints(Settings)
