@@ -83,11 +83,13 @@ def _explained(exc: BaseException, settings: Settings) -> str | None:
             if _no_table(error):
                 return f"the database {database} has no tables yet: run khalex-pay migrate"
             if isinstance(cause, OperationalError):
-                return (
-                    f"cannot reach the database {database} ({_first_line(error)}): "
-                    "start PostgreSQL (make services) or fix DATABASE_URL"
+                fix = (
+                    "fix DATABASE_URL's path"
+                    if database.startswith("sqlite")
+                    else "start PostgreSQL (make services) or fix DATABASE_URL"
                 )
-        if isinstance(cause, redis.exceptions.ConnectionError):
+                return f"cannot reach the database {database} ({_first_line(error)}): {fix}"
+        if isinstance(cause, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
             redis_url = hide_password(settings.redis_url)
             return (
                 f"cannot reach Redis at {redis_url} ({_first_line(cause)}): "
@@ -97,10 +99,13 @@ def _explained(exc: BaseException, settings: Settings) -> str | None:
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: BaseException | None = exc
-    while seen is not None:
-        yield seen
-        seen = seen.__cause__ or seen.__context__
+    """`exc`, then what caused it, and so on (each once)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def _no_table(error: BaseException) -> bool:

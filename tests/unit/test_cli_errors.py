@@ -36,6 +36,16 @@ def test_a_database_that_is_down_is_named_with_its_fix(
     assert "pw@" not in line
 
 
+def test_a_sqlite_file_that_cannot_be_opened_names_its_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}")
+
+    assert main(["keys", "list"]) == 1
+
+    assert _one_line(capsys).endswith("(unable to open database file): fix DATABASE_URL's path")
+
+
 def test_a_database_without_tables_says_run_migrate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
