@@ -34,3 +34,10 @@ def test_rewriting_replaces_only_the_block_between_the_markers() -> None:
     fresh = rewrite_readme(stale)
 
     assert fresh == README.read_text(encoding="utf-8")
+
+
+def test_the_env_example_names_only_declared_settings() -> None:
+    example = README.with_name(".env.example").read_text(encoding="utf-8")
+    names = {line.partition("=")[0] for line in example.splitlines() if "=" in line}
+
+    assert names <= {d.name for d in declared()}
