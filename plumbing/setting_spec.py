@@ -71,17 +71,10 @@ def setting(
     `production` (production only); `clean` (normalises a read value); `secret` (never shown).
     """
     spec = Spec(
-        default,
-        doc,
-        env,
-        production_default,
-        default_from,
-        shown_default,
-        check,
-        production,
-        clean,
-        secret,
-    )
+        default=default, doc=doc, env=env, production_default=production_default,
+        default_from=default_from, shown_default=shown_default, check=check,
+        production=production, clean=clean, secret=secret,
+    )  # fmt: skip
     return dataclasses.field(default=default, metadata={"setting": spec})
 
 
@@ -199,6 +192,10 @@ def one_of(*choices: str) -> Check:
 def between(low: float, high: float, text: str = "") -> Check:
     said = text or f"{low:g} to {high:g}"
     return lambda v: None if low <= v <= high else f"must be {said}"
+
+
+def at_least(low: float) -> Check:
+    return lambda v: None if v >= low else f"must be at least {low:g}"
 
 
 def more_than_zero(value: float) -> str | None:

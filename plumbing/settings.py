@@ -34,6 +34,7 @@ from plumbing.setting_spec import (
     Rate,
     Rule,
     Spec,
+    at_least,
     between,
     characters,
     http_url,
@@ -390,7 +391,7 @@ class Settings:
         90,
         "raw records (callbacks, Daraja exchanges, refused requests, jobs) older than this "
         "are purged; payments and their events are kept",
-        check=between(1, float("inf"), "at least 1"),
+        check=at_least(1),
     )
     shop_webhook_url: str = setting(
         "",
