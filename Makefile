@@ -14,9 +14,13 @@ uv: ## Install uv if it is missing
 install: uv ## Create .venv from the lock file
 	@$(UV) sync --locked --quiet
 
+#: Where `make dev` listens: `make dev PORT=8001 HOST=0.0.0.0`.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 .PHONY: dev
-dev: install ## Run everything in one process (SQLite, in-process queue, simulator) on :8000
-	@$(UV) run khalex-pay dev
+dev: install ## Run everything in one process (SQLite, in-process queue, simulator); PORT=, HOST=
+	@$(UV) run khalex-pay dev --host $(HOST) --port $(PORT)
 
 .PHONY: services
 services: ## Start the local PostgreSQL and Redis if they are down
@@ -31,13 +35,17 @@ lint: install ## ruff (lint and format check), mypy --strict, the import contrac
 	@$(UV) run bandit -q -c pyproject.toml -r api workers domain store daraja payments operations khalex_pay plumbing migrations
 
 .PHONY: test
-test: install services lint ## The whole suite: lint, unit, integration, simulator, end to end
-	@$(UV) run pytest
+test: install services lint ## The whole suite and its coverage floor (pyproject.toml)
+	@$(UV) run pytest --cov
 
 .PHONY: fmt
 fmt: install ## Format and autofix
 	@$(UV) run ruff format .
 	@$(UV) run ruff check --fix .
+
+.PHONY: settings-table
+settings-table: install ## Rewrite the README's settings table from plumbing/settings.py
+	@$(UV) run khalex-pay settings --update README.md
 
 .PHONY: bench
 bench: install services ## Print the benchmark figures
