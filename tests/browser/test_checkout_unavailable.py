@@ -1,4 +1,4 @@
-"""The checkout when M-Pesa is not on offer: outside the rollout, Daraja down, payments down.
+"""The checkout when M-Pesa is not on offer: outside the rollout, Daraja down, the API down.
 
 Each shows the shop's call-to-order contact (SHOP_CONTACT) instead of a dead end.
 """
@@ -9,10 +9,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Page, Route
 
-from api.errors import UNAVAILABLE
 from plumbing.settings import Settings
+from tests import services
 from tests.browser.shopper import DevServer, Shopper, dev_server, fresh_number
 
 #: What every one of these pages must show.
@@ -67,23 +68,51 @@ def test_daraja_down_ends_the_attempt_with_the_contact_and_nothing_taken(
 
 
 def test_payments_answering_503_show_the_contact_and_when_to_try_again(
-    daraja_down: DevServer, tabs: dict[str, Page]
+    store_down: tuple[DevServer, str], tabs: dict[str, Page]
 ) -> None:
-    """The page's side of a 503 `payments_unavailable` (its server side: tests/faults)."""
+    """The store fails between the order and the prompt: the API answers 503 with the contact."""
+    server, database = store_down
 
-    def store_down(route: Route) -> None:
-        body = {"error": {"code": "payments_unavailable", "message": UNAVAILABLE,
-                          "contact": CONTACT}}  # fmt: skip
-        route.fulfill(status=503, json=body, headers={"Retry-After": "30"})
+    def database_goes_down(route: Route) -> None:
+        _accept_connections(database, on=False)
+        route.continue_()
 
-    shoppers = [Shopper(page, size, daraja_down.url) for size, page in tabs.items()]
-    for shopper in shoppers:
-        shopper.page.route("**/api/payments/initiate", store_down)
-        shopper.pay(fresh_number())
-    for shopper in shoppers:
-        shopper.wait_for("unavailable")
+    shoppers = [Shopper(page, size, server.url) for size, page in tabs.items()]
+    for shopper in shoppers:  # one at a time: the next one's order needs the store back
+        shopper.page.route("**/api/payments/initiate", database_goes_down)
+        try:
+            shopper.pay(fresh_number())
+            shopper.wait_for("unavailable")
+        finally:
+            _accept_connections(database, on=True)
         assert shopper.data("code") == "payments_unavailable"
         text = shopper.text()
         assert "not working right now" in text
         assert CONTACT in text
-        assert "try again in 30 seconds" in text
+        assert "try again in 30 seconds" in text  # Retry-After
+
+
+@pytest.fixture(scope="module")
+def store_down(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevServer, str]]:
+    """`khalex-pay dev` on its own PostgreSQL database, which the test can take away."""
+    services.require_postgres()
+    with services.fresh_database() as url:
+        tmp = tmp_path_factory.mktemp("store-down")
+        with dev_server(tmp, DATABASE_URL=url) as dev:
+            yield dev, url.rsplit("/", 1)[1]
+
+
+def _accept_connections(database: str, *, on: bool) -> None:
+    """Let `database` take connections again, or refuse them and drop the open ones."""
+    admin = sa.create_engine(services.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(
+            sa.text(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {str(on).lower()}')
+        )
+        if not on:
+            conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"),
+                {"name": database},
+            )  # fmt: skip
+    admin.dispose()
