@@ -10,12 +10,14 @@ Payments expire after PAYMENT_EXPIRY_S here, so "ignored" and "late" stories sta
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
+from jwt.warnings import InsecureKeyLengthWarning
 from playwright.sync_api import Page
 
 from api.checkout_tokens import mint
@@ -269,10 +271,60 @@ def _config(server: DevServer, shopper: Shopper) -> dict[str, Any]:
     """GET /api/payments/config as the shopper's page sees it (its order's token)."""
     order_id = shopper.data("order-id")
     assert order_id
-    token = mint(Settings().jwt_secret, order_id)
+    with warnings.catch_warnings():  # dev mode's own secret, short on purpose
+        warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+        token = mint(Settings().jwt_secret, order_id)
     answer = httpx.get(
         f"{server.url}/api/payments/config", headers={"Authorization": f"Bearer {token}"}
     )
     assert answer.status_code == 200, answer.text
     config: dict[str, Any] = answer.json()
     return config
+
+
+#: Accessibility basics the page must keep: problems found, as sentences.
+A11Y_PROBLEMS = """() => {
+  const problems = [];
+  if (!document.documentElement.lang) problems.push("no lang on <html>");
+  for (const input of document.querySelectorAll("input")) {
+    if (!input.labels.length && !input.getAttribute("aria-label"))
+      problems.push(`input ${input.name || input.id} has no label`);
+  }
+  for (const button of document.querySelectorAll("button")) {
+    if (!(button.textContent.trim() || button.getAttribute("aria-label")))
+      problems.push(`button ${button.id} has no name`);
+  }
+  for (const stage of document.querySelectorAll("#checkout .stage")) {
+    const heading = stage.querySelector("h2");
+    if (!heading || heading.getAttribute("tabindex") !== "-1")
+      problems.push(`${stage.id} has no focusable heading`);
+  }
+  const roles = {"stage-sending": "status", "stage-waiting": "timer", "stage-confirming": "status",
+                 "stage-paid": "status", "stage-failed": "alert", "stage-unavailable": "alert"};
+  for (const [id, role] of Object.entries(roles)) {
+    if (!document.querySelector(`#${id} [role=${role}]`)) problems.push(`${id} has no ${role}`);
+  }
+  if (!document.querySelector("#stage-waiting [role=status]")) problems.push("no waiting status");
+  for (const tag of ["header", "main"]) {
+    if (!document.querySelector(tag)) problems.push(`no <${tag}> landmark`);
+  }
+  return problems;
+}"""
+
+
+def test_the_page_has_labels_headings_and_live_regions_for_screen_readers(
+    shoppers: list[Shopper],
+) -> None:
+    for shopper in shoppers:
+        shopper.check_layout()
+        assert shopper.page.evaluate(A11Y_PROBLEMS) == []
+        # A wrong number: the field says why, and the reader hears it with the field.
+        shopper.pay("0612 345")
+        error = shopper.page.inner_text("#error-phoneNumber")
+        assert "not a Kenyan mobile number" in error
+        assert shopper.page.get_attribute("#phoneNumber", "aria-invalid") == "true"
+        assert "error-phoneNumber" in (
+            shopper.page.get_attribute("#phoneNumber", "aria-describedby") or ""
+        )
+        assert shopper.page.evaluate("document.activeElement.id") == "phoneNumber"
+        assert shopper.stage == "form"
