@@ -22,7 +22,14 @@ from playwright.sync_api import Page
 
 from api.checkout_tokens import mint
 from plumbing.settings import Settings
-from tests.browser.shopper import DevServer, Shopper, dev_server, fresh_number, msisdn
+from tests.browser.shopper import (
+    VIEWPORTS,
+    DevServer,
+    Shopper,
+    dev_server,
+    fresh_number,
+    msisdn,
+)
 from tests.processes import Shop
 
 #: How long a payment may wait for the PIN on this server (the page's countdown).
@@ -315,6 +322,10 @@ A11Y_PROBLEMS = """() => {
 def test_the_page_has_labels_headings_and_live_regions_for_screen_readers(
     shoppers: list[Shopper],
 ) -> None:
+    widest = shoppers[-1].page  # 430 px, the widest phone this page is laid out for
+    widest.set_viewport_size({"width": 430, "height": 932})
+    assert widest.evaluate("document.documentElement.scrollWidth") <= 430
+    widest.set_viewport_size(VIEWPORTS[shoppers[-1].size])
     for shopper in shoppers:
         shopper.check_layout()
         assert shopper.page.evaluate(A11Y_PROBLEMS) == []
