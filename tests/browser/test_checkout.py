@@ -339,3 +339,16 @@ def test_the_page_has_labels_headings_and_live_regions_for_screen_readers(
         )
         assert shopper.page.evaluate("document.activeElement.id") == "phoneNumber"
         assert shopper.stage == "form"
+
+
+def test_the_virtual_phone_fits_a_phone_with_its_ledger_full(
+    server: DevServer, tabs: dict[str, Page]
+) -> None:
+    shop = {"Authorization": f"Bearer {server.key}"}
+    _use_up_the_phone_limit(server, shop, fresh_number())  # three rows in the ledger
+    for size, page in tabs.items():
+        page.set_viewport_size(VIEWPORTS[size])
+        page.goto(f"{server.url}/phone")
+        page.wait_for_selector("#ledger td.mono")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= VIEWPORTS[size]["width"], f"/phone is {width} px wide at {size}"
