@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from jwt.warnings import InsecureKeyLengthWarning
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Route
 
 from api.checkout_tokens import mint
 from plumbing.settings import Settings
@@ -189,6 +189,29 @@ def test_resend_is_offered_only_after_the_prompt_ended_and_the_second_prompt_pay
         pushes = server.ledger(shopper.phone)
         assert [p["resultCode"] for p in pushes] == [2001, 0]
         assert shopper.trail[-5:] == ["waiting", "failed", "sending", "waiting", "paid"]
+
+
+def test_a_lost_answer_then_send_again_replays_the_same_prompt_and_pays_once(
+    server: DevServer, shoppers: list[Shopper]
+) -> None:
+    def lose_the_answer(route: Route) -> None:
+        route.fetch()  # the API takes the request and answers; the answer never arrives
+        route.abort("connectionreset")
+
+    for shopper in shoppers:
+        shopper.page.route("**/api/payments/initiate", lose_the_answer, times=1)
+        shopper.pay(fresh_number())
+    for shopper in shoppers:
+        shopper.wait_for("failed")
+        assert shopper.data("code") == "network_error"
+        assert "you will not be charged twice" in shopper.text()
+        shopper.page.click("#resend")
+
+    for shopper in shoppers:
+        shopper.wait_for("paid")
+        pushes = server.ledger(shopper.phone)
+        assert len(pushes) == 1  # one prompt, one payment
+        assert pushes[0]["receipt"] in shopper.page.inner_text("#paid-receipt")
 
 
 def test_didnt_get_the_prompt_shows_the_paybill_steps_with_the_orders_account_reference(

@@ -63,7 +63,8 @@ def test_checkout_page_is_served_at_the_root_and_calls_the_payment_api(dev: str)
     # Built on the shop page's client module, from this server (no CDN).
     assert 'import { createPayments, PaymentError } from "/khalex-pay.js";' in page.text
     assert 'fetch("/demo/orders"' in page.text
-    assert "initiatePayment({phoneNumber: s.phone}, {idempotencyKey: newKey()})" in page.text
+    assert "initiatePayment({phoneNumber: s.phone}, {idempotencyKey: key})" in page.text
+    assert "const key = s.retryKey || newKey();" in page.text
     assert "payments.watchPayment(payment.paymentId" in page.text
     assert "payments.getConfig()" in page.text
     assert "error.field" in page.text
