@@ -26,6 +26,10 @@ dev: install ## Run everything in one process (SQLite, in-process queue, simulat
 services: ## Start the local PostgreSQL and Redis if they are down
 	@scripts/ensure-services
 
+.PHONY: chromium
+chromium: ## Install Debian's Chromium for the browser tests if it is missing
+	@scripts/ensure-chromium
+
 .PHONY: lint
 lint: install ## ruff (lint and format check), mypy --strict, the import contracts and bandit
 	@$(UV) run ruff check .
@@ -35,8 +39,12 @@ lint: install ## ruff (lint and format check), mypy --strict, the import contrac
 	@$(UV) run bandit -q -c pyproject.toml -r api workers domain store daraja payments operations khalex_pay plumbing migrations
 
 .PHONY: test
-test: install services lint ## The whole suite and its coverage floor (pyproject.toml)
+test: install services chromium lint ## The whole suite (lint, unit, integration, simulator, end to end, browser) and its coverage floor
 	@$(UV) run pytest --cov
+
+.PHONY: screenshots
+screenshots: install chromium ## Write each checkout stage at desktop and phone size to docs/screenshots/
+	@$(UV) run python -m tests.browser.screenshots docs/screenshots
 
 .PHONY: fmt
 fmt: install ## Format and autofix
