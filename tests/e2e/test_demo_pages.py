@@ -60,10 +60,13 @@ def test_checkout_page_is_served_at_the_root_and_calls_the_payment_api(dev: str)
 
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
+    # Built on the shop page's client module, from this server (no CDN).
+    assert 'import { createPayments, PaymentError } from "/khalex-pay.js";' in page.text
     assert 'fetch("/demo/orders"' in page.text
-    assert 'fetch("/api/payments/initiate"' in page.text
-    assert '"/api/payments/status/"' in page.text
-    assert '"Idempotency-Key": attempt.key' in page.text
+    assert "initiatePayment({phoneNumber: s.phone}, {idempotencyKey: key})" in page.text
+    assert "const key = s.retryKey || newKey();" in page.text
+    assert "payments.watchPayment(payment.paymentId" in page.text
+    assert "payments.getConfig()" in page.text
     assert "error.field" in page.text
 
 
@@ -79,6 +82,7 @@ def test_pages_load_nothing_from_outside(dev: str) -> None:
         page = httpx.get(f"{dev}{path}").text
         # No internet here: every script and style is inline.
         assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"https?:", page), path
+        assert not re.search(r"import[^;]*from \"https?:", page), path
         assert "<script src" not in page, path
 
 
