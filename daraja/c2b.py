@@ -27,6 +27,9 @@ ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 PERSONAL_FIELDS = ("MSISDN", "FirstName", "MiddleName", "LastName")
 #: Longest value of the identifying fields we keep in their own columns.
 _ID_WIDTH = 32
+#: Above this no amount is real (M-Pesa caps a payment far lower), and none fits the
+#: stored integer column: such an amount is not one, like cents.
+_MAX_WHOLE_AMOUNT = 2**31 - 1
 _DIGITS = re.compile(r"\d{5,7}")
 
 
@@ -78,12 +81,15 @@ def parse_notification(body: bytes, *, needs_trans_id: bool = True) -> Notificat
 
 
 def whole_amount(text: str) -> int | None:
-    """`"1500.00"` → 1500; None for cents, negatives, zero or anything that is not a number."""
+    """`"1500.00"` → 1500; None for cents, negatives, zero, absurdly large amounts or anything
+    that is not a number."""
     try:
         value = Decimal(text)
     except InvalidOperation:
         return None
     if not value.is_finite() or value <= 0 or value != value.to_integral_value():
+        return None
+    if value > _MAX_WHOLE_AMOUNT:
         return None
     return int(value)
 

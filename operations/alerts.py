@@ -227,7 +227,7 @@ def paybill_alerts(conn: sa.Connection, now: datetime) -> list[Alert]:
 
 
 def _paybill(r: c2b.C2bRecord) -> Alert:
-    amount = f"KES {r.amount}" if r.amount is not None else "an amount with cents"
+    amount = f"KES {r.amount}" if r.amount is not None else "an amount that is not whole shillings"
     return Alert(
         PAYBILL_UNMATCHED,
         f"PayBill payment {r.trans_id} ({amount}, account {r.bill_ref_number!r}) paid no "

@@ -45,7 +45,8 @@ def test_numbers_where_daraja_writes_strings_are_read_too() -> None:
 @pytest.mark.parametrize(
     ("text", "amount"),
     [("1500.00", 1500), ("1500", 1500), ("1500.5", None), ("0.00", None), ("-5", None),
-     ("abc", None), ("NaN", None), ("Infinity", None)],
+     ("abc", None), ("NaN", None), ("Infinity", None), ("2147483647", 2147483647),
+     ("2147483648", None), ("1e30", None)],
 )  # fmt: skip
 def test_only_whole_positive_shillings_are_an_amount(text: str, amount: int | None) -> None:
     assert whole_amount(text) == amount
