@@ -18,7 +18,15 @@ from payments import c2b
 from store.tables import c2b_payments
 from tests.factories import c2b_request
 from tests.integration.conftest import Harness
-from tests.security.test_fuzzing import FUZZ, _encode, _escaped, bodies, json_ish, tokens
+from tests.security.test_fuzzing import (
+    FUZZ,
+    _encode,
+    _escaped,
+    bodies,
+    json_ish,
+    tokens,
+    too_large,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +65,9 @@ def test_any_bytes_on_the_c2b_urls_are_stored_and_never_5xx(
 
     answer = client.post(f"/api/payments/c2b/{kind}", content=body)
 
+    if too_large(answer, body):
+        assert _stored(h) == before
+        return
     assert answer.status_code in (200, 400, 403), answer.text
     assert _stored(h) == before + 1
     for job in h.published:  # the matching job copes with whatever was stored
@@ -72,6 +83,9 @@ def test_any_secret_segment_is_refused_and_stored_without_a_5xx(
 
     answer = client.post(f"/api/payments/c2b/confirmation/{_escaped(token)}", content=body)
 
+    if too_large(answer, body):
+        assert _stored(h) == before
+        return
     assert answer.status_code in (400, 403, 404), answer.text
     if answer.status_code != 404:
         assert _stored(h) == before + 1
