@@ -43,8 +43,8 @@ test: install services chromium lint ## The whole suite (lint, unit, integration
 	@$(UV) run pytest --cov
 
 .PHONY: screenshots
-screenshots: install chromium ## Write each checkout stage at desktop and phone size to docs/screenshots/
-	@$(UV) run python -m tests.browser.screenshots docs/screenshots
+screenshots: install chromium ## Write each checkout stage at desktop and phone size to docs/screenshots/ (only some: STAGES="4-paid-by-paybill ...")
+	@$(UV) run python -m tests.browser.screenshots docs/screenshots $(STAGES)
 
 .PHONY: fmt
 fmt: install ## Format and autofix

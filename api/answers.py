@@ -27,7 +27,8 @@ class ErrorDetail(msgspec.Struct, rename="camel", omit_defaults=True):
 
     Some errors add keys: `paymentId` (a payment in flight), `contact` (the shop's
     call-to-order line, with 503), `currentStatus` (an order that cannot move),
-    `totalAmount` (the order's total, for amount_mismatch), `inboxId` (a stored callback).
+    `totalAmount` (the order's total, for amount_mismatch), `inboxId` (a stored callback),
+    `c2bId` (a stored PayBill request).
     """
 
     code: Annotated[str, Meta(description="Stable, snake_case: switch on it.")]
@@ -46,6 +47,7 @@ class ErrorDetail(msgspec.Struct, rename="camel", omit_defaults=True):
         None
     )
     inbox_id: Annotated[int | None, Meta(description="Callbacks: the stored callback's id.")] = None
+    c2b_id: Annotated[str | None, Meta(description="PayBill URLs: the stored request's id.")] = None
 
 
 class ErrorEnvelope(msgspec.Struct):
@@ -170,6 +172,25 @@ class CallbackAck(msgspec.Struct, rename="pascal", forbid_unknown_fields=True):
 CALLBACK_ACK_EXAMPLE: dict[str, object] = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
+class C2bAck(msgspec.Struct, rename="pascal", forbid_unknown_fields=True):
+    """What Daraja is told by the PayBill (C2B) URLs once the request is stored.
+
+    A confirmation is always acknowledged (`0`). A validation naming an order is declined
+    when it cannot pay that order: `C2B00013` for another amount than the order's total,
+    `C2B00012` for an unknown, paid or cancelled order; then the customer's money never moves.
+    """
+
+    result_code: Annotated[
+        Literal[0, "C2B00012", "C2B00013"],
+        Meta(description="0: accepted; C2B00012: invalid account; C2B00013: invalid amount."),
+    ]
+    result_desc: Literal["Accepted", "Rejected"]
+
+
+C2B_ACCEPTED_EXAMPLE: dict[str, object] = {"ResultCode": 0, "ResultDesc": "Accepted"}
+C2B_DECLINED_EXAMPLE: dict[str, object] = {"ResultCode": "C2B00013", "ResultDesc": "Rejected"}
+
+
 # --- Orders --------------------------------------------------------------------------------
 
 
@@ -180,6 +201,16 @@ class OrderItem(Answer):
     product_name: str
     quantity: int
     unit_price: int
+
+
+class PaybillPaid(Answer):
+    """A PayBill (C2B) payment to an order: `matched` paid it, `refund_due` is owed back."""
+
+    id: Annotated[str, Meta(description="What `paymentId` or `refundPaymentIds` name.")]
+    receipt: Annotated[str | None, Meta(description="M-Pesa's receipt (TransID).")]
+    amount: Annotated[int | None, Meta(description="Whole shillings.")]
+    state: Literal["matched", "refund_due"]
+    received_at: Annotated[str | None, Meta(description="ISO 8601, UTC.")]
 
 
 class Order(Answer):
@@ -197,13 +228,20 @@ class Order(Answer):
         int, Meta(description="Σ quantity x unitPrice + deliveryFee, whole shillings.")
     ]
     currency: Literal["KES"]
-    payment_id: Annotated[str | None, Meta(description="The payment that paid it.")]
-    payments: Annotated[list[str], Meta(description="Every payment asked for it.")]
+    payment_id: Annotated[
+        str | None,
+        Meta(description="The payment that paid it (a `paybillPayments` id if by PayBill)."),
+    ]
+    payments: Annotated[list[str], Meta(description="Every M-Pesa prompt asked for it.")]
     refund_due: Annotated[
         bool, Meta(description="Money came that the order could not take: the shop owes it.")
     ]
     refund_payment_ids: Annotated[
         list[str], Meta(description="Completed payments the shop owes back.")
+    ]
+    paybill_payments: Annotated[
+        list[PaybillPaid],
+        Meta(description="Money that came by PayBill for it (paid it, or is owed back)."),
     ]
     notes: str | None
     created_at: Annotated[str, Meta(description="ISO 8601, UTC.")]
@@ -248,6 +286,7 @@ ORDER_EXAMPLE: dict[str, object] = {
     "payments": [],
     "refundDue": False,
     "refundPaymentIds": [],
+    "paybillPayments": [],
     "notes": "Deliver after 5 pm",
     "createdAt": "2026-11-30T07:40:03.221Z",
     "updatedAt": "2026-11-30T07:40:03.221Z",
@@ -256,10 +295,72 @@ CREATED_ORDER_EXAMPLE: dict[str, object] = {
     **ORDER_EXAMPLE,
     "checkoutToken": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJraGFsZXgtcGF5In0.c2ln",
 }
+PAYBILL_PAID_ORDER_EXAMPLE: dict[str, object] = {
+    **ORDER_EXAMPLE,
+    "status": "confirmed",
+    "paymentId": "3f9a6d0e-2b7c-4e1a-8d5f-1c7b9e2a4d60",
+    "paybillPayments": [
+        {
+            "id": "3f9a6d0e-2b7c-4e1a-8d5f-1c7b9e2a4d60", "receipt": "TKU5R2MN8Q", "amount": 4500,
+            "state": "matched", "receivedAt": "2026-11-30T07:55:10.402Z",
+        }
+    ],
+    "updatedAt": "2026-11-30T07:55:11.016Z",
+}  # fmt: skip
 ORDER_PAGE_EXAMPLE: dict[str, object] = {
     "orders": [ORDER_EXAMPLE],
     "nextCursor": "MjAyNi0xMS0zMFQwNzo0MDowMy4yMjFafDBiNmUyZjRj",
 }
+
+
+class OrderEventData(Answer, omit_defaults=True):
+    """The `data` of the shop's `order.confirmed`, `order.cancelled` and `order.refund_due`
+    webhooks: ids, amounts and statuses, nothing personal."""
+
+    order_id: str
+    status: Literal["pending", "confirmed", "processing", "shipped", "delivered", "cancelled"]
+    total_amount: int
+    currency: Literal["KES"]
+    payment_id: Annotated[str | None, Meta(description="The payment that paid it.")]
+    refund_due: bool
+    refund_payment_ids: list[str]
+    paid_via: Annotated[
+        Literal["paybill"] | None,
+        Meta(description="`paybill` when a PayBill (C2B) payment caused it; else absent."),
+    ] = None
+    receipt: Annotated[
+        str | None, Meta(description="With `paidVia`: M-Pesa's receipt (TransID).")
+    ] = None
+
+
+class OrderEvent(Answer):
+    """An order webhook's body, `{"type", "timestamp", "data"}` (Standard Webhooks signed)."""
+
+    type: Literal["order.confirmed", "order.cancelled", "order.refund_due"]
+    timestamp: Annotated[str, Meta(description="ISO 8601, UTC.")]
+    data: OrderEventData
+
+
+ORDER_CONFIRMED_BY_PAYBILL_EXAMPLE: dict[str, object] = {
+    "type": "order.confirmed",
+    "timestamp": "2026-11-30T07:55:11.016Z",
+    "data": {
+        "orderId": "0b6e2f4c-8d1a-4c3e-b7f2-5a9d1e6c3b80", "status": "confirmed",
+        "totalAmount": 4500, "currency": "KES",
+        "paymentId": "3f9a6d0e-2b7c-4e1a-8d5f-1c7b9e2a4d60", "refundDue": False,
+        "refundPaymentIds": [], "paidVia": "paybill", "receipt": "TKU5R2MN8Q",
+    },
+}  # fmt: skip
+ORDER_CONFIRMED_EXAMPLE: dict[str, object] = {
+    "type": "order.confirmed",
+    "timestamp": "2026-11-30T07:41:33.020Z",
+    "data": {
+        "orderId": "0b6e2f4c-8d1a-4c3e-b7f2-5a9d1e6c3b80", "status": "confirmed",
+        "totalAmount": 4500, "currency": "KES",
+        "paymentId": "6f1c2a9e-4b7d-4e0a-9a51-3c2d8e7f1b44", "refundDue": False,
+        "refundPaymentIds": [],
+    },
+}  # fmt: skip
 
 
 # --- Health --------------------------------------------------------------------------------
@@ -480,12 +581,62 @@ DEAD_LETTERS_EXAMPLE: dict[str, object] = {
     "deliveries": [],
 }  # fmt: skip
 
+
+class PaybillPayment(Answer):
+    """A stored PayBill (C2B) request: ids, receipt, reference, amount and state only (the
+    payer's number and names stay in the stored raw body)."""
+
+    id: str
+    kind: Literal["validation", "confirmation"]
+    received_at: Annotated[str | None, Meta(description="ISO 8601, UTC.")]
+    receipt: Annotated[str | None, Meta(description="M-Pesa's receipt (TransID).")]
+    account_reference: Annotated[
+        str | None, Meta(description="What the customer typed (BillRefNumber).")
+    ]
+    amount: Annotated[int | None, Meta(description="Whole shillings; null with cents.")]
+    state: Annotated[
+        Literal[
+            "received", "matched", "refund_due", "unmatched", "duplicate", "untrusted",
+            "rejected", "accepted", "declined",
+        ],
+        Meta(description="Confirmations: received, then matched, refund_due, unmatched or "
+             "duplicate; untrusted or rejected at the door. Validations: accepted, declined."),
+    ]  # fmt: skip
+    reason: Annotated[str | None, Meta(description="Why it paid no order, or was refused.")]
+    order_id: Annotated[str | None, Meta(description="The order its reference names.")]
+    payment_id: Annotated[str | None, Meta(description="The STK payment it is a twin of.")]
+    result_code: Annotated[str | None, Meta(description="What a validation was answered.")]
+    processed_at: Annotated[str | None, Meta(description="When a worker settled it.")]
+
+
+class PaybillPayments(Answer):
+    """PayBill requests, newest first: by default the confirmations that paid no order."""
+
+    count: int
+    payments: list[PaybillPayment]
+
+
+PAYBILL_PAYMENTS_EXAMPLE: dict[str, object] = {
+    "count": 1,
+    "payments": [
+        {
+            "id": "8e2d4b6a-1c3f-4a5e-9b7d-0f2e4c6a8b1d", "kind": "confirmation",
+            "receivedAt": "2026-11-30T07:58:21.640+00:00", "receipt": "TKU6S3NP9R",
+            "accountReference": "KP0B6E2F4C8E", "amount": 4500, "state": "unmatched",
+            "reason": "no order has this account reference", "orderId": None, "paymentId": None,
+            "resultCode": None, "processedAt": "2026-11-30T07:58:22.105+00:00",
+        }
+    ],
+}  # fmt: skip
+
 #: Every answer Struct, with the examples that must decode into it.
 EXAMPLES: dict[type[msgspec.Struct], tuple[dict[str, object], ...]] = {
     Payment: (PAYMENT_PENDING_EXAMPLE, PAYMENT_COMPLETED_EXAMPLE),
     PaymentsConfig: (PAYMENTS_CONFIG_EXAMPLE,),
     CallbackAck: (CALLBACK_ACK_EXAMPLE,),
-    Order: (ORDER_EXAMPLE,),
+    C2bAck: (C2B_ACCEPTED_EXAMPLE, C2B_DECLINED_EXAMPLE),
+    Order: (ORDER_EXAMPLE, PAYBILL_PAID_ORDER_EXAMPLE),
+    OrderEvent: (ORDER_CONFIRMED_EXAMPLE, ORDER_CONFIRMED_BY_PAYBILL_EXAMPLE),
     CreatedOrder: (CREATED_ORDER_EXAMPLE,),
     OrderPage: (ORDER_PAGE_EXAMPLE,),
     Readiness: (READY_EXAMPLE, NOT_READY_EXAMPLE),
@@ -494,4 +645,5 @@ EXAMPLES: dict[type[msgspec.Struct], tuple[dict[str, object], ...]] = {
     Stuck: (STUCK_EXAMPLE,),
     RefundsDue: (REFUNDS_DUE_EXAMPLE,),
     DeadLetters: (DEAD_LETTERS_EXAMPLE,),
+    PaybillPayments: (PAYBILL_PAYMENTS_EXAMPLE,),
 }

@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
 from api import client_js, health, ops, schema_viewer
+from api.c2b import C2bController
 from api.callers import provide_caller
 from api.content_type import require_json
 from api.correlation import correlation_middleware
@@ -55,6 +56,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             PaymentController,
+            C2bController,
             OrderController,
             payment_events,
             payment_config,

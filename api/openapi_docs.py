@@ -17,7 +17,7 @@ import inspect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar.openapi import ResponseSpec
@@ -36,6 +36,7 @@ from litestar.openapi.spec import (
     SecurityRequirement,
     SecurityScheme,
 )
+from msgspec import Meta
 
 from api import answers
 from api.answers import ErrorEnvelope, Payment
@@ -244,9 +245,13 @@ PARAMETERS = {
     "payment_id": "The payment's `paymentId`.",
     "order_id": "The order's `orderId`.",
     "token": "The payment's own callback token (part of the callback URL Daraja was given).",
+    "secret": "C2B_URL_SECRET: the last segment of the registered PayBill (C2B) URLs.",
     "status": "Only orders in this status.",
-    "limit": "At most this many entries: orders 1 to 100 (default 20), operators' lists "
-    "1 to 1,000 (default 100)",
+    "state": "Only PayBill requests in this state: received, matched, refund_due, unmatched, "
+    "duplicate, untrusted, rejected (confirmations), accepted, declined (validations). "
+    "Default: the confirmations that paid no order (unmatched, refund_due, untrusted).",
+    "limit": "At most this many entries: orders 1 to 100 (default 20), PayBill payments 1 to "
+    "500 (default 50), operators' other lists 1 to 1,000 (default 100)",
     "cursor": "The `nextCursor` of the previous page.",
     "queue": "Only this queue.",
 }
@@ -393,6 +398,69 @@ CALLBACK: dict[str, Any] = {
 }  # fmt: skip
 
 
+class C2bRequest(msgspec.Struct):
+    """Daraja's PayBill (C2B) validation or confirmation request (every value a string);
+    stored whatever the bytes. A confirmation needs `TransID` and `TransAmount`, a
+    validation `TransAmount`; an order is matched by `BillRefNumber` and the amount, never
+    by the payer, whose fields are kept only in the stored body."""
+
+    TransAmount: Annotated[
+        str, Meta(description="Shillings, e.g. `4500.00`; with cents it pays no order.")
+    ]
+    TransID: Annotated[str, Meta(description="M-Pesa's receipt; one receipt is counted once.")] = ""
+    TransactionType: Annotated[str, Meta(description="`Pay Bill`.")] = ""
+    TransTime: Annotated[str, Meta(description="`YYYYMMDDHHmmss`, Nairobi time.")] = ""
+    BusinessShortCode: Annotated[str, Meta(description="The PayBill number.")] = ""
+    BillRefNumber: Annotated[
+        str, Meta(description="The account reference typed: an order's is `KP` + 10 hex.")
+    ] = ""
+    InvoiceNumber: str = ""
+    OrgAccountBalance: str = ""
+    ThirdPartyTransID: str = ""
+    MSISDN: Annotated[
+        str, Meta(description="The payer's number, masked (a SHA-256 digest on v2).")
+    ] = ""
+    FirstName: str = ""
+    MiddleName: str = ""
+    LastName: str = ""
+
+
+C2B_EXAMPLE: dict[str, object] = {
+    "TransactionType": "Pay Bill", "TransID": "TKU5R2MN8Q", "TransTime": "20261130105510",
+    "TransAmount": "4500.00", "BusinessShortCode": "522533", "BillRefNumber": "KP0B6E2F4C8D",
+    "InvoiceNumber": "", "OrgAccountBalance": "49197.00", "ThirdPartyTransID": "",
+    "MSISDN": "2547 ***** 678", "FirstName": "WANJIRU", "MiddleName": "", "LastName": "KAMAU",
+}  # fmt: skip
+#: Daraja's PayBill (C2B) requests, with no credentials: the source, and the URL's secret
+#: when C2B_URL_SECRET is set, decide (README "The PayBill fallback").
+C2B_VALIDATION: dict[str, Any] = {
+    "responses": {
+        **answer(
+            200, answers.C2bAck, "Stored; Daraja is told to take the payment, or (an order "
+            "it cannot pay) to decline it.",
+            Example(summary="accepted", value=answers.C2B_ACCEPTED_EXAMPLE),
+            Example(summary="declined: not the order's total", value=answers.C2B_DECLINED_EXAMPLE),
+        ),
+        **errors(400, 403, 413, 503),
+    },
+    "operation_class": documented(
+        Body((C2bRequest,), "Stored as received, whatever the bytes.", {"order": C2B_EXAMPLE})
+    ),
+}  # fmt: skip
+C2B_CONFIRMATION: dict[str, Any] = {
+    "responses": {
+        **answer(
+            200, answers.C2bAck, "Stored; a worker matches it to its order.",
+            Example(summary="accepted", value=answers.C2B_ACCEPTED_EXAMPLE),
+        ),
+        **errors(400, 403, 413, 503),
+    },
+    "operation_class": documented(
+        Body((C2bRequest,), "Stored as received, whatever the bytes.", {"order": C2B_EXAMPLE})
+    ),
+}  # fmt: skip
+
+
 def _ops(
     container: type[msgspec.Struct], description: str, example: dict[str, object], *statuses: int
 ) -> dict[str, Any]:
@@ -412,6 +480,10 @@ OPS_STUCK = _ops(answers.Stuck, "Stuck payments, oldest first.", answers.STUCK_E
 OPS_REFUNDS_DUE = _ops(
     answers.RefundsDue, "Orders owing a refund, newest first.", answers.REFUNDS_DUE_EXAMPLE, 400
 )
+OPS_PAYBILL = _ops(
+    answers.PaybillPayments, "PayBill requests, newest first (by default: money that paid no "
+    "order).", answers.PAYBILL_PAYMENTS_EXAMPLE, 400,
+)  # fmt: skip
 OPS_DEAD_LETTERS = _ops(
     answers.DeadLetters, "Dead letters per queue, and the poison guard's.",
     answers.DEAD_LETTERS_EXAMPLE, 400, 404,
@@ -504,7 +576,13 @@ ORDER_CREATE: dict[str, Any] = {
 }  # fmt: skip
 ORDER_READ: dict[str, Any] = {
     "responses": {
-        **answer(200, answers.Order, "The order.", _ORDER_EXAMPLE),
+        **answer(
+            200,
+            answers.Order,
+            "The order.",
+            _ORDER_EXAMPLE,
+            Example(summary="paid by PayBill", value=answers.PAYBILL_PAID_ORDER_EXAMPLE),
+        ),
         **errors(400, 401, 404, 503),
     },
     "security": SECURED,
@@ -538,10 +616,19 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "malformed_json": (400, "The body is not JSON."),
     "invalid_parameter": (400, "A path or query parameter is not valid; `field` names it."),
     "bad_request": (400, "A request the server could not read."),
-    "invalid_callback": (400, "A callback body that is not an STK callback (kept, `inboxId`)."),
+    "invalid_callback": (
+        400,
+        "A callback body that is not an STK callback (kept, `inboxId`), or not a PayBill "
+        "request (kept, `c2bId`).",
+    ),
+    "invalid_state": (400, "`state` is not a PayBill request's state."),
     "unauthenticated": (401, "No credentials, or bad ones (`WWW-Authenticate: Bearer`)."),
     "forbidden": (403, "A valid token without the role the endpoint needs."),
-    "callback_refused": (403, "A callback that failed the source checks (kept, `inboxId`)."),
+    "callback_refused": (
+        403,
+        "A callback or PayBill request that failed the source checks, or the secret URL's "
+        "(kept, `inboxId` or `c2bId`).",
+    ),
     "not_found": (404, "No such endpoint, or one beyond the caller's scope."),
     "payment_not_found": (404, "No such payment, or not the caller's to read."),
     "order_not_found": (404, "No such order, or not the caller's to read."),
@@ -625,6 +712,18 @@ A payment never stays pending: it ends by Safaricom's callback, by asking Daraja
 expiring (`failureReason: timeout`; money that still comes later completes it, with
 `lateSuccess: true`).
 
+## The PayBill fallback
+
+When the prompt cannot be used (`nextAction: pay_by_paybill`, or M-Pesa not offered), the
+customer pays by hand: `GET /api/payments/config` gives the PayBill number and, for a
+checkout token, the order's own account reference (`KP` and 10 hex digits of its id).
+Safaricom then calls Khalex Pay's PayBill (C2B) URLs, `/api/payments/c2b/validation` and
+`/api/payments/c2b/confirmation` (not for the shop to call), and a worker matches the payment
+to its order by that reference and the order's total. Such an order is confirmed with
+`paymentId` naming the PayBill payment, listed in the order's `paybillPayments` with its
+receipt; money that cannot pay it (another amount, an order already paid) is a refund due.
+Operators see the PayBill payments that paid no order at `GET /api/ops/paybill`.
+
 ## Idempotency
 
 Send `Idempotency-Key` (1 to 255 printable characters, e.g. a UUID) with
@@ -645,10 +744,12 @@ One payment may wait for a phone (or an order) at a time: `409 payment_in_progre
 With `SHOP_WEBHOOK_URL` set, Khalex Pay POSTs each payment's end to the shop's server, so it
 need not poll: `payment.completed`, `payment.failed`, `payment.cancelled`,
 `order.confirmed`, `order.cancelled`, `order.refund_due`, as
-`{"type", "timestamp", "data": {...}}`. They are signed as the Standard Webhooks spec says
-(`webhook-id`, `webhook-timestamp`, `webhook-signature` headers; HMAC-SHA256 with
-`SHOP_WEBHOOK_SECRET`): verify them, e.g. with the `standardwebhooks` package. Answer any
-2xx quickly; anything else is retried for about 3 days. Each event comes at least once:
-drop repeats by `webhook-id`. (Safaricom's own callbacks to `/api/payments/webhook/{token}`
-are not for the shop to call.)
+`{"type", "timestamp", "data": {...}}`; an order's event that a PayBill payment caused adds
+`"paidVia": "paybill"` and the payment's `receipt` to `data`. They are signed as the
+Standard Webhooks spec says (`webhook-id`, `webhook-timestamp`, `webhook-signature`
+headers; HMAC-SHA256 with `SHOP_WEBHOOK_SECRET`): verify them, e.g. with the
+`standardwebhooks` package. Answer any 2xx quickly; anything else is retried for about 3
+days. Each event comes at least once: drop repeats by `webhook-id`. (Safaricom's own
+callbacks to `/api/payments/webhook/{token}` and `/api/payments/c2b/*` are not for the shop
+to call.)
 """

@@ -27,7 +27,7 @@ from api.auth import require_ops
 from api.callers import bearer, unauthenticated
 from api.errors import ApiError
 from api.types import AnyRequest
-from operations import ops
+from operations import ops, paybill
 from operations.dlq import (
     LIST_LIMIT,
     BrokerUnavailable,
@@ -144,6 +144,28 @@ class OpsController(Controller):
                 for v in page.orders
             ],
         }  # fmt: skip
+
+    @get("/paybill", sync_to_thread=True, **docs.OPS_PAYBILL)
+    def paybill_payments(
+        self,
+        ops_deps: OpsDeps,
+        # `state` is a name Litestar keeps for itself: read the query key into another.
+        wanted: Annotated[str | None, QueryParameter(name="state", max_length=16)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = paybill.DEFAULT_LIMIT,
+    ) -> dict[str, object]:
+        """PayBill (C2B) confirmations, newest first; by default those that paid no order
+        (unmatched, refund due, untrusted). `state` picks one state instead."""
+        state = wanted
+        if state is not None and state not in paybill.STATES:
+            raise ApiError(
+                400, "invalid_state", f"state must be one of {', '.join(paybill.STATES)}.",
+                "state",
+            )  # fmt: skip
+        if state is None:
+            found = paybill.listing(ops_deps.container, limit=limit)
+        else:  # any one state, of validations too
+            found = paybill.listing(ops_deps.container, states=(state,), kind=None, limit=limit)
+        return {"count": len(found), "payments": found}
 
     @get("/dead-letters", sync_to_thread=True, **docs.OPS_DEAD_LETTERS)
     def dead_letters(

@@ -205,6 +205,17 @@ def present_order(view: OrderView, caller: Caller) -> dict[str, object]:
         "payments": view.payment_ids,
         "refundDue": o.refund_due,
         "refundPaymentIds": o.refund_payment_ids,
+        # Money that came by PayBill (C2B): its id is what paymentId or refundPaymentIds name.
+        "paybillPayments": [
+            {
+                "id": p.id,
+                "receipt": p.trans_id,
+                "amount": p.amount,
+                "state": p.state,
+                "receivedAt": iso(p.received_at),
+            }
+            for p in view.paybill
+        ],
         "notes": o.notes,
         "createdAt": iso(o.created_at),
         "updatedAt": iso(o.updated_at),

@@ -15,7 +15,7 @@ import socket
 import sys
 from collections.abc import Iterator, Sequence
 
-from khalex_pay import keys_cli, ops_cli, orders_cli, settings_cli, webhooks_cli
+from khalex_pay import c2b_cli, keys_cli, ops_cli, orders_cli, settings_cli, webhooks_cli
 from plumbing.settings import Settings, SettingsError, hide_password, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
@@ -163,6 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     keys_cli.add_parsers(sub)
     orders_cli.add_parsers(sub)
     webhooks_cli.add_parsers(sub)
+    c2b_cli.add_parsers(sub)
     settings_cli.add_parsers(sub)
     return parser
 
@@ -233,6 +234,7 @@ _COMMANDS = {
     **keys_cli.COMMANDS,
     **orders_cli.COMMANDS,
     **webhooks_cli.COMMANDS,
+    **c2b_cli.COMMANDS,
 }
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ The scheduler's leader runs `run()` every ALERT_INTERVAL_S. It raises:
 - `queue_stuck`: a queue's oldest ready message has waited more than ALERT_QUEUE_AGE_S;
 - `dead_letters`: jobs were dead-lettered (Dramatiq's `.XQ` sets, or our poison guard);
 - `late_success`: money arrived for a payment we had already failed (fulfil or refund it);
-- `refund_due`: money arrived for an order that was cancelled or already paid (refund it).
+- `refund_due`: money arrived for an order that was cancelled or already paid (refund it),
+  by STK or by PayBill (then with its receipt);
+- `paybill_unmatched`: a PayBill (C2B) payment that names no order, or that came on the bare
+  C2B URL while C2B_URL_SECRET is set: find its order or refund it.
 
 `payments.shop_webhooks` raises `webhook_failed` itself (through `plumbing.alerting.notify`,
 claimed in `store.alerts`) when the shop's webhook refused an event for its whole schedule.
@@ -34,7 +37,7 @@ from payments.container import Container
 from plumbing.alerting import Alert, Post, notify
 from plumbing.settings import Settings
 from store import alerts as claims
-from store import deliveries
+from store import c2b, deliveries
 from store.alerts import claim_once, claim_repeating
 from store.db import utcnow
 
@@ -55,6 +58,7 @@ QUEUE_STUCK = "queue_stuck"
 DEAD_LETTERS = "dead_letters"
 LATE_SUCCESS = "late_success"
 REFUND_DUE = "refund_due"
+PAYBILL_UNMATCHED = "paybill_unmatched"
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ def run(
             *dead_letter_alerts(conn, [*dead, *_poisoned(conn, now)], now),
             *late_success_alerts(conn, now),
             *refund_due_alerts(conn, now),
+            *paybill_alerts(conn, now),
         ]
         claims.forget_before(conn, now - RETENTION)
     for alert in raised:
@@ -205,7 +210,31 @@ def _refund_due(row: sa.RowMapping) -> Alert:
         "refund the customer",
         {"orderId": row["order_id"], "paymentId": data["paymentId"], "reason": reason,
          "amount": data.get("amount"), "orderStatus": row["to_status"],
+         "via": data.get("via"), "receipt": data.get("receipt"),
          "at": row["created_at"].isoformat()},
+    )  # fmt: skip
+
+
+def paybill_alerts(conn: sa.Connection, now: datetime) -> list[Alert]:
+    """One `paybill_unmatched` alert for each PayBill payment that paid no order.
+
+    Refunds due on a known order are `refund_due` alerts (their order's event names them).
+    """
+    found = c2b.needing_operator(conn, now - LOOKBACK, BATCH)
+    by_key = {f"paybill:{r.id}": r for r in found if r.state != c2b.REFUND_DUE}
+    claimed = claim_once(conn, PAYBILL_UNMATCHED, list(by_key), now)
+    return [_paybill(by_key[key]) for key in claimed]
+
+
+def _paybill(r: c2b.C2bRecord) -> Alert:
+    amount = f"KES {r.amount}" if r.amount is not None else "an amount that is not whole shillings"
+    return Alert(
+        PAYBILL_UNMATCHED,
+        f"PayBill payment {r.trans_id} ({amount}, account {r.bill_ref_number!r}) paid no "
+        f"order ({r.state}: {r.reason}): find its order or refund the customer",
+        {"c2bId": r.id, "receipt": r.trans_id, "amount": r.amount,
+         "accountReference": r.bill_ref_number, "state": r.state, "reason": r.reason,
+         "orderId": r.order_id, "at": r.received_at.isoformat()},
     )  # fmt: skip
 
 

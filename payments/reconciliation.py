@@ -15,10 +15,10 @@ from daraja.errors import DarajaError
 from domain.outcomes import Kind, outcome_of
 from domain.payment import PENDING, Expired, ResultReported, Source, Status
 from payments.container import Container
-from payments.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+from payments.jobs import PROCESS_C2B, PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
 from payments.relay import relay
 from payments.transitions import transition
-from store import outbox, payments
+from store import c2b, outbox, payments
 from store import reconciliation as due
 from store.db import utcnow
 from store.exchanges import StoreRecorder
@@ -112,6 +112,7 @@ def tick(c: Container, now: datetime | None = None) -> TickReport:
         report.queries = _queue_due_queries(c, conn, now)
         report.callbacks_requeued = _requeue_stale_callbacks(conn, now)
         report.callbacks_requeued += _rematch_unmatched_callbacks(conn)
+        report.callbacks_requeued += _requeue_stale_c2b(conn, now)
         report.pushes_requeued = _requeue_stale_pushes(conn, now)
     report.relayed = relay(c, limit=BATCH * 3)
     return report
@@ -149,6 +150,14 @@ def _requeue_stale_callbacks(conn: sa.Connection, now: datetime) -> int:
     for inbox_id in ids:
         due.mark_callback_seen(conn, inbox_id, now)
         outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
+    return len(ids)
+
+
+def _requeue_stale_c2b(conn: sa.Connection, now: datetime) -> int:
+    # PayBill confirmations whose matching job was lost (a broker blip after the commit).
+    ids = c2b.stale(conn, now - timedelta(seconds=INBOX_STALE_S), BATCH)
+    for record_id in ids:
+        outbox.add(conn, *PROCESS_C2B, record_id)
     return len(ids)
 
 

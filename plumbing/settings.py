@@ -110,6 +110,24 @@ def _digits(value: str) -> str | None:
     return None if value.isdigit() else "must be digits (the till or PayBill number)"
 
 
+#: A C2B URL secret: URL-safe, long enough not to be guessed.
+_C2B_SECRET = re.compile(r"[A-Za-z0-9_-]{24,64}")
+#: Words Daraja refuses anywhere in a C2B URL (daraja.c2b.BANNED_URL_WORDS, which settings
+#: may not import).
+_C2B_BANNED = ("mpesa", "m-pesa", "safaricom", "exec", "exe", "cmd", "sql", "query")
+
+
+def _c2b_url_secret(value: str) -> str | None:
+    if not value or (
+        _C2B_SECRET.fullmatch(value) and not any(word in value.lower() for word in _C2B_BANNED)
+    ):
+        return None
+    return (
+        "must be 24 to 64 of A-Z a-z 0-9 _ - without a word Daraja refuses in URLs "
+        "(mpesa, safaricom, exe, cmd, sql, query)"
+    )
+
+
 def _redis_url(value: str) -> str | None:
     if not value or value.startswith(("redis://", "rediss://", "unix://")):
         return None
@@ -412,6 +430,14 @@ class Settings:
         "seconds between attempts at a webhook (the first is at once); after the last, "
         "the event fails",
         shown_default="5,300,1800,7200,18000 then 36000 seven times",
+    )
+    c2b_url_secret: str = setting(
+        "",
+        "the secret last path segment of the registered PayBill (C2B) URLs (24 to 64 of "
+        "`A-Za-z0-9_-`, without a word Daraja refuses in URLs); with it, C2B requests on the "
+        "bare URLs are kept and alerted, never applied",
+        check=_c2b_url_secret,
+        secret=True,
     )
 
     @property

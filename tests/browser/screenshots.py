@@ -2,7 +2,8 @@
 
 Plays every story against real `khalex-pay dev` servers (as the browser tests do) and writes
 docs/screenshots/<stage>-<size>.png, the viewport as a shopper sees it. Usage:
-`python -m tests.browser.screenshots docs/screenshots`.
+`python -m tests.browser.screenshots docs/screenshots [STAGE ...]` (only the stages named,
+e.g. `4-paid-by-paybill`; every stage when none is).
 """
 
 from __future__ import annotations
@@ -87,6 +88,17 @@ def paid(server: DevServer, shoppers: list[Shopper]) -> None:
     _answer(server, shoppers, "pay", "paid")
 
 
+def paid_by_paybill(server: DevServer, shoppers: list[Shopper]) -> None:
+    """No prompt came: the shopper follows "Didn't get the prompt?" on M-Pesa's Pay Bill menu."""
+    server.paybill_registration()
+    _held(server, shoppers)
+    for shopper in shoppers:
+        shopper.wait_for("waiting")
+        server.pay_by_paybill(shopper.phone, shopper.open_paybill_steps())
+    for shopper in shoppers:
+        shopper.wait_for("paid", 20)
+
+
 def cancelled(server: DevServer, shoppers: list[Shopper]) -> None:
     _answer(server, shoppers, "cancel", "failed")
 
@@ -158,6 +170,7 @@ def unavailable(server: DevServer, shoppers: list[Shopper]) -> None:
 NORMAL: dict[str, Story] = {
     "1-form": form, "1-form-invalid-number": form_invalid, "2-sending": sending,
     "3-check-your-phone": waiting, "3-didnt-get-the-prompt": waiting_help, "4-paid": paid,
+    "4-paid-by-paybill": paid_by_paybill,
     "5-cancelled": cancelled, "5-insufficient-funds": insufficient_funds,
     "5-wrong-pin": wrong_pin, "5-prompt-not-reached": not_reached,
     "5-rate-limited": rate_limited, "6-still-confirming": confirming,
@@ -203,7 +216,15 @@ def play(out: Path, context_pages: Callable[[], dict[str, Page]], server: DevSer
         print(f"  {name}", file=sys.stderr)
 
 
-def main(out: Path) -> None:
+#: The virtual phone's picture (not a checkout stage).
+VIRTUAL_PHONE = "8-virtual-phone"
+
+
+def main(out: Path, only: set[str] | None = None) -> None:
+    """Write the stages named in `only` (every stage when None) to `out`."""
+    every = {*NORMAL, *SHORT, *NO_ROLLOUT, *DARAJA_DOWN, VIRTUAL_PHONE}
+    if only is not None and (unknown := only - every):
+        raise SystemExit(f"no such stage: {', '.join(sorted(unknown))}")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp_dir, sync_playwright() as playwright:
         tmp = Path(tmp_dir)
@@ -218,18 +239,26 @@ def main(out: Path) -> None:
             ("no-rollout", {"MPESA_ROLLOUT_PERCENT": "0"}, NO_ROLLOUT),
             ("daraja-down", {"SIM_CHAOS": json.dumps({"faultRate": 1.0})}, DARAJA_DOWN),
         ]
-        for name, extra, stories in servers:
+        for name, extra, every_story in servers:
+            stories = {k: v for k, v in every_story.items() if only is None or k in only}
+            if not stories:
+                continue
             (tmp / name).mkdir()
             env = {"MPESA_TIMEOUT_S": "2", **extra}
             with dev_server(tmp / name, **env) as server:
                 play(out, pages, server, stories)
-        phone = context.new_page()
-        with dev_server(tmp / "normal") as server:
-            Shopper(phone, "phone", server.url).page.goto(f"{server.url}/phone")
-            phone.wait_for_timeout(1200)
-            save(phone, out / "8-virtual-phone-phone.png")
+        if only is None or VIRTUAL_PHONE in only:
+            phone = context.new_page()
+            (tmp / "phone").mkdir()
+            with dev_server(tmp / "phone") as server:
+                Shopper(phone, "phone", server.url).page.goto(f"{server.url}/phone")
+                phone.wait_for_timeout(1200)
+                save(phone, out / f"{VIRTUAL_PHONE}-phone.png")
         context.close()
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"))
+    main(
+        Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"),
+        set(sys.argv[2:]) or None,
+    )

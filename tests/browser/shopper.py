@@ -7,6 +7,7 @@ Playwright for Python drives the system's Chromium (`/usr/bin/chromium`, Debian'
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,6 +89,33 @@ class DevServer:
         assert answer.status_code == 200, answer.text
         pressed: dict[str, Any] = answer.json()
         return pressed
+
+    def paybill_registration(self, timeout_s: float = 20) -> dict[str, Any]:
+        """The C2B URLs registered with the simulator, once they are."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            answer = httpx.get(f"{self.url}/simulator/paybill", timeout=10).json()
+            if answer["registration"] is not None:
+                registration: dict[str, Any] = answer["registration"]
+                return registration
+            time.sleep(0.1)
+        raise AssertionError("dev mode never registered its C2B URLs")
+
+    def pay_by_paybill(self, phone: str, steps: dict[str, str]) -> dict[str, Any]:
+        """What a customer does from M-Pesa's Pay Bill menu, with the page's `steps`."""
+        answer = httpx.post(
+            f"{self.url}/simulator/paybill",
+            json={
+                "businessNumber": steps["business"],
+                "accountReference": steps["account"],
+                "amount": int(re.sub(r"\D", "", steps["amount"])),
+                "phoneNumber": msisdn(phone),
+            },
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        tx: dict[str, Any] = answer.json()["transaction"]
+        return tx
 
 
 @contextmanager
@@ -172,6 +200,17 @@ class Shopper:
         """No sideways scrolling at this width."""
         widths = self.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert widths[0] <= widths[1], f"{self}: page is {widths[0]} px wide in {widths[1]}"
+
+    def open_paybill_steps(self) -> dict[str, str]:
+        """Open "Didn't get the prompt?" with the keyboard; its business number, account and
+        amount as the page shows them."""
+        self.page.focus("#help-waiting summary")
+        self.page.keyboard.press("Enter")
+        self.check_layout()
+        return {
+            name: self.page.inner_text(f"#help-waiting [data-fill={name}]").strip()
+            for name in ("business", "account", "amount")
+        }
 
     def visible(self, selector: str) -> bool:
         return self.page.is_visible(selector)

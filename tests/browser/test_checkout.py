@@ -240,6 +240,29 @@ def test_didnt_get_the_prompt_shows_the_paybill_steps_with_the_orders_account_re
         assert f"Account number: {reference}" in shopper.page.inner_text("#failed-paybill")
 
 
+def test_paying_by_paybill_as_didnt_get_the_prompt_says_shows_the_order_paid_with_its_receipt(
+    server: DevServer, shoppers: list[Shopper], held: list[str]
+) -> None:
+    server.paybill_registration()  # dev mode registers its C2B URLs once it listens
+    for shopper, number in zip(shoppers, held, strict=True):
+        shopper.pay(number)
+    receipts = {}
+    for shopper in shoppers:
+        shopper.wait_for("waiting")
+        steps = shopper.open_paybill_steps()
+        # The customer types what the page says, on M-Pesa's Pay Bill menu.
+        tx = server.pay_by_paybill(shopper.phone, steps)
+        assert tx["validationResult"] == "0", tx  # the shop's validation URL accepted it
+        receipts[shopper.phone] = tx["transId"]
+
+    for shopper in shoppers:
+        shopper.wait_for("paid")  # the page reads the order while the steps are on screen
+        assert receipts[shopper.phone] in shopper.page.inner_text("#paid-receipt")
+        assert shopper.page.is_disabled("#pay")
+        assert shopper.data("code") == "paid"
+        assert server.ledger(shopper.phone)[0]["receipt"] is None  # the prompt never paid
+
+
 def test_a_lost_prompt_answer_shows_still_confirming_until_mpesa_settles_it(
     server: DevServer, shoppers: list[Shopper], held: list[str]
 ) -> None:
@@ -364,7 +387,7 @@ def test_the_page_has_labels_headings_and_live_regions_for_screen_readers(
         assert shopper.stage == "form"
 
 
-def test_the_virtual_phone_fits_a_phone_with_its_ledger_full(
+def test_the_virtual_phone_and_its_paybill_form_fit_a_phone_with_the_ledger_full(
     server: DevServer, tabs: dict[str, Page]
 ) -> None:
     shop = {"Authorization": f"Bearer {server.key}"}
@@ -375,3 +398,13 @@ def test_the_virtual_phone_fits_a_phone_with_its_ledger_full(
         page.wait_for_selector("#ledger td.mono")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= VIEWPORTS[size]["width"], f"/phone is {width} px wide at {size}"
+    page = tabs["phone"]
+    for phone_width in (360, 390, 430):  # the PayBill form too, across phone widths
+        page.set_viewport_size({"width": phone_width, "height": 844})
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= phone_width, f"/phone is {width} px wide in {phone_width}"
+        for field in ("#pb-business", "#pb-account", "#pb-amount", "#pb-pay"):
+            box = page.locator(field).bounding_box()
+            assert box is not None, field
+            assert box["x"] >= 0, (field, box)
+            assert box["x"] + box["width"] <= phone_width, (field, box)

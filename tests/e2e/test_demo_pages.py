@@ -265,3 +265,37 @@ def test_demo_checkout_pays_a_real_order_with_its_checkout_token(dev: str) -> No
     page = httpx.get(f"{dev}/").text
     assert "/demo/orders" in page
     assert "checkoutToken" in page
+
+
+def test_phone_page_has_a_pay_by_paybill_form_on_the_simulator(dev: str) -> None:
+    page = httpx.get(f"{dev}/phone").text
+
+    assert 'id="paybill-form"' in page
+    assert re.search(r'fetch\("/simulator/paybill", \{\s*method: "POST"', page)
+    for field in ("businessNumber", "accountReference", "amount"):
+        assert f"{field}: " in page, field
+
+
+def test_dev_registers_its_paybill_urls_and_a_paybill_payment_confirms_the_order(
+    dev: str, shop: Shop
+) -> None:
+    order = httpx.post(f"{dev}/demo/orders", json={
+        "productId": "travel-01", "phoneNumber": "0712000777", "customerName": "Akinyi",
+    }).json()  # fmt: skip
+    token = {"Authorization": f"Bearer {order['checkoutToken']}"}
+    paybill = httpx.get(f"{dev}/api/payments/config", headers=token).json()["paybill"]
+    deadline = time.monotonic() + 20
+    while httpx.get(f"{dev}/simulator/paybill").json()["registration"] is None:
+        assert time.monotonic() < deadline, "dev mode never registered its C2B URLs"
+        time.sleep(0.2)
+
+    tx = httpx.post(f"{dev}/simulator/paybill", json={
+        "businessNumber": paybill["businessNumber"],
+        "accountReference": paybill["accountReference"], "amount": order["totalAmount"],
+    }, timeout=20).json()["transaction"]  # fmt: skip
+
+    assert tx["status"] == "paid"
+    url = f"{dev}/api/orders/{order['orderId']}"
+    while (status := httpx.get(url, headers=shop.auth).json()["status"]) != "confirmed":
+        assert time.monotonic() < deadline + 20, status
+        time.sleep(0.2)

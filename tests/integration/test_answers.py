@@ -16,16 +16,19 @@ from typing import Any
 import jsonschema_rs
 import msgspec
 import pytest
+import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from api import answers, checkout_tokens
 from api.app import create_app
 from api.openapi_docs import INVALID_PHONE
+from domain import paybill
 from operations.dlq import DeadLetter, QueueStats
 from operations.operator_tokens import issue_token
-from payments import initiation
+from payments import c2b, initiation
 from store import deliveries
-from tests.factories import stk_callback
+from store.tables import webhook_events
+from tests.factories import c2b_request, stk_callback
 from tests.integration.conftest import Harness, shop_key
 from tests.integration.test_orders import _paid_callback
 from tests.integration.test_orders_api import ORDER
@@ -37,6 +40,9 @@ STRUCTS = {struct.__name__: struct for struct in answers.EXAMPLES} | {
     "Live": answers.Live,
     "ErrorEnvelope": answers.ErrorEnvelope,
 }
+C2B = "/api/payments/c2b"
+C2B_SECRET = "c2b-Secret_0123456789abcdefXYZ"
+JSON = {"content-type": "application/json"}
 PAYMENT_BODY: dict[str, Any] = {
     "amount": 1500,
     "phoneNumber": "0712345678",
@@ -162,6 +168,86 @@ def test_config_health_and_callback_answers_are_documented(api: Api, h: Harness)
     api.conforms(api.client.get("/health/live"), "/health/live")
     api.conforms(api.client.get("/health/ready"), "/health/ready")
     assert api.conforms(callback, "/api/payments/webhook/{token}", "post")["ResultCode"] == 0
+
+
+def test_paybill_urls_answer_the_documented_ack_or_envelope(api: Api, h: Harness) -> None:
+    h.container.settings = dataclasses.replace(h.container.settings, c2b_url_secret=C2B_SECRET)
+    order = api.client.post("/api/orders", json=ORDER, headers=api.shop).json()
+    ref = paybill.account_reference(order["orderId"])
+    paying = c2b_request("TKU5R2MN8Q", bill_ref=ref, amount=f"{order['totalAmount']}.00")
+    short = c2b_request(bill_ref=ref, amount="1.00")
+
+    def post(path: str, body: bytes) -> Any:
+        return api.client.post(f"{C2B}/{path}", content=body, headers=JSON)
+
+    declined = post(f"validation/{C2B_SECRET}", short)
+    accepted = post(f"validation/{C2B_SECRET}", paying)
+    confirmed = post(f"confirmation/{C2B_SECRET}", paying)
+    untrusted = post("confirmation", paying)  # kept for an operator, acknowledged
+    bare = post("validation", paying)  # with a secret set, only the secret URL is answered
+    malformed = post(f"confirmation/{C2B_SECRET}", b"[]")
+
+    assert api.conforms(declined, f"{C2B}/validation/{{secret}}", "post") == (
+        answers.C2B_DECLINED_EXAMPLE
+    )
+    for answer, kind in ((accepted, "validation"), (confirmed, "confirmation")):
+        assert api.conforms(answer, f"{C2B}/{kind}/{{secret}}", "post") == (
+            answers.C2B_ACCEPTED_EXAMPLE
+        )
+    assert api.conforms(untrusted, f"{C2B}/confirmation", "post")["ResultCode"] == 0
+    refused = api.conforms(bare, f"{C2B}/validation", "post")["error"]
+    unreadable = api.conforms(malformed, f"{C2B}/confirmation/{{secret}}", "post")["error"]
+    assert (bare.status_code, refused["code"]) == (403, "callback_refused")
+    assert (malformed.status_code, unreadable["code"]) == (400, "invalid_callback")
+    for error in (refused, unreadable):  # the stored request's id, a documented key
+        detail = msgspec.convert({"error": error}, answers.ErrorEnvelope).error
+        assert detail.c2b_id == error["c2bId"]
+
+
+def test_an_order_paid_by_paybill_and_its_webhook_are_documented(api: Api, h: Harness) -> None:
+    h.container.settings = dataclasses.replace(
+        h.container.settings, shop_webhook_url="https://shop.example/hooks"
+    )
+    order = api.client.post("/api/orders", json=ORDER, headers=api.shop).json()
+    body = c2b_request(
+        "TKU5R2MN8Q", bill_ref=paybill.account_reference(order["orderId"]),
+        amount=str(order["totalAmount"]),
+    )  # fmt: skip
+    api.client.post(f"{C2B}/confirmation", content=body, headers=JSON)
+    (job,) = [job for job in h.published if job.actor == "process_c2b"]
+    c2b.process(h.container, job.args[0])
+
+    read = api.client.get(f"/api/orders/{order['orderId']}", headers=api.shop)
+    paid = api.conforms(read, "/api/orders/{order_id}")
+    page = api.conforms(api.client.get("/api/orders", headers=api.shop), "/api/orders")
+    with h.container.engine.connect() as conn:
+        events = [row.payload for row in conn.execute(sa.select(webhook_events))]
+    (confirmed,) = [e for e in events if e["type"] == "order.confirmed"]
+
+    assert paid["status"] == "confirmed"
+    assert [p["id"] for p in paid["paybillPayments"]] == [paid["paymentId"]]
+    assert paid["paybillPayments"][0]["receipt"] == "TKU5R2MN8Q"
+    assert page["orders"][0]["paybillPayments"] == paid["paybillPayments"]
+    event = msgspec.convert(confirmed, answers.OrderEvent, strict=True)
+    assert msgspec.to_builtins(event) == confirmed
+    assert (event.data.paid_via, event.data.receipt) == ("paybill", "TKU5R2MN8Q")
+
+
+def test_the_operators_paybill_list_is_documented(api: Api, h: Harness) -> None:
+    unmatched = c2b_request("TKU6S3NP9R", bill_ref="KP0000000000", amount="4500.00")
+    api.client.post(f"{C2B}/confirmation", content=unmatched, headers=JSON)
+    for job in h.published:
+        if job.actor == "process_c2b":
+            c2b.process(h.container, job.args[0])
+
+    listed = api.client.get("/api/ops/paybill", headers=api.operator)
+    declined = api.client.get("/api/ops/paybill?state=declined&limit=5", headers=api.operator)
+    bad_state = api.client.get("/api/ops/paybill?state=lost", headers=api.operator)
+
+    payments = api.conforms(listed, "/api/ops/paybill")["payments"]
+    assert [(p["receipt"], p["state"]) for p in payments] == [("TKU6S3NP9R", "unmatched")]
+    assert api.conforms(declined, "/api/ops/paybill") == {"count": 0, "payments": []}
+    assert api.conforms(bad_state, "/api/ops/paybill")["error"]["code"] == "invalid_state"
 
 
 def _refund_due(api: Api, h: Harness) -> str:

@@ -34,6 +34,7 @@ from api.schemas import (
     OrderPaymentRequest,
     parse_initiate,
 )
+from daraja.c2b import parse_notification
 from khalex_pay.boot.api_docs import openapi
 
 API = Path(__file__).resolve().parents[2] / "api"
@@ -70,10 +71,13 @@ def test_operators_endpoints_take_only_an_operator_token_and_callbacks_none() ->
 
     ops = [s for name, s in security.items() if " /api/ops/" in name]
 
-    assert len(ops) == 5
+    assert len(ops) == 6
     assert all(s == [{openapi_docs.OPERATOR: []}] for s in ops)
     assert security["POST /api/payments/webhook/{token}"] == []
     assert security["POST /api/payments/webhook"] == []
+    for kind in ("validation", "confirmation"):
+        assert security[f"POST /api/payments/c2b/{kind}"] == []
+        assert security[f"POST /api/payments/c2b/{kind}/{{secret}}"] == []
 
 
 def test_every_json_answer_names_its_schema_and_every_error_is_the_envelope() -> None:
@@ -144,6 +148,7 @@ def test_every_error_code_the_api_raises_is_in_the_reference_with_its_status() -
         (OrderPaymentRequest, ORDER_PAYMENT_EXAMPLE),
         (OrderRequest, ORDER_REQUEST_EXAMPLE),
         (StatusChangeRequest, STATUS_CHANGE_EXAMPLE),
+        (openapi_docs.C2bRequest, openapi_docs.C2B_EXAMPLE),
     ],
 )
 def test_every_request_example_is_its_struct(
@@ -156,6 +161,8 @@ def test_the_request_examples_pass_the_hand_parsers() -> None:
     assert parse_initiate(msgspec.json.encode(INITIATE_EXAMPLE)).amount == 1500
     assert parse_order(msgspec.json.encode(ORDER_REQUEST_EXAMPLE)).total_amount == 4500
     assert parse_move(msgspec.json.encode(STATUS_CHANGE_EXAMPLE)).value == "shipped"
+    c2b = parse_notification(msgspec.json.encode(openapi_docs.C2B_EXAMPLE))
+    assert (c2b.amount, c2b.bill_ref_number) == (4500, "KP0B6E2F4C8D")
 
 
 def _max_lengths(struct: type[msgspec.Struct]) -> dict[str, int | None]:

@@ -135,6 +135,21 @@ def test_caller_and_limit_settings_are_read_and_bad_ones_named() -> None:
         assert any(p.startswith(name) for p in bad.value.problems), name
 
 
+@pytest.mark.parametrize(
+    "secret",
+    ["short", "has spaces in it 0123456789abcdef", "x" * 65, "abc-mpesa-0123456789abcdefgh"],
+)
+def test_a_c2b_url_secret_must_be_long_url_safe_and_free_of_words_daraja_bans(secret: str) -> None:
+    with pytest.raises(SettingsError, match="C2B_URL_SECRET"):
+        load_settings({"C2B_URL_SECRET": secret})
+
+
+def test_a_good_c2b_url_secret_is_kept() -> None:
+    secret = "Zq8_wT3-kLm9Rv2Pn4Hx7Jc5"
+
+    assert load_settings({"C2B_URL_SECRET": secret}).c2b_url_secret == secret
+
+
 def test_an_empty_value_is_unset_so_the_default_stays(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("JWT_SECRET=from-the-file-but-long-enough-for-it\n")
