@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from daraja.wire import QueryResult
-from domain.payment import PushAccepted, PushStarted
+from domain.payment import Expired, PushAccepted, PushStarted
 from payments import callbacks, initiation, reconciliation
 from payments.jobs import QUERY_PAYMENT, SEND_PUSH
 from payments.transitions import transition
@@ -163,3 +164,25 @@ def test_push_request_without_an_answer_becomes_unknown_never_pushed_again(h: Ha
         "completed", True, CHECKOUT,
     )  # fmt: skip
     assert h.daraja.pushes == []
+
+
+def test_push_answer_applied_after_expiry_keeps_the_payment_queried(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    scripted = h.daraja.stk_push
+
+    def slow_push(**kwargs: Any) -> Any:
+        answer = scripted(**kwargs)
+        # The answer is in, but the expiry wins the race to the payment row.
+        transition(h.container.engine, h.container.settings, payment_id, Expired())
+        return answer
+
+    monkeypatch.setattr(h.daraja, "stk_push", slow_push)
+
+    initiation.send_push(h.container, payment_id)
+
+    expired = h.get(payment_id)
+    assert (expired.status, expired.failure_reason) == ("failed", "timeout")
+    assert expired.checkout_request_id == "ws_CO_TEST000001"
+    assert expired.next_query_at is not None  # a late success is still looked for
