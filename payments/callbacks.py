@@ -12,10 +12,10 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from daraja.callbacks import MalformedCallback, StkCallback, parse_stk_callback
-from domain.payment import ResultReported, Source
+from domain.payment import ResultReported, Source, Status
 from payments.container import Container
 from payments.jobs import PROCESS_CALLBACK, QUERY_PAYMENT
-from payments.reconciliation import wants_query
+from payments.reconciliation import stored_push_answer, wants_query
 from payments.relay import relay
 from payments.transitions import MAX_RACES, apply_fact
 from plumbing.settings import Settings
@@ -251,6 +251,12 @@ def _distrust(conn: sa.Connection, row: inbox.InboxRow) -> list[int]:
 def _refusal(conn: sa.Connection, record: PaymentRecord, cb: StkCallback) -> str | None:
     if record.checkout_request_id not in (None, cb.checkout_request_id):
         return "CheckoutRequestID does not belong to the payment of this callback URL"
+    if record.checkout_request_id is None and record.status == Status.SENDING.value:
+        # The push job may have died after storing Daraja's answer, before applying it:
+        # the callback proves the push went out, but it must name the push we stored.
+        stored = stored_push_answer(conn, record.id)
+        if stored is not None and stored.checkout_request_id != cb.checkout_request_id:
+            return "CheckoutRequestID is not the one Daraja answered this payment's push with"
     if cb.receipt:
         holder = payments.by_receipt(conn, cb.receipt)
         if holder is not None and holder.id != record.id:

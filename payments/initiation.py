@@ -19,11 +19,11 @@ from domain.payment import (
     PushOutcomeUnknown,
     PushRefused,
     PushStarted,
-    Status,
 )
 from domain.phone import mask_msisdn
 from payments.container import Container
 from payments.jobs import PROCESS_CALLBACK, SEND_PUSH
+from payments.reconciliation import query_schedule
 from payments.relay import relay
 from payments.transitions import transition
 from store import inbox, orders, outbox, payments
@@ -207,7 +207,8 @@ def _accepted(c: Container, payment_id: str, checkout_id: str, merchant_id: str)
     next_query = utcnow() + timedelta(seconds=c.settings.reconcile_after_s)
 
     def extra(change: Change) -> dict[str, object]:
-        return {"next_query_at": next_query} if change.after.status is Status.PUSHED else {}
+        # Also when the expiry overtook the answer: a late success must still be found.
+        return query_schedule(change, next_query)
 
     _record(c, payment_id, PushAccepted(checkout_id, merchant_id), extra)
     retrying(lambda: _rematch_early_callbacks(c, checkout_id))

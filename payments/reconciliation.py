@@ -11,14 +11,24 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from daraja import wire
 from daraja.errors import DarajaError
 from domain.outcomes import Kind, outcome_of
-from domain.payment import PENDING, Expired, ResultReported, Source, Status
+from domain.payment import (
+    PENDING,
+    Change,
+    Expired,
+    PushAccepted,
+    PushOutcomeUnknown,
+    ResultReported,
+    Source,
+    Status,
+)
 from payments.container import Container
 from payments.jobs import PROCESS_C2B, PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
 from payments.relay import relay
 from payments.transitions import transition
-from store import c2b, outbox, payments
+from store import c2b, exchanges, outbox, payments
 from store import reconciliation as due
 from store.db import utcnow
 from store.exchanges import StoreRecorder
@@ -37,6 +47,8 @@ INBOX_STALE_S = 60
 CREATED_STALE_S = 30
 #: Failures a query's success may still turn into a late success (see domain/payment.py).
 QUERY_AFTER_FAILURE = ("timeout",)
+#: A `sending` payment untouched this long lost its push job (whose time limit is 60 s).
+SENDING_STALE_S = 90
 #: Most rows one tick touches per kind of work (the rest wait for the next tick).
 BATCH = 200
 
@@ -87,6 +99,30 @@ def wants_query(record: payments.PaymentRecord) -> bool:
     )
 
 
+def query_schedule(change: Change, at: datetime) -> dict[str, object]:
+    """`next_query_at` for a change that gave a payment its CheckoutRequestID, if it may
+    still be asked about (pending, or expired: a late success must still be found)."""
+    after = change.after
+    if after.checkout_request_id is None:
+        return {}
+    if after.status in PENDING or after.failure_reason in QUERY_AFTER_FAILURE:
+        return {"next_query_at": at}
+    return {}
+
+
+def stored_push_answer(conn: sa.Connection, payment_id: str) -> wire.PushAccepted | None:
+    """Daraja's acceptance of the payment's push as stored in its exchanges, if any."""
+    for text in exchanges.push_answers(conn, payment_id):
+        answer = wire.read_answer("application/json", text.encode("utf-8", "replace"))
+        if not isinstance(answer, dict):
+            continue
+        try:
+            return wire.parse_push_accepted(answer)
+        except wire.WireError:
+            continue
+    return None
+
+
 def _is_final(result_code: int) -> bool:
     outcome = outcome_of(result_code)
     return outcome.kind is Kind.SUCCESS or (
@@ -101,12 +137,14 @@ class TickReport:
     expired: int = 0
     callbacks_requeued: int = 0
     pushes_requeued: int = 0
+    pushes_recovered: int = 0
 
 
 def tick(c: Container, now: datetime | None = None) -> TickReport:
     """One pass of the reconciliation loop; each step is safe to run on several hosts."""
     now = now or utcnow()
     report = TickReport()
+    report.pushes_recovered = _recover_sending(c, now)
     report.expired = _expire(c, now)
     with c.engine.begin() as conn:
         report.queries = _queue_due_queries(c, conn, now)
@@ -116,6 +154,38 @@ def tick(c: Container, now: datetime | None = None) -> TickReport:
         report.pushes_requeued = _requeue_stale_pushes(conn, now)
     report.relayed = relay(c, limit=BATCH * 3)
     return report
+
+
+def _recover_sending(c: Container, now: datetime) -> int:
+    """Settle `sending` payments whose push job died, from what its exchanges hold.
+
+    A stored acceptance means the push went out: the payment is `pushed` with that
+    CheckoutRequestID and queried at once. Otherwise (the request recorded without an
+    answer, or no trace) the push may have gone out: `unknown`, never pushed again; a
+    callback on its token URL still completes it. Runs before expiry, so an expiring
+    payment keeps its CheckoutRequestID and late queries can still find a success.
+    """
+    stale = now - timedelta(seconds=SENDING_STALE_S)
+    deadline = now - timedelta(seconds=c.settings.payment_expiry_s)
+    with c.engine.connect() as conn:
+        ids = due.stuck_sending(conn, stale, deadline, BATCH)
+    recovered = 0
+    for payment_id in ids:
+        with c.engine.connect() as conn:
+            answer = stored_push_answer(conn, payment_id)
+        if answer is None:
+            fact: PushAccepted | PushOutcomeUnknown = PushOutcomeUnknown(
+                "the push job stopped before its answer was applied"
+            )
+        else:
+            fact = PushAccepted(answer.checkout_request_id, answer.merchant_request_id)
+        change = transition(
+            c.engine, c.settings, payment_id, fact, lambda ch: query_schedule(ch, now)
+        )
+        if change is not None:
+            recovered += 1
+            log.warning("payment %s recovered from sending: %s", payment_id, change.event.kind)
+    return recovered
 
 
 def _expire(c: Container, now: datetime) -> int:

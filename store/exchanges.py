@@ -80,3 +80,21 @@ def for_payment(conn: sa.Connection, payment_id: str) -> list[dict[str, Any]]:
         .order_by(daraja_exchanges.c.id)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def push_answers(conn: sa.Connection, payment_id: str) -> list[str]:
+    """The bodies of the HTTP 200 answers to the payment's STK pushes, newest first.
+
+    A worker may die after storing an answer and before applying it: this is where the
+    push's CheckoutRequestID is then found again.
+    """
+    t = daraja_exchanges
+    query = (
+        sa.select(t.c.answer)
+        .where(
+            t.c.payment_id == payment_id, t.c.operation == "stk_push", t.c.http_status == 200,
+            t.c.answer.is_not(None),
+        )
+        .order_by(t.c.id.desc())
+    )  # fmt: skip
+    return [str(text) for text in conn.execute(query).scalars()]

@@ -30,6 +30,25 @@ def pending_created_before(conn: sa.Connection, deadline: datetime, limit: int) 
     )
 
 
+def stuck_sending(
+    conn: sa.Connection, updated_before: datetime, created_before: datetime, limit: int
+) -> list[str]:
+    """Ids of `sending` payments whose push job went quiet (untouched since `updated_before`)
+    or that are due to expire (created before `created_before`), oldest first."""
+    t = payments
+    return list(
+        conn.execute(
+            sa.select(t.c.id)
+            .where(
+                t.c.status == Status.SENDING.value,
+                sa.or_(t.c.updated_at < updated_before, t.c.created_at < created_before),
+            )
+            .order_by(t.c.created_at)
+            .limit(limit)
+        ).scalars()
+    )
+
+
 def lock_due_queries(
     conn: sa.Connection, now: datetime, limit: int
 ) -> list[tuple[str, int, datetime]]:
