@@ -492,10 +492,18 @@ def _hold_against_ledger(
             report.bad(f"{row.id}: completed but no push reached M-Pesa")
         return
     paid = push["resultCode"] == 0
+    delivered = 200 in push["callbackStatuses"]
+    if row.checkout_request_id is None and not delivered:
+        # The README's stated limit: the push's answer (a worker killed before storing it, or
+        # a hung push) and its callback both lost. No Daraja API can tell the outcome without
+        # the CheckoutRequestID, so the payment must end failed, never completed on a guess.
+        report.counts["unknowable (answer and callback both lost)"] += 1
+        if row.status != "failed":
+            report.bad(f"{row.id}: {row.status} with no CheckoutRequestID and no callback")
+        return
     expected = {0: "completed", 1032: "cancelled"}.get(push["resultCode"], "failed")
     if row.status != expected:
         report.bad(f"{row.id}: {row.status}/{row.failure_reason}, ledger says {push['resultCode']}")
-    delivered = 200 in push["callbackStatuses"]
     stored = inbox_ids[push["checkoutRequestId"]] > 0
     if delivered and not stored:
         report.bad(f"{row.id}: a callback was answered 200 but is not in the inbox")
