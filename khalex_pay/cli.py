@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from khalex_pay import keys_cli, ops_cli, orders_cli, webhooks_cli
-from plumbing.settings import Settings, SettingsError, load_settings
+from plumbing import sealing
+from plumbing.settings import Settings, SettingsError, keyring, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
 DEFAULT_PORTS = {"dev": 8000, "api": 8000, "simulator": 8001}
@@ -22,6 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"khalex-pay: bad setting: {problem}", file=sys.stderr)  # noqa: T201
         return 2
+    # Operator commands read sealed columns; servers install the keys again in bootstrap.
+    sealing.install(keyring(settings))
     handler = _COMMANDS[args.command]
     return handler(settings, args)
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from plumbing.sealing import Keyring
+
 #: Daraja's sandbox PayBill and its public passkey (DARAJA.md §7): the embedded default.
 SANDBOX_SHORTCODE = "174379"
 SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
@@ -116,6 +118,9 @@ class Settings:
     shop_webhook_url: str = ""
     shop_webhook_secret: str = ""
     shop_webhook_retry_s: tuple[float, ...] = SHOP_WEBHOOK_RETRY_S
+    #: Personal data at rest (docs/OPERATIONS.md): base64 32-byte keys, the first seals.
+    data_encryption_keys: str = ""
+    blind_index_key: str = ""
 
     @property
     def production(self) -> bool:
@@ -207,6 +212,8 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         shop_webhook_secret=env.get("SHOP_WEBHOOK_SECRET", "").strip()
         or (DEV_SHOP_WEBHOOK_SECRET if mode == "sandbox" else ""),
         shop_webhook_retry_s=_seconds_list(env, "SHOP_WEBHOOK_RETRY_S", problems),
+        data_encryption_keys=env.get("DATA_ENCRYPTION_KEYS", "").strip(),
+        blind_index_key=env.get("BLIND_INDEX_KEY", "").strip(),
     )
     problems.extend(_check(values))
     if problems:
@@ -352,6 +359,7 @@ def _check(s: Settings) -> list[str]:
     problems.extend(_trust_problems(s))
     problems.extend(_alert_problems(s))
     problems.extend(_shop_webhook_problems(s))
+    problems.extend(_key_problems(s))
     if s.production:
         problems.extend(_production_problems(s))
     return problems
@@ -403,6 +411,24 @@ def _shop_webhook_problems(s: Settings) -> list[str]:
                 f"bytes ({exc}); make one with: echo whsec_$(openssl rand -base64 32)"
             )
     return problems
+
+
+def _key_problems(s: Settings) -> list[str]:
+    """Bad personal-data keys; in production, missing ones too (CONTRACT.md §10)."""
+    if not (s.data_encryption_keys or s.blind_index_key):
+        return ["production needs DATA_ENCRYPTION_KEYS and BLIND_INDEX_KEY"] if s.production else []
+    try:
+        Keyring.parse(s.data_encryption_keys, s.blind_index_key)
+    except ValueError as exc:
+        return [str(exc)]
+    return []
+
+
+def keyring(s: Settings) -> Keyring | None:
+    """The personal-data keyring of these settings; None when no keys are set (not production)."""
+    if not (s.data_encryption_keys or s.blind_index_key):
+        return None
+    return Keyring.parse(s.data_encryption_keys, s.blind_index_key)
 
 
 def _production_problems(s: Settings) -> list[str]:

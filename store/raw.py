@@ -6,6 +6,12 @@ longer than their width: either would turn a stranger's junk into a 500 and lose
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
+from plumbing import sealing
+
 #: How much of a refused body we keep: enough to see what was sent, not enough to fill a disk.
 REFUSED_BODY_BYTES = 4096
 
@@ -20,3 +26,108 @@ def text(value: str, width: int) -> str:
     """`value` cut to `width` characters, NUL and lone surrogates escaped."""
     safe = value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
     return safe[:width]
+
+
+# --- Personal values in raw records -----------------------------------------------------------
+#
+# A raw record keeps what an operator debugs with (structure, ids, codes, amounts, receipts)
+# and seals each personal value in place: values under personal keys, and any value holding
+# a phone-like run of digits (a CheckoutRequestID ends with the payer's number) or an e-mail.
+# A JSON value is sealed as its JSON text, so opening gives back numbers as numbers. A body
+# that is not JSON is sealed whole: junk cannot be told apart from a name.
+
+#: Keys whose value is personal, compared lower-case without `_` and `-`.
+PERSONAL_KEYS = frozenset({
+    "phonenumber", "phone", "partya", "msisdn", "firstname", "middlename", "lastname",
+    "fullname", "customername", "customeremail", "customerphone", "deliveryaddress",
+    "address", "notes", "email", "name", "idnumber",
+})  # fmt: skip
+#: Parts of a key that make its value personal wherever they appear (`payerPhone`).
+PERSONAL_PARTS = ("phone", "msisdn", "email", "mail", "firstname", "lastname", "address")
+#: Nine or more digits, perhaps grouped by spaces, dashes, dots or brackets, perhaps after +.
+PHONE_LIKE = re.compile(r"\d(?:[\s\-.()/]*\d){8,}")
+EMAIL_LIKE = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+#: A payment or order id: hex digits that are not a number.
+UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+#: Daraja's compact dates (YYYYMMDDHHmmss) under the keys that hold them stay readable.
+DATE_KEYS = frozenset({"timestamp", "transactiondate", "transtime"})
+COMPACT_DATE = re.compile(r"20\d{12}")
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def _personal_key(name: str, siblings: dict[str, Any]) -> bool:
+    key = _key(name)
+    if key == "name" and "Value" in siblings:
+        return False  # Daraja's {"Name": "PhoneNumber", "Value": …}: a label, not a person
+    return key in PERSONAL_KEYS or any(part in key for part in PERSONAL_PARTS)
+
+
+def _looks_personal(value: object, key: str | None) -> bool:
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str) or sealing.is_sealed(value) or UUID_TEXT.fullmatch(value):
+        return False
+    if key is not None and _key(key) in DATE_KEYS and COMPACT_DATE.fullmatch(value):
+        return False
+    return bool(PHONE_LIKE.search(value) or EMAIL_LIKE.search(value))
+
+
+def _seal_value(value: object) -> str:
+    return sealing.seal(json.dumps(value, ensure_ascii=True))
+
+
+def seal_tree(node: Any, key: str | None = None) -> Any:
+    """`node` (parsed JSON) with every personal value replaced by its sealed JSON text."""
+    if isinstance(node, dict):
+        label = node.get("Name")
+        named = isinstance(label, str) and "Value" in node and _personal_key(label, {})
+        return {
+            k: _seal_value(v)
+            if (named and k == "Value" and v is not None)
+            or (_personal_key(k, node) and v is not None and not _sealed(v))
+            else seal_tree(v, k)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [seal_tree(v, key) for v in node]
+    return _seal_value(node) if _looks_personal(node, key) else node
+
+
+def _sealed(value: object) -> bool:
+    return isinstance(value, str) and sealing.is_sealed(value)
+
+
+def open_tree(node: Any) -> Any:
+    """The inverse of `seal_tree`: sealed strings back to the JSON values they were."""
+    if isinstance(node, dict):
+        return {k: open_tree(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [open_tree(v) for v in node]
+    if _sealed(node):
+        return json.loads(sealing.open_value(node))
+    return node
+
+
+def seal_personal(text: str) -> str:
+    """A raw body with its personal values sealed (see above); a non-JSON body sealed whole."""
+    if sealing.is_sealed(text):
+        return text
+    try:
+        return json.dumps(seal_tree(json.loads(text)), ensure_ascii=True)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to walk
+        return sealing.seal(text) if text else text
+
+
+def open_personal(text: str) -> str:
+    """A stored raw body as it was received (JSON re-written, values unchanged)."""
+    if sealing.is_sealed(text):
+        return sealing.open_value(text)
+    try:
+        return json.dumps(open_tree(json.loads(text)), ensure_ascii=True)
+    except (ValueError, RecursionError):
+        return text  # stored before sealing, not JSON: legacy clear text

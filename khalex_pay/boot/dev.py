@@ -8,8 +8,11 @@ queries all go over real HTTP to ourselves.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import sys
+from pathlib import Path
 
 import uvicorn
 from dramatiq import Worker
@@ -20,6 +23,7 @@ from daraja.simulator import SimulatorState, route_handlers
 from khalex_pay.boot.bootstrap import bootstrap, consume_jobs
 from khalex_pay.boot.simulator import simulator_config
 from migrations.run import upgrade
+from plumbing import sealing
 from plumbing.settings import Settings
 from store import api_keys
 from workers.scheduler import build_scheduler
@@ -42,8 +46,43 @@ def dev_settings(settings: Settings, host: str, port: int) -> Settings:
     )
 
 
+def keys_file(database_url: str) -> Path | None:
+    """Where dev keeps its own data keys: beside its SQLite file (None for other databases)."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix) or database_url.endswith(":memory:"):
+        return None
+    return Path(database_url.removeprefix(prefix) + ".keys")
+
+
+def dev_keys(settings: Settings) -> tuple[Settings, str]:
+    """Settings with personal-data keys, and a line saying where they came from.
+
+    Keys set in the environment win. Otherwise dev makes its own once and keeps them next to
+    its SQLite file, so a restart still reads the data; delete both together.
+    """
+    if settings.data_encryption_keys or settings.blind_index_key:
+        return settings, "personal data sealed with DATA_ENCRYPTION_KEYS from the environment"
+    path = keys_file(settings.database_url)
+    if path is not None and path.is_file():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        note = f"personal data sealed with dev's own keys, kept in {path}"
+    else:
+        saved = {"DATA_ENCRYPTION_KEYS": sealing.new_key(), "BLIND_INDEX_KEY": sealing.new_key()}
+        if path is not None:
+            path.touch(mode=0o600)
+            path.write_text(json.dumps(saved), encoding="utf-8")
+            os.chmod(path, 0o600)
+        note = f"personal data sealed with new dev keys, kept in {path or 'memory only'}"
+    keyed = dataclasses.replace(
+        settings,
+        data_encryption_keys=saved["DATA_ENCRYPTION_KEYS"],
+        blind_index_key=saved["BLIND_INDEX_KEY"],
+    )
+    return keyed, note
+
+
 def run_dev(settings: Settings, host: str, port: int) -> None:
-    settings = dev_settings(settings, host, port)
+    settings, keys_note = dev_keys(dev_settings(settings, host, port))
     started = bootstrap("dev", settings, in_process=True)
     upgrade(settings.database_url)
     consume_jobs(started)
@@ -70,17 +109,20 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     # Auth stays on in dev, as in production: a fresh shop key for this run, shown once.
     with container.engine.begin() as conn:
         _, key = api_keys.create(conn, "khalex-pay dev")
-    sys.stdout.write(banner(settings.mpesa_base_url, key, api_auth=settings.api_auth))
+    sys.stdout.write(
+        banner(settings.mpesa_base_url, key, api_auth=settings.api_auth, keys=keys_note)
+    )
     sys.stdout.flush()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
 
 
-def banner(base: str, key: str, *, api_auth: bool = True) -> str:
-    """What dev mode prints at start: where things are, and this run's API key."""
+def banner(base: str, key: str, *, api_auth: bool = True, keys: str = "") -> str:
+    """What dev mode prints at start: where things are, this run's API key, the data keys."""
     auth = "" if api_auth else "  API_AUTH=off: any request calls as the shop server.\n"
+    keys_line = f"  {keys}\n" if keys else ""
     return (
         f"\nKhalex Pay dev on {base}\n"
         f"  demo checkout  {base}/      virtual phone  {base}/phone      ops  {base}/ops\n"
-        f"  API key for this run (the shop server's): {key}\n{auth}"
+        f"  API key for this run (the shop server's): {key}\n{auth}{keys_line}"
         f'  try: curl -H "Authorization: Bearer {key}" {base}/api/payments/status/<paymentId>\n\n'
     )
