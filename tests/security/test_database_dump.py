@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -94,9 +95,8 @@ def _customer_fields(c: Customer, phone: str) -> dict[str, str]:
 
 
 def _pay(shop: Shop, c: Customer, phone: str) -> dict[str, Any]:
-    answer = shop.initiate(
-        phone, key=f"dump-{c.name.split()[0].lower()[::-1]}", **_customer_fields(c, phone)
-    )
+    extra = {"customerName": c.name, "customerEmail": c.email}
+    answer = shop.initiate(phone, 1500, key=str(uuid.uuid4()), **extra)
     assert answer.status_code == 202, answer.text
     return shop.wait_final(answer.json()["paymentId"])
 
@@ -146,7 +146,7 @@ def _dump(url: str) -> str:
     pg_dump = shutil.which("pg_dump")
     assert pg_dump, "pg_dump is needed for this test (PostgreSQL's client tools)"
     target = sa.make_url(url).set(drivername="postgresql")
-    dumped = subprocess.run(  # noqa: S603 - a fixed tool on our own test database
+    dumped = subprocess.run(
         [pg_dump, "--no-owner", target.render_as_string(hide_password=False)],
         capture_output=True, check=True, text=True, timeout=120,
     )  # fmt: skip
