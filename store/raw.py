@@ -86,13 +86,12 @@ def seal_tree(node: Any, key: str | None = None) -> Any:
     if isinstance(node, dict):
         label = node.get("Name")
         named = isinstance(label, str) and "Value" in node and _personal_key(label, {})
+        personal = {k for k in node if _personal_key(k, node)} | ({"Value"} if named else set())
         return {
-            k: _seal_value(v)
-            if (named and k == "Value" and v is not None)
-            or (_personal_key(k, node) and v is not None and not _sealed(v))
+            k: _seal_value(v) if k in personal and v is not None and not _sealed(v)
             else seal_tree(v, k)
             for k, v in node.items()
-        }
+        }  # fmt: skip
     if isinstance(node, list):
         return [seal_tree(v, key) for v in node]
     return _seal_value(node) if _looks_personal(node, key) else node
