@@ -1,4 +1,4 @@
-"""`keys rotate-data`: everything ends under the first key, and nothing written meanwhile is lost."""
+"""`keys rotate-data`: all ends under the first key; nothing written meanwhile is lost."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from payments import callbacks, initiation
+from payments import callbacks
 from plumbing import sealing
 from store import exchanges, inbox, payments, refusals, rotation
 from store.db import utcnow
 from store.tables import callback_inbox, daraja_exchanges, refused_requests
 from store.tables import payments as payments_table
 from tests.factories import stk_callback
-from tests.integration.conftest import Harness, new_payment
+from tests.integration.conftest import Harness
 
 OLD = sealing.current()
 NEW = sealing.Keyring((b"n" * 32, *OLD.data_keys), OLD.index_key)
@@ -80,13 +80,15 @@ def test_rotation_seals_legacy_and_old_key_values_under_the_first_key(
 
     assert changed >= 3
     stored = _raw_values(h)
-    assert stored and all(new_key.current_id in v for v in stored), stored
+    assert stored
+    assert all(new_key.current_id in v for v in stored), stored
     assert not any("254712000002" in v or "712000002" in v for v in stored)
     with h.container.engine.connect() as conn:
         assert payments.in_flight_for(conn, "254712000002") == legacy
         assert payments.in_flight_for(conn, "254712000001") == under_old.id
         found = payments.by_checkout(conn, "ws_CO_30112026080000123712000002")
-        assert found is not None and found.customer_name == "Old Customer"
+        assert found is not None
+        assert found.customer_name == "Old Customer"
         assert '"phoneNumber": "254712000002"' in refusals.latest(conn)[0]["body"]
     assert rotation.rotate(h.container.engine) == 0  # a second run finds nothing left
 
@@ -136,8 +138,9 @@ def test_rotation_while_payments_keep_being_written_loses_nothing(
     assert all(new_key.current_id in v for v in stored)
     with h.container.engine.connect() as conn:
         rows = exchanges.for_payment(conn, before[0].id)
-        assert rows and rows[0]["request"] == {"PartyA": "254713000000"}
+        assert rows[0]["request"] == {"PartyA": "254713000000"}
         kept = conn.execute(sa.select(sa.func.count()).select_from(daraja_exchanges)).scalar()
         assert kept == len(before) + len(written)
         first = inbox.get(conn, 1)
-        assert first is not None and "RT" in first.body
+        assert first is not None
+        assert "RT" in first.body
