@@ -49,6 +49,9 @@ PHONE_LIKE = re.compile(r"\d(?:[\s\-.()/]*\d){8,}")
 EMAIL_LIKE = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 #: A payment or order id: hex digits that are not a number.
 UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+#: Daraja's own ids, grouped by dashes ("29115-34620561-1"): sealed only for a 9-digit run.
+ID_KEYS = frozenset({"merchantrequestid", "conversationid", "originatorconversationid"})
+DIGIT_RUN = re.compile(r"\d{9,}")
 #: Daraja's compact dates (YYYYMMDDHHmmss) under the keys that hold them stay readable.
 DATE_KEYS = frozenset({"timestamp", "transactiondate", "transtime"})
 COMPACT_DATE = re.compile(r"20\d{12}")
@@ -72,9 +75,11 @@ def _looks_personal(value: object, key: str | None) -> bool:
         value = str(value)
     if not isinstance(value, str) or sealing.is_sealed(value) or UUID_TEXT.fullmatch(value):
         return False
-    if key is not None and _key(key) in DATE_KEYS and COMPACT_DATE.fullmatch(value):
+    kind = _key(key) if key is not None else ""
+    if kind in DATE_KEYS and COMPACT_DATE.fullmatch(value):
         return False
-    return bool(PHONE_LIKE.search(value) or EMAIL_LIKE.search(value))
+    digits = DIGIT_RUN if kind in ID_KEYS else PHONE_LIKE
+    return bool(digits.search(value) or EMAIL_LIKE.search(value))
 
 
 def _seal_value(value: object) -> str:
@@ -89,7 +94,7 @@ def seal_tree(node: Any, key: str | None = None) -> Any:
         personal = {k for k in node if _personal_key(k, node)} | ({"Value"} if named else set())
         return {
             k: _seal_value(v) if k in personal and v is not None and not _sealed(v)
-            else seal_tree(v, k)
+            else seal_tree(v, label if k == "Value" and isinstance(label, str) else k)
             for k, v in node.items()
         }  # fmt: skip
     if isinstance(node, list):
