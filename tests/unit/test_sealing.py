@@ -126,9 +126,11 @@ def test_a_callback_keeps_its_ids_codes_amounts_and_receipt_and_seals_the_number
 
 
 def test_daraja_request_fields_and_c2b_names_are_sealed() -> None:
-    body = {"PartyA": "254712345678", "PhoneNumber": "254712345678", "Amount": 1,
-            "Timestamp": "20261130080000", "MSISDN": "254712345678", "FirstName": "Jane",
-            "MiddleName": "W", "LastName": "Doe", "BillRefNumber": "order 0712 345 678"}  # fmt: skip
+    body = {
+        "PartyA": "254712345678", "PhoneNumber": "254712345678", "Amount": 1,
+        "Timestamp": "20261130080000", "MSISDN": "254712345678", "FirstName": "Jane",
+        "MiddleName": "W", "LastName": "Doe", "BillRefNumber": "order 0712 345 678",
+    }  # fmt: skip
 
     sealed = raw.seal_tree(body)
 
