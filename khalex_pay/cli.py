@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from khalex_pay import keys_cli, ops_cli, orders_cli, webhooks_cli
+from khalex_pay import customers_cli, keys_cli, ops_cli, orders_cli, webhooks_cli
 from plumbing import sealing
 from plumbing.settings import Settings, SettingsError, keyring, load_settings
 
@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     keys_cli.add_parsers(sub)
     orders_cli.add_parsers(sub)
     webhooks_cli.add_parsers(sub)
+    customers_cli.add_parsers(sub)
     return parser
 
 
@@ -126,6 +127,7 @@ _COMMANDS = {
     **keys_cli.COMMANDS,
     **orders_cli.COMMANDS,
     **webhooks_cli.COMMANDS,
+    **customers_cli.COMMANDS,
 }
 
 if __name__ == "__main__":
