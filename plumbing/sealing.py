@@ -143,6 +143,11 @@ def install(keyring: Keyring | None) -> None:
     _current = keyring
 
 
+def installed() -> Keyring | None:
+    """The installed keyring, or None (to restore it after a temporary one)."""
+    return _current
+
+
 def current() -> Keyring:
     if _current is None:
         raise SealingError("no data keys installed: set DATA_ENCRYPTION_KEYS and BLIND_INDEX_KEY")

@@ -8,8 +8,12 @@ import pytest
 
 from khalex_pay.cli import main
 from plumbing.settings import SettingsError, load_settings, read_dotenv
+from tests.conftest import TEST_DATA_KEYS, TEST_INDEX_KEY
 
 pytestmark = pytest.mark.unit
+
+#: Personal-data keys, which production requires.
+KEYS = {"DATA_ENCRYPTION_KEYS": TEST_DATA_KEYS, "BLIND_INDEX_KEY": TEST_INDEX_KEY}
 
 
 def test_defaults_run_the_embedded_sandbox() -> None:
@@ -59,7 +63,7 @@ def test_production_defaults_the_allow_list_to_safaricoms_addresses() -> None:
         "MPESA_BUSINESS_SHORTCODE": "600100", "MPESA_PASSKEY": "p" * 64,
         "MPESA_CALLBACK_URL": "https://pay.khalexchess.co.ke/api/payments/webhook",
         "JWT_SECRET": "j" * 40, "WEBHOOK_SECRET": "w" * 40, "REDIS_URL": "redis://r:6379/0",
-        "DATABASE_URL": "postgresql://u:p@db/khalex",
+        "DATABASE_URL": "postgresql://u:p@db/khalex", **KEYS,
     })  # fmt: skip
 
     assert s.callback_ip_allowed("196.201.214.200")
