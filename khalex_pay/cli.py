@@ -10,6 +10,12 @@ from khalex_pay import customers_cli, keys_cli, ops_cli, orders_cli, webhooks_cl
 from plumbing import sealing
 from plumbing.settings import Settings, SettingsError, keyring, load_settings
 
+#: Commands that store personal data, and so cannot start without the keys to seal it.
+NEEDS_KEYS = frozenset({"api", "worker", "scheduler"})
+NO_KEYS = (
+    "DATA_ENCRYPTION_KEYS and BLIND_INDEX_KEY are needed to store personal data "
+    "(`khalex-pay dev` makes its own; see docs/OPERATIONS.md)"
+)
 #: Default port per server command, so they can run side by side on one host.
 DEFAULT_PORTS = {"dev": 8000, "api": 8000, "simulator": 8001}
 
@@ -24,7 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"khalex-pay: bad setting: {problem}", file=sys.stderr)  # noqa: T201
         return 2
     # Operator commands read sealed columns; servers install the keys again in bootstrap.
-    sealing.install(keyring(settings))
+    keys = keyring(settings)
+    if keys is None and args.command in NEEDS_KEYS:
+        print(f"khalex-pay: bad setting: {NO_KEYS}", file=sys.stderr)  # noqa: T201
+        return 2
+    if keys is not None:
+        sealing.install(keys)
     handler = _COMMANDS[args.command]
     return handler(settings, args)
 

@@ -31,6 +31,7 @@ def _say(text: str, *, err: bool = False) -> None:
 def _customers(settings: Settings, args: argparse.Namespace) -> int:
     from domain.phone import InvalidPhoneNumber  # noqa: PLC0415
     from operations import customers  # noqa: PLC0415
+    from plumbing.sealing import SealingError  # noqa: PLC0415
     from store.db import make_engine  # noqa: PLC0415
 
     engine = make_engine(settings.database_url)
@@ -40,7 +41,7 @@ def _customers(settings: Settings, args: argparse.Namespace) -> int:
             _say(json.dumps(held, indent=2, default=str, ensure_ascii=False))
             return 0
         erased = customers.erase(engine, args.phone)
-    except InvalidPhoneNumber as exc:
+    except (InvalidPhoneNumber, SealingError) as exc:
         _say(f"khalex-pay: {exc}", err=True)
         return 2
     except customers.CustomerBusy as exc:

@@ -59,7 +59,7 @@ def add(
             path_token=path_token and raw.text(path_token, TOKEN_WIDTH), headers=kept,
             body=raw.seal_personal(body), checkout_request_id=checkout_request_id,
             checkout_index=checkout_request_id and checkout_index(checkout_request_id), state=state,
-            reason=reason and raw.text(reason, REASON_WIDTH), payment_id=payment_id,
+            reason=reason and raw.reason(reason, REASON_WIDTH), payment_id=payment_id,
         )
         .returning(callback_inbox.c.id)
     )  # fmt: skip
@@ -87,7 +87,7 @@ def finish(
         callback_inbox.update()
         .where(callback_inbox.c.id == inbox_id)
         .values(
-            state=state, reason=reason and raw.text(reason, REASON_WIDTH),
+            state=state, reason=reason and raw.reason(reason, REASON_WIDTH),
             payment_id=payment_id, processed_at=utcnow(),
             attempts=callback_inbox.c.attempts + 1,
         )

@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+from domain.phone import mask_msisdns_in
 from plumbing import sealing
 
 #: How much of a refused body we keep: enough to see what was sent, not enough to fill a disk.
@@ -20,6 +21,11 @@ def body_text(raw: bytes, *, limit: int | None = None) -> str:
     """`raw` as storable text: invalid UTF-8 and NUL written as `\\xNN`, cut at `limit` bytes."""
     kept = raw if limit is None else raw[:limit]
     return kept.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
+def reason(value: str, width: int) -> str:
+    """A stored reason (it may quote a stranger's value): numbers masked, e-mails removed."""
+    return text(EMAIL_LIKE.sub("[e-mail]", mask_msisdns_in(value)), width)
 
 
 def text(value: str, width: int) -> str:

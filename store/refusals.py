@@ -28,7 +28,7 @@ def add(
         .values(
             received_at=utcnow(), path=raw.text(path, 255), status_code=status_code,
             code=raw.text(code, 64), field=field and raw.text(field, 64),
-            reason=raw.text(reason, 500),
+            reason=raw.reason(reason, 500),
             idempotency_key=idempotency_key and raw.text(idempotency_key, 255),
             body=raw.seal_personal(raw.body_text(body, limit=raw.REFUSED_BODY_BYTES)),
         )

@@ -110,6 +110,8 @@ def _forge_callbacks(shop: Shop, payment: dict[str, Any], c: Customer) -> None:
     assert _post(shop, f"{url}/not-a-token", content=body).status_code == 403
     junk = f'{{"Body": "PhoneNumber {c.forms()[3]} {c.name}", "x": '.encode()
     assert _post(shop, url, content=junk).status_code == 400  # not even JSON
+    quoted = body.replace(b'"ResultCode": 0', f'"ResultCode": "{c.forms()[3]}"'.encode())
+    assert _post(shop, url, content=quoted).status_code == 400  # its reason quotes the value
 
 
 def _refused_requests(shop: Shop, c: Customer) -> None:

@@ -137,3 +137,16 @@ def test_caller_and_limit_settings_are_read_and_bad_ones_named() -> None:
     assert len(bad.value.problems) == len(names)
     for name in names:
         assert any(p.startswith(name) for p in bad.value.problems), name
+
+
+@pytest.mark.parametrize("command", ["api", "worker", "scheduler"])
+def test_servers_refuse_to_start_without_the_personal_data_keys(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATA_ENCRYPTION_KEYS", "")
+    monkeypatch.setenv("BLIND_INDEX_KEY", "")
+
+    assert main([command]) == 2
+
+    [line] = capsys.readouterr().err.splitlines()
+    assert "DATA_ENCRYPTION_KEYS and BLIND_INDEX_KEY are needed" in line
