@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -65,8 +65,10 @@ def new_key() -> str:
 class Keyring:
     """The data keys (the first seals, all open) and the blind-index key."""
 
-    data_keys: tuple[bytes, ...]
-    index_key: bytes
+    # Never in a repr: a keyring printed in a log line or an error report gives keys away.
+    data_keys: tuple[bytes, ...] = field(repr=False)
+    index_key: bytes = field(repr=False)
+    _aead: dict[str, AESGCM] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.data_keys:
@@ -121,9 +123,8 @@ class Keyring:
         return hmac.new(self.index_key, b"digest:" + data, hashlib.sha256).hexdigest()
 
     def _cipher(self, kid: str) -> AESGCM:
-        aead: dict[str, AESGCM] = self._aead  # type: ignore[attr-defined]
         try:
-            return aead[kid]
+            return self._aead[kid]
         except KeyError:
             raise SealingError(
                 f"no key in DATA_ENCRYPTION_KEYS has id {kid}: that data cannot be read"

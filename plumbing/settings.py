@@ -11,7 +11,7 @@ import binascii
 import ipaddress
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -119,8 +119,8 @@ class Settings:
     shop_webhook_secret: str = ""
     shop_webhook_retry_s: tuple[float, ...] = SHOP_WEBHOOK_RETRY_S
     #: Personal data at rest (docs/OPERATIONS.md): base64 32-byte keys, the first seals.
-    data_encryption_keys: str = ""
-    blind_index_key: str = ""
+    data_encryption_keys: str = field(default="", repr=False)
+    blind_index_key: str = field(default="", repr=False)
 
     @property
     def production(self) -> bool:

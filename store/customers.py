@@ -215,7 +215,7 @@ def _close_history(
 def erase_tree(node: Any) -> Any:
     """A sealed tree with every sealed value replaced by `ERASED`."""
     if isinstance(node, dict):
-        return {k: erase_tree(v) for k, v in node.items()}
+        return {erase_tree(k): erase_tree(v) for k, v in node.items()}
     if isinstance(node, list):
         return [erase_tree(v) for v in node]
     return ERASED if isinstance(node, str) and sealing.is_sealed(node) else node

@@ -98,14 +98,20 @@ def seal_tree(node: Any, key: str | None = None) -> Any:
         label = node.get("Name")
         named = isinstance(label, str) and "Value" in node and _personal_key(label, {})
         personal = {k for k in node if _personal_key(k, node)} | ({"Value"} if named else set())
-        return {
-            k: _seal_value(v) if k in personal and v is not None and not _sealed(v)
-            else seal_tree(v, label if k == "Value" and isinstance(label, str) else k)
-            for k, v in node.items()
-        }  # fmt: skip
+        context = label if isinstance(label, str) else None
+        return dict(_seal_item(k, v, k in personal, context) for k, v in node.items())
     if isinstance(node, list):
         return [seal_tree(v, key) for v in node]
     return _seal_value(node) if _looks_personal(node, key) else node
+
+
+def _seal_item(key: str, value: Any, personal: bool, label: str | None) -> tuple[str, Any]:
+    """One member of an object: its key (a stranger's may hold a number) and its value."""
+    kept_key = _seal_value(key) if _looks_personal(key, None) else key
+    if personal and value is not None and not _sealed(value):
+        return kept_key, _seal_value(value)
+    # Daraja's {"Name": "TransactionDate", "Value": …}: the value is read under its label.
+    return kept_key, seal_tree(value, label if key == "Value" and label else key)
 
 
 def _sealed(value: object) -> bool:
@@ -115,7 +121,7 @@ def _sealed(value: object) -> bool:
 def open_tree(node: Any) -> Any:
     """The inverse of `seal_tree`: sealed strings back to the JSON values they were."""
     if isinstance(node, dict):
-        return {k: open_tree(v) for k, v in node.items()}
+        return {open_tree(k): open_tree(v) for k, v in node.items()}
     if isinstance(node, list):
         return [open_tree(v) for v in node]
     if _sealed(node):

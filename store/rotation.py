@@ -47,7 +47,7 @@ def _body(text: str) -> str:
 
 def _tree(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: _tree(v) for k, v in node.items()}
+        return {_tree(k): _tree(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_tree(v) for v in node]
     return _field(node) if isinstance(node, str) and sealing.is_sealed(node) else node

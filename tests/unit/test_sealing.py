@@ -179,7 +179,7 @@ json_values = st.recursive(
 def test_a_phone_number_anywhere_in_a_json_body_is_sealed(
     tree: object, phone: str, key: str, data: st.DataObject
 ) -> None:
-    body = {"wrapper": [tree, {key or "k": phone}]}
+    body = {"wrapper": [tree, {key or "k": phone, phone: key}]}
 
     stored = raw.seal_personal(json.dumps(body))
 
@@ -193,3 +193,10 @@ def test_an_email_under_any_key_is_sealed(email: str) -> None:
     stored = raw.seal_personal(json.dumps({"productId": "x", "comment": f"write to {email}"}))
 
     assert email not in stored
+
+
+def test_a_keyring_never_shows_its_keys() -> None:
+    shown = repr(RING) + str(RING)
+
+    assert "aaaa" not in shown
+    assert "iiii" not in shown
