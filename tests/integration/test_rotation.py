@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from khalex_pay import cli
 from payments import callbacks
 from plumbing import sealing
 from store import exchanges, inbox, payments, refusals, rotation
@@ -144,3 +145,21 @@ def test_rotation_while_payments_keep_being_written_loses_nothing(
         first = inbox.get(conn, 1)
         assert first is not None
         assert "RT" in first.body
+
+
+def test_the_command_reports_progress_on_stderr_and_leaves_nothing_to_do(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    legacy = _legacy_payment(h, "254712000003")
+    monkeypatch.setenv("DATABASE_URL", h.container.settings.database_url)
+    monkeypatch.setenv("REDIS_URL", "")
+
+    assert cli.main(["keys", "rotate-data"]) == 0
+
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert "payments" in out.err
+    assert f"under key {OLD.current_id}" in out.err
+    assert rotation.rotate(h.container.engine) == 0
+    with h.container.engine.connect() as conn:
+        assert payments.in_flight_for(conn, "254712000003") == legacy
