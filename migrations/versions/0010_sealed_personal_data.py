@@ -88,25 +88,18 @@ def _fill_indexes() -> None:
     except sealing.SealingError:
         return
     conn = op.get_bind()
-    for table, key, columns in (
-        (
-            "payments",
-            "id",
-            {"phone_number": "phone_index", "checkout_request_id": "checkout_index"},
-        ),
-        ("orders", "id", {"customer_phone": "customer_phone_index"}),
-        ("callback_inbox", "id", {"checkout_request_id": "checkout_index"}),
+    for name, columns in (
+        ("payments", {"phone_number": "phone_index", "checkout_request_id": "checkout_index"}),
+        ("orders", {"customer_phone": "customer_phone_index"}),
+        ("callback_inbox", {"checkout_request_id": "checkout_index"}),
     ):
         for source, target in columns.items():
             kind = "checkout" if source == "checkout_request_id" else "phone"
-            rows = conn.execute(
-                sa.text(f"SELECT {key}, {source} FROM {table} WHERE {source} IS NOT NULL")  # noqa: S608 - fixed names
-            ).all()
-            for row_id, value in rows:
-                conn.execute(
-                    sa.text(f"UPDATE {table} SET {target} = :index WHERE {key} = :id"),  # noqa: S608
-                    {"index": keys.blind_index(kind, keys.open(value)), "id": row_id},
-                )
+            t = sa.table(name, sa.column("id"), sa.column(source), sa.column(target))
+            rows = conn.execute(sa.select(t.c.id, t.c[source]).where(t.c[source].is_not(None)))
+            for row_id, value in rows.all():
+                index = keys.blind_index(kind, keys.open(value))
+                conn.execute(t.update().where(t.c.id == row_id).values({target: index}))
 
 
 def _create_partial_indexes() -> None:
