@@ -139,7 +139,7 @@ def _queue_due_queries(c: Container, conn: sa.Connection, now: datetime) -> int:
     t = payments_table
     rows = conn.execute(
         sa.select(t.c.id, t.c.query_attempts, t.c.created_at)
-        .where(t.c.next_query_at <= now, t.c.checkout_index.is_not(None))
+        .where(t.c.next_query_at <= now, t.c.checkout_request_id.is_not(None))
         .order_by(t.c.next_query_at)
         .limit(BATCH)
         .with_for_update(skip_locked=True)
