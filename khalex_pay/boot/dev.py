@@ -72,7 +72,11 @@ def dev_keys(settings: Settings) -> tuple[Settings, str]:
             path.touch(mode=0o600)
             path.write_text(json.dumps(saved), encoding="utf-8")
             os.chmod(path, 0o600)
-        note = f"personal data sealed with new dev keys, kept in {path or 'memory only'}"
+        note = (
+            f"personal data sealed with new dev keys, kept in {path}" if path else
+            "personal data sealed with new dev keys kept in memory only: set "
+            "DATA_ENCRYPTION_KEYS and BLIND_INDEX_KEY to read this data after a restart"
+        )  # fmt: skip
     keyed = dataclasses.replace(
         settings,
         data_encryption_keys=saved["DATA_ENCRYPTION_KEYS"],
