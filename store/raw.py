@@ -24,7 +24,7 @@ def body_text(raw: bytes, *, limit: int | None = None) -> str:
 
 
 def reason(value: str, width: int) -> str:
-    """A stored reason (it may quote a stranger's value): numbers masked, e-mails removed."""
+    """A stranger's short text (a reason quoting a value, a path): numbers masked, e-mails out."""
     return text(EMAIL_LIKE.sub("[e-mail]", mask_msisdns_in(value)), width)
 
 

@@ -26,10 +26,10 @@ def add(
     result = conn.execute(
         refused_requests.insert()
         .values(
-            received_at=utcnow(), path=raw.text(path, 255), status_code=status_code,
+            received_at=utcnow(), path=raw.reason(path, 255), status_code=status_code,
             code=raw.text(code, 64), field=field and raw.text(field, 64),
             reason=raw.reason(reason, 500),
-            idempotency_key=idempotency_key and raw.text(idempotency_key, 255),
+            idempotency_key=idempotency_key and raw.reason(idempotency_key, 255),
             body=raw.seal_personal(raw.body_text(body, limit=raw.REFUSED_BODY_BYTES)),
         )
         .returning(refused_requests.c.id)
