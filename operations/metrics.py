@@ -29,7 +29,14 @@ from operations.ops import PROCESSING_BUCKETS_S, seconds_between
 from payments.jobs import QUEUES
 from store import inbox
 from store.db import utcnow
-from store.tables import callback_inbox, daraja_exchanges, job_deliveries, outbox, payments
+from store.tables import (
+    c2b_payments,
+    callback_inbox,
+    daraja_exchanges,
+    job_deliveries,
+    outbox,
+    payments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -230,11 +237,24 @@ def dead_jobs(conn: sa.Connection, _: datetime) -> Metric:
     return family
 
 
+def paybill_confirmations(conn: sa.Connection, _: datetime) -> Metric:
+    family = GaugeMetricFamily(
+        "khalex_paybill_confirmations",
+        "PayBill (C2B) confirmations by state (unmatched, refund_due, untrusted need a person).",
+        labels=["state"],
+    )
+    where = c2b_payments.c.kind == "confirmation"
+    found = dict(_grouped(conn, c2b_payments.c.state, where))
+    for state in sorted({"received", "matched", "refund_due", "unmatched", "duplicate", *found}):
+        family.add_metric([state], found.get(state, 0))
+    return family
+
+
 #: Every database family, in the order they are exposed.
 FAMILIES: tuple[Callable[[sa.Connection, datetime], Metric], ...] = (
     payments_by_status, failures_by_reason, late_successes, daraja_calls, daraja_latency,
     processing_time, callback_to_final, reconciliation_lag, outbox_backlog, inbox_backlog,
-    dead_jobs,
+    dead_jobs, paybill_confirmations,
 )  # fmt: skip
 
 

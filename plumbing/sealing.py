@@ -46,14 +46,21 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:8]
 
 
-def _b64_key(text: str, name: str) -> bytes:
+def key_problem(text: str) -> str | None:
+    """What is wrong with `text` as a key, after the setting's name; None when it is one."""
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"{name} must be base64 ({exc})") from exc
+        return f"must be base64 ({exc})"
     if len(key) != KEY_BYTES:
-        raise ValueError(f"{name} keys must be {KEY_BYTES} bytes, base64-encoded")
-    return key
+        return f"keys must be {KEY_BYTES} bytes, base64-encoded"
+    return None
+
+
+def _b64_key(text: str, name: str) -> bytes:
+    if problem := key_problem(text):
+        raise ValueError(f"{name} {problem}")
+    return base64.b64decode(text.strip(), validate=True)
 
 
 def new_key() -> str:

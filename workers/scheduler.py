@@ -17,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
 from operations import alerts, retention
+from operations.dlq import queue_reader
 from payments import reconciliation, shop_webhooks
 from payments.container import Container
 from plumbing import correlation
@@ -102,10 +103,10 @@ def build_scheduler(
     alert checks every ALERT_INTERVAL_S and the retention purge every few minutes."""
     scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
     leadership = SharedLeadership(container.engine)
-    redis_client = alerts.redis_for(container.settings)
+    queues = queue_reader(container.settings)
 
     def check(c: Container) -> None:
-        alerts.run(c, redis_client=redis_client)
+        alerts.run(c, queues=queues)
 
     every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
     scheduler.add_job(

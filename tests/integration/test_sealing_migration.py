@@ -1,4 +1,4 @@
-"""Revision 0010 on PostgreSQL and SQLite: rows from before sealing stay readable and findable."""
+"""Revision 0011 on PostgreSQL and SQLite: rows from before sealing stay readable and findable."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 def test_rows_from_before_sealing_are_read_as_they_were_and_found_by_phone(
     empty_url: str,  # noqa: F811 - the imported fixture
 ) -> None:
-    upgrade(empty_url, "0009")
+    upgrade(empty_url, "0010")
     engine = make_engine(empty_url)
     with engine.begin() as conn:
         payment_id = _old_payment(conn, None, "254712345678")

@@ -41,7 +41,6 @@ def test_a_safe_production_configuration_starts() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
-        ("MPESA_CALLBACK_ALLOWED_IPS", "", "MPESA_CALLBACK_ALLOWED_IPS"),
         ("MPESA_CALLBACK_ALLOWED_IPS", "*", "MPESA_CALLBACK_ALLOWED_IPS"),
         ("MPESA_CALLBACK_ALLOWED_IPS", "0.0.0.0/0", "MPESA_CALLBACK_ALLOWED_IPS"),
         ("MPESA_CALLBACK_ALLOWED_IPS", "196.201.214.200,::/0", "MPESA_CALLBACK_ALLOWED_IPS"),
@@ -88,7 +87,17 @@ def test_production_refuses_to_start_without_the_personal_data_keys() -> None:
     with pytest.raises(SettingsError) as refused:
         load_settings(unkeyed, dotenv=None)
 
-    assert refused.value.problems == ["production needs DATA_ENCRYPTION_KEYS and BLIND_INDEX_KEY"]
+    assert refused.value.problems == [
+        "production needs DATA_ENCRYPTION_KEYS",
+        "production needs BLIND_INDEX_KEY",
+    ]
+
+
+def test_an_empty_allow_list_in_production_is_unset_so_safaricoms_list() -> None:
+    s = load_settings({**SAFE, "MPESA_CALLBACK_ALLOWED_IPS": " "}, dotenv=None)
+
+    assert not s.callback_ip_allowed("8.8.8.8")
+    assert s.callback_ip_allowed("196.201.214.200")
 
 
 def test_sandbox_allows_any_sender_and_the_simulators_http_url() -> None:

@@ -1,7 +1,7 @@
 """Personal data sealed at rest: sealed columns become text, blind-index columns added
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-30 08:00:00
 
 Rows written before this revision keep their clear values (they are read as they are) until
@@ -19,8 +19,8 @@ from alembic import op
 
 from plumbing import sealing
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
