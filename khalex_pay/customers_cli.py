@@ -51,6 +51,7 @@ def _customers(settings: Settings, args: argparse.Namespace) -> int:
         engine.dispose()
     _say(
         f"erased: {erased.payments} payments, {erased.orders} orders, "
+        f"{erased.paybill_payments} PayBill payments, "
         f"{erased.raw_records} raw records (amounts, receipts and dates kept)"
     )
     return 0

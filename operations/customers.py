@@ -1,7 +1,8 @@
 """A customer's rights (Kenya Data Protection Act 2019): see everything held, have it erased.
 
 `khalex-pay customers export PHONE` and `khalex-pay customers erase PHONE` call these; the
-rows are found by the phone number's blind index (store/customers.py).
+rows are found by the phone number's blind index (store/customers.py). PayBill payments are
+found only when Daraja sent the payer's number, not C2B v2's digest of it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Erased:
     payments: int
     orders: int
     raw_records: int
+    paybill_payments: int
 
 
 def export(engine: Engine, phone: str) -> dict[str, Any]:
@@ -40,4 +42,4 @@ def erase(engine: Engine, phone: str) -> Erased:
         held = customers.find(conn, msisdn)
         customers.erase(conn, held)
     raw_records = len(held.callback_ids) + len(held.exchange_ids) + len(held.refused_ids)
-    return Erased(len(held.payment_ids), len(held.order_ids), raw_records)
+    return Erased(len(held.payment_ids), len(held.order_ids), raw_records, len(held.paybill_ids))

@@ -5,6 +5,11 @@ and to have it erased. Payments and orders are the shop's books: erasing keeps t
 amounts, receipts, dates and states, replaces every personal field with `ERASED`, clears
 their blind indexes, scrubs the raw records and event data that name the customer, and
 appends a `customer_erased` event to each history.
+
+PayBill (C2B) payments are found by the blind index of the MSISDN Daraja sent. C2B v2 sends
+a SHA-256 digest of the number instead of the number (and v1 may send it masked): those
+payments cannot be found by phone, so neither exported nor erased this way; their names
+stay sealed in the body.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from store.db import utcnow
 from store.sealed import phone_index
 from store.tables import (
     IN_FLIGHT,
+    c2b_payments,
     callback_inbox,
     daraja_exchanges,
     order_events,
@@ -48,6 +54,7 @@ class Held:
     callback_ids: list[int]
     exchange_ids: list[int]
     refused_ids: list[int]
+    paybill_ids: list[str]
 
 
 def find(conn: sa.Connection, msisdn: str) -> Held:
@@ -74,8 +81,12 @@ def find(conn: sa.Connection, msisdn: str) -> Held:
         sa.select(daraja_exchanges.c.id).where(daraja_exchanges.c.payment_id.in_(payment_ids))
         .order_by(daraja_exchanges.c.id)
     ).scalars().all()  # fmt: skip
+    paybill = conn.execute(
+        sa.select(c2b_payments.c.id).where(c2b_payments.c.phone_index == index)
+        .order_by(c2b_payments.c.received_at, c2b_payments.c.id)
+    ).scalars().all()  # fmt: skip
     return Held(payment_ids, [str(o) for o in order_ids], list(callbacks), list(exchanges),
-                _refused_naming(conn, msisdn))  # fmt: skip
+                _refused_naming(conn, msisdn), [str(p) for p in paybill])  # fmt: skip
 
 
 def _refused_naming(conn: sa.Connection, msisdn: str) -> list[int]:
@@ -114,7 +125,14 @@ def export(conn: sa.Connection, held: Held) -> dict[str, Any]:
         "refusedRequests": [_raw_row(conn, refused_requests, i,
                                      ("received_at", "path", "reason", "body"))
                             for i in held.refused_ids],
+        "paybillPayments": [_raw_row(conn, c2b_payments, i, _PAYBILL_SHOWN)
+                            for i in held.paybill_ids],
     }  # fmt: skip
+
+
+#: What an export shows of a PayBill request: what it paid, and the body as Safaricom sent it.
+_PAYBILL_SHOWN = ("id", "kind", "received_at", "trans_id", "bill_ref_number", "amount", "state",
+                  "order_id", "body")  # fmt: skip
 
 
 _HIDDEN = frozenset({"phone_index", "checkout_index", "customer_phone_index", "callback_token"})
@@ -125,7 +143,7 @@ def _row(conn: sa.Connection, table: sa.Table, row_id: str) -> dict[str, Any]:
     return {k: v for k, v in row._mapping.items() if k not in _HIDDEN}
 
 
-def _raw_row(conn: sa.Connection, table: sa.Table, row_id: int, names: Iterable[str]) -> Any:
+def _raw_row(conn: sa.Connection, table: sa.Table, row_id: int | str, names: Iterable[str]) -> Any:
     row = conn.execute(sa.select(*(table.c[n] for n in names)).where(table.c.id == row_id)).one()
     return {name: _opened(name, value) for name, value in row._mapping.items()}
 
@@ -189,6 +207,11 @@ def erase(conn: sa.Connection, held: Held) -> None:
         conn.execute(daraja_exchanges.update().where(daraja_exchanges.c.id == xid).values(
             request=erase_tree(raw.seal_tree(row.request)),
             answer=row.answer and erase_text(row.answer),
+        ))  # fmt: skip
+    for pid in held.paybill_ids:
+        body = conn.execute(sa.select(c2b_payments.c.body).where(c2b_payments.c.id == pid))
+        conn.execute(c2b_payments.update().where(c2b_payments.c.id == pid).values(
+            body=erase_text(body.scalar_one()), bill_ref_number=ERASED, phone_index=None,
         ))  # fmt: skip
     if held.refused_ids:
         conn.execute(

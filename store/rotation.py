@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from plumbing import sealing
-from store import raw
+from store import c2b, raw
 from store.db import retrying
 from store.sealed import CHECKOUT, PHONE, Sealed
 from store.tables import (
+    c2b_payments,
     callback_inbox,
     daraja_exchanges,
     order_events,
@@ -60,6 +61,24 @@ def _json(node: Any) -> Any:
 #: How each kind of stored column is brought under the first key.
 FIELD, BODY, JSON = _field, _body, _json
 
+#: A blind index of a row (its stored, perhaps sealed, values), or None when it has none.
+Indexer = Callable[[sa.RowMapping], str | None]
+
+
+def _of(source: str, kind: str) -> Indexer:
+    """The blind index of sealed column `source`, as `kind`."""
+
+    def index(row: sa.RowMapping) -> str | None:
+        keys = sealing.current()
+        value = row[source]
+        return None if value is None else keys.blind_index(kind, keys.open(value))
+
+    return index
+
+
+def _payer(row: sa.RowMapping) -> str | None:
+    return c2b.payer_index(row["body"])
+
 
 @dataclass(frozen=True)
 class Target:
@@ -67,8 +86,8 @@ class Target:
 
     table: sa.Table
     columns: dict[str, Callable[[Any], Any]]
-    #: index column -> (sealed source column, blind-index kind)
-    indexes: dict[str, tuple[str, str]]
+    #: index column -> how it is made from the row's columns (filled when missing)
+    indexes: dict[str, Indexer]
 
     @property
     def name(self) -> str:
@@ -78,13 +97,14 @@ class Target:
 TARGETS = (
     Target(payments, dict.fromkeys(
         ("phone_number", "customer_name", "customer_email", "checkout_request_id"), FIELD),
-        {"phone_index": ("phone_number", PHONE),
-         "checkout_index": ("checkout_request_id", CHECKOUT)}),
+        {"phone_index": _of("phone_number", PHONE),
+         "checkout_index": _of("checkout_request_id", CHECKOUT)}),
     Target(orders, dict.fromkeys(
         ("customer_name", "customer_email", "customer_phone", "delivery_address", "notes"), FIELD),
-        {"customer_phone_index": ("customer_phone", PHONE)}),
+        {"customer_phone_index": _of("customer_phone", PHONE)}),
     Target(callback_inbox, {"checkout_request_id": FIELD, "body": BODY},
-           {"checkout_index": ("checkout_request_id", CHECKOUT)}),
+           {"checkout_index": _of("checkout_request_id", CHECKOUT)}),
+    Target(c2b_payments, {"bill_ref_number": FIELD, "body": BODY}, {"phone_index": _payer}),
     Target(daraja_exchanges, {"request": JSON, "answer": BODY}, {}),
     Target(refused_requests, {"body": BODY}, {}),
     Target(payment_events, {"data": JSON}, {}),
@@ -153,15 +173,14 @@ def _sealed(column: sa.Column[Any]) -> bool:
 
 
 def _new_values(target: Target, row: sa.RowMapping) -> dict[str, Any]:
-    keys = sealing.current()
     values: dict[str, Any] = {}
     for name, reseal in target.columns.items():
         old = row[name]
         if old is not None and (new := reseal(old)) != old:
             values[name] = new
-    for index, (source, kind) in target.indexes.items():
-        if row[source] is not None and row[index] is None:
-            values[index] = keys.blind_index(kind, keys.open(row[source]))
+    for index, make in target.indexes.items():
+        if row[index] is None and (made := make(row)) is not None:
+            values[index] = made
     return values
 
 

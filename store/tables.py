@@ -413,9 +413,12 @@ c2b_payments = sa.Table(
     sa.Column("received_at", TZ, nullable=False),
     sa.Column("source_ip", sa.String(64)),
     sa.Column("headers", JSON, nullable=False),
+    # MSISDN and names sealed in place (store/raw.py); `phone_index` finds a payer by phone.
     sa.Column("body", sa.Text, nullable=False),
+    sa.Column("phone_index", sa.String(32)),
     sa.Column("trans_id", sa.String(32)),  # the M-Pesa receipt
-    sa.Column("bill_ref_number", sa.String(64)),  # the account reference the payer typed
+    # The account reference the payer typed: often their own number, so sealed.
+    sa.Column("bill_ref_number", Sealed),
     sa.Column("amount", sa.Integer),  # whole shillings; null when TransAmount had cents
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("reason", sa.String(255)),
@@ -428,6 +431,7 @@ c2b_payments = sa.Table(
     sa.Index("ix_c2b_payments_state_received", "state", "received_at"),
     sa.Index("ix_c2b_payments_trans_id", "trans_id"),
     sa.Index("ix_c2b_payments_order", "order_id"),
+    sa.Index("ix_c2b_payments_phone_index", "phone_index"),
     sa.Index("ix_c2b_payments_received", "received_at"),  # for the retention purge
     # One counted confirmation per receipt: a second is a duplicate, never counted twice.
     sa.Index(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -10,12 +11,18 @@ import sqlalchemy as sa
 
 from domain.order import Status
 from khalex_pay import cli
-from payments import callbacks
+from payments import c2b, callbacks
 from payments import orders as order_cases
 from store import refusals
-from store.tables import callback_inbox, daraja_exchanges, payment_events, refused_requests
+from store.tables import (
+    c2b_payments,
+    callback_inbox,
+    daraja_exchanges,
+    payment_events,
+    refused_requests,
+)
 from store.tables import payments as payments_table
-from tests.factories import stk_callback
+from tests.factories import c2b_request, stk_callback
 from tests.integration.conftest import Harness
 from tests.integration.test_orders import new_order
 
@@ -133,3 +140,41 @@ def test_erase_is_refused_in_one_line_while_a_payment_is_in_flight(
         kept = sa.select(sa.type_coerce(payments_table.c.phone_number, sa.Text))
         assert conn.execute(kept).scalar_one().startswith("kp1:")
     assert h.get(pending.id).phone_number == PHONE
+
+
+def _paybill(h: Harness, receipt: str, msisdn: str) -> str:
+    """A PayBill confirmation from `msisdn` (as Daraja sent it), received and processed."""
+    body = c2b_request(receipt, bill_ref="0712555101", amount="700", msisdn=msisdn)
+    answer = c2b.receive(
+        h.container, "confirmation", body, source_ip="127.0.0.1", token=None, headers={}
+    )
+    assert answer.status_code == 200, answer.reason
+    c2b.process(h.container, answer.record_id)
+    return answer.record_id
+
+
+def test_export_and_erase_include_paybill_payments_sent_with_the_number_not_a_digest(
+    h: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    found = _paybill(h, "RPAYBILL01", PHONE)
+    digest = _paybill(h, "RPAYBILL02", hashlib.sha256(PHONE.encode()).hexdigest())  # C2B v2
+    _paybill(h, "RPAYBILL03", OTHER)
+
+    [paybill] = _export(capsys, "0712 555 101")["paybillPayments"]
+
+    assert (paybill["id"], paybill["trans_id"], paybill["amount"]) == (found, "RPAYBILL01", 700)
+    assert json.loads(paybill["body"])["MSISDN"] == PHONE
+    assert json.loads(paybill["body"])["LastName"] == "KAMAU"
+    assert paybill["bill_ref_number"] == "0712555101"
+    assert digest != found  # a digest cannot be found by phone: documented, not exported
+
+    assert cli.main(["customers", "erase", PHONE]) == 0
+    assert "1 PayBill payments" in capsys.readouterr().out
+    with h.container.engine.connect() as conn:
+        rows = {r.trans_id: r for r in conn.execute(sa.select(c2b_payments)).all()}
+    erased = rows["RPAYBILL01"]
+    assert (erased.amount, erased.phone_index, erased.bill_ref_number) == (700, None, "[erased]")
+    assert "KAMAU" not in _opened(erased.body)
+    assert PHONE not in _opened(erased.body)
+    assert "KAMAU" in _opened(rows["RPAYBILL03"].body)  # the other customer's are kept
+    assert _export(capsys, PHONE)["paybillPayments"] == []

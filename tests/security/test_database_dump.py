@@ -1,7 +1,8 @@
 """A stolen copy of the database gives no customer away (CONTRACT.md §10).
 
 The whole system runs on its own PostgreSQL database (API, worker, scheduler, simulator as
-processes). Customers pay, cancel, order, are sent forged and malformed callbacks and have
+processes). Customers pay, cancel, order, pay by PayBill (the C2B confirmation URL, with the
+number and names Daraja sends), are sent forged and malformed callbacks and have
 requests refused; then `pg_dump` copies the database as a backup would, and the copy must
 hold none of their phone numbers in any form the API accepts, even inside other values
 (Daraja's CheckoutRequestID ends with the number), nor their names or e-mails.
@@ -9,6 +10,7 @@ hold none of their phone numbers in any form the API accepts, even inside other 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -51,7 +53,8 @@ PAYER = Customer("712908417", "Nyokabi Chepkoech", "nyokabi.chepkoech@example.or
 CANCELLER = Customer("700000002", "Zawadi Mwakilema", "zawadi.mwakilema@example.net")
 ORDERER = Customer("798316254", "Kiprotich Odhiambo", "k.odhiambo@example.com")
 REFUSED = Customer("745127639", "Achieng Wambui", "achieng.w@example.co.ke")
-CUSTOMERS = (PAYER, CANCELLER, ORDERER, REFUSED)
+PAYBILL = Customer("733514862", "Wairimu Njambi Gathoni", "wairimu.g@example.org")
+CUSTOMERS = (PAYER, CANCELLER, ORDERER, REFUSED, PAYBILL)
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +147,19 @@ def _order(shop: Shop, c: Customer) -> dict[str, Any]:
     return shop.wait_final(paid.json()["paymentId"])
 
 
+def _pay_by_paybill(shop: Shop, c: Customer) -> None:
+    """A PayBill confirmation as Daraja posts it, the payer's own number as the account."""
+    first, middle, last = c.name.split()
+    body = {
+        "TransactionType": "Pay Bill", "TransID": "RDUMPC2B01", "TransTime": "20261130103000",
+        "TransAmount": "900.00", "BusinessShortCode": "174379", "BillRefNumber": c.forms()[0],
+        "InvoiceNumber": "", "OrgAccountBalance": "49197.00", "ThirdPartyTransID": "",
+        "MSISDN": f"254{c.national}", "FirstName": first, "MiddleName": middle, "LastName": last,
+    }  # fmt: skip
+    answer = _post(shop, "/api/payments/c2b/confirmation", content=json.dumps(body).encode())
+    assert answer.status_code == 200, answer.text
+
+
 def _dump(url: str) -> str:
     pg_dump = shutil.which("pg_dump")
     assert pg_dump, "pg_dump is needed for this test (PostgreSQL's client tools)"
@@ -168,12 +184,15 @@ def test_a_dump_of_the_database_holds_no_customers_phone_name_or_email(
     _forge_callbacks(shop, paid, PAYER)
     _refused_requests(shop, REFUSED)
     ordered = _order(shop, ORDERER)
+    _pay_by_paybill(shop, PAYBILL)
     assert (paid["status"], cancelled["status"], ordered["status"]) == (
         "completed", "cancelled", "completed",
     )  # fmt: skip
     engine = make_engine(database)
     with engine.connect() as conn:  # the shop's webhooks went out, so they are in the dump
         assert conn.execute(sa.text("SELECT count(*) FROM webhook_attempts")).scalar_one() > 0
+        paybill = sa.text("SELECT count(*) FROM c2b_payments WHERE trans_id = 'RDUMPC2B01'")
+        assert conn.execute(paybill).scalar_one() == 1
     engine.dispose()
 
     dump = _dump(database)
