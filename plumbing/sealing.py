@@ -139,7 +139,8 @@ class Keyring:
 
 
 def is_sealed(value: str) -> bool:
-    return value.startswith(PREFIX)
+    """True when `value` is a whole sealed value (a stranger's "kp1:" text is not)."""
+    return TOKEN.fullmatch(value) is not None
 
 
 _current: Keyring | None = None

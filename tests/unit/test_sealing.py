@@ -200,3 +200,11 @@ def test_a_keyring_never_shows_its_keys() -> None:
 
     assert "aaaa" not in shown
     assert "iiii" not in shown
+
+
+def test_a_strangers_text_starting_like_a_sealed_value_is_sealed_and_read_back() -> None:
+    body = {"kp1:": "kp1:", "note": "kp1:0000"}
+
+    stored = raw.seal_personal(json.dumps(body))
+
+    assert json.loads(raw.open_personal(stored)) == body
