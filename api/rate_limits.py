@@ -9,8 +9,6 @@ too).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import math
 import time
@@ -23,6 +21,7 @@ from limits.strategies import MovingWindowRateLimiter
 from api.callers import Caller, Checkout, Operator, ShopServer
 from api.errors import ApiError
 from plumbing.settings import Rate, Settings
+from store.sealed import phone_index
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,6 @@ class RateLimits:
     """The three limits of one API process."""
 
     def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
-        self._secret = settings.jwt_secret.encode()
         self._limiter = MovingWindowRateLimiter(storage or _storage(settings.redis_url))
         # Used only while the shared storage fails: limits still hold, per process.
         self._fallback = MovingWindowRateLimiter(MemoryStorage())
@@ -51,7 +49,7 @@ class RateLimits:
 
     def prompt_to(self, msisdn: str) -> None:
         """Count a prompt to the phone `msisdn`; 429 past RATE_LIMIT_PHONE."""
-        digest = hmac.new(self._secret, msisdn.encode(), hashlib.sha256).hexdigest()[:32]
+        digest = phone_index(msisdn)  # the blind index: the number itself never reaches Redis
         self._hit(self.phone, "prompt-phone", digest, "this phone number", field="phoneNumber")
 
     def _hit(

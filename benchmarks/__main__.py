@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from benchmarks import domain_decide, report
+from benchmarks import domain_decide, report, sealing_cost
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     started = time.monotonic()
-    figures = domain_decide.run(quick=args.quick)
+    figures = domain_decide.run(quick=args.quick) + sealing_cost.run(quick=args.quick)
     if not args.domain_only:
         from benchmarks import system  # noqa: PLC0415 - needs PostgreSQL and Redis
 

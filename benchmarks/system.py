@@ -18,7 +18,11 @@ import sqlalchemy as sa
 from benchmarks import drain, http_load, initiate, intake, procfs, services
 from benchmarks.report import Figure
 from benchmarks.services import Processes
+from plumbing import sealing
 from store import api_keys
+
+#: This run's personal-data keys, shared by the processes and this one (which reads rows).
+KEYS = {"DATA_ENCRYPTION_KEYS": sealing.new_key(), "BLIND_INDEX_KEY": sealing.new_key()}
 
 #: Payments per run, and in a `--quick` run.
 PAYMENTS, QUICK_PAYMENTS = 1_500, 60
@@ -56,6 +60,7 @@ def environment(database: str, redis: str, ports: Ports) -> dict[str, str]:
         "RECONCILE_AFTER_S": "3600",
         "PAYMENT_EXPIRY_S": "7200",
         "SENTRY_DSN": "",
+        **KEYS,
         # One client sends every initiate: the limits would stop the run, not measure it.
         **dict.fromkeys(("RATE_LIMIT_PHONE", "RATE_LIMIT_IP", "RATE_LIMIT_KEY"), "1000000/60"),
     }
@@ -75,6 +80,7 @@ def run(*, quick: bool = False) -> list[Figure]:
 
 def _run(logs: Path, *, quick: bool) -> list[Figure]:
     ports = Ports(api=services.free_port(), simulator=services.free_port())
+    sealing.install(sealing.Keyring.parse(KEYS["DATA_ENCRYPTION_KEYS"], KEYS["BLIND_INDEX_KEY"]))
     with services.fresh_database() as database, services.fresh_redis() as redis:
         engine = sa.create_engine(database, pool_size=2)
         try:

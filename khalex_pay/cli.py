@@ -15,9 +15,24 @@ import socket
 import sys
 from collections.abc import Iterator, Sequence
 
-from khalex_pay import c2b_cli, keys_cli, ops_cli, orders_cli, settings_cli, webhooks_cli
-from plumbing.settings import Settings, SettingsError, hide_password, load_settings
+from khalex_pay import (
+    c2b_cli,
+    customers_cli,
+    keys_cli,
+    ops_cli,
+    orders_cli,
+    settings_cli,
+    webhooks_cli,
+)
+from plumbing import sealing
+from plumbing.settings import Settings, SettingsError, hide_password, keyring, load_settings
 
+#: Commands that store personal data, and so cannot start without the keys to seal it.
+NEEDS_KEYS = frozenset({"api", "worker", "scheduler"})
+NO_KEYS = (
+    "DATA_ENCRYPTION_KEYS and BLIND_INDEX_KEY are needed to store personal data "
+    "(`khalex-pay dev` makes its own; see docs/OPERATIONS.md)"
+)
 #: Default port per server command, so they can run side by side on one host.
 DEFAULT_PORTS = {"dev": 8000, "api": 8000, "simulator": 8001}
 
@@ -41,6 +56,13 @@ def _run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             _fail(f"bad setting: {problem}")
         return 2
+    # Operator commands read sealed columns; servers install the keys again in bootstrap.
+    keys = keyring(settings)
+    if keys is None and args.command in NEEDS_KEYS:
+        _fail(f"bad setting: {NO_KEYS}")
+        return 2
+    if keys is not None:
+        sealing.install(keys)
     if args.command in DEFAULT_PORTS and (busy := _port_problem(args)):
         _fail(busy)
         return 1
@@ -163,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     keys_cli.add_parsers(sub)
     orders_cli.add_parsers(sub)
     webhooks_cli.add_parsers(sub)
+    customers_cli.add_parsers(sub)
     c2b_cli.add_parsers(sub)
     settings_cli.add_parsers(sub)
     return parser
@@ -234,6 +257,7 @@ _COMMANDS = {
     **keys_cli.COMMANDS,
     **orders_cli.COMMANDS,
     **webhooks_cli.COMMANDS,
+    **customers_cli.COMMANDS,
     **c2b_cli.COMMANDS,
 }
 

@@ -1,6 +1,8 @@
 """`khalex-pay keys create NAME | list | revoke ID`: the shop servers' API keys.
 
 A key is printed once, by `create`, and stored only as its SHA-256 (store/api_keys.py).
+`khalex-pay keys rotate-data` re-seals the personal data under the first of
+DATA_ENCRYPTION_KEYS (store/rotation.py), with a progress bar on stderr.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from plumbing.settings import Settings
 
@@ -25,6 +27,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     keys_sub.add_parser("list", help="every key: id, name, prefix, created, last used, revoked")
     revoke = keys_sub.add_parser("revoke", help="stop a key from working, at once")
     revoke.add_argument("id", help="the key's id (from `keys list`)")
+    keys_sub.add_parser(
+        "rotate-data",
+        help="re-seal all personal data under the first DATA_ENCRYPTION_KEYS key (resumable)",
+    )
 
 
 def _say(text: str = "", *, err: bool = False) -> None:
@@ -40,6 +46,7 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
             "create": lambda a: _create(engine, a.name),
             "list": lambda _: _list(engine),
             "revoke": lambda a: _revoke(engine, a.id),
+            "rotate-data": lambda _: _rotate_data(engine),
         }[args.keys_command]
         return command(args)
     finally:
@@ -89,6 +96,35 @@ def _revoke(engine: Engine, key_id: str) -> int:
         _say(f"khalex-pay: no API key {key_id!r}", err=True)
         return 1
     _say(f"API key {record.id} ({record.name!r}) revoked {_iso(record.revoked_at)}")
+    return 0
+
+
+def _rotate_data(engine: Engine) -> int:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import Progress as Bar  # noqa: PLC0415
+
+    from plumbing import sealing  # noqa: PLC0415
+    from store import rotation  # noqa: PLC0415
+
+    try:
+        current = sealing.current().current_id
+    except sealing.SealingError as exc:
+        _say(f"khalex-pay: {exc}", err=True)
+        return 2
+    tasks: dict[str, Any] = {}
+    with Bar(console=Console(stderr=True), transient=False) as bar:
+
+        def show(p: rotation.Progress) -> None:
+            if p.table not in tasks:
+                tasks[p.table] = bar.add_task(p.table, total=p.total or 1)
+            bar.update(tasks[p.table], completed=p.seen if p.total else 1, total=p.total or 1)
+
+        try:
+            changed = rotation.rotate(engine, show)
+        except sealing.SealingError as exc:
+            _say(f"khalex-pay: {exc}", err=True)
+            return 1
+    _say(f"{changed} rows re-sealed under key {current}; every value is under it now", err=True)
     return 0
 
 

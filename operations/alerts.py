@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from domain.payment import Status
 from operations.dlq import BrokerUnavailable, NoQueues, QueueReader
+from operations.paybill import account_reference
 from payments.container import Container
 from plumbing.alerting import Alert, Post, notify
 from plumbing.settings import Settings
@@ -228,12 +229,13 @@ def paybill_alerts(conn: sa.Connection, now: datetime) -> list[Alert]:
 
 def _paybill(r: c2b.C2bRecord) -> Alert:
     amount = f"KES {r.amount}" if r.amount is not None else "an amount that is not whole shillings"
+    reference = account_reference(r)
     return Alert(
         PAYBILL_UNMATCHED,
-        f"PayBill payment {r.trans_id} ({amount}, account {r.bill_ref_number!r}) paid no "
+        f"PayBill payment {r.trans_id} ({amount}, account {reference!r}) paid no "
         f"order ({r.state}: {r.reason}): find its order or refund the customer",
         {"c2bId": r.id, "receipt": r.trans_id, "amount": r.amount,
-         "accountReference": r.bill_ref_number, "state": r.state, "reason": r.reason,
+         "accountReference": reference, "state": r.state, "reason": r.reason,
          "orderId": r.order_id, "at": r.received_at.isoformat()},
     )  # fmt: skip
 

@@ -26,6 +26,7 @@ from payments.container import Container
 from store import exchanges, payments
 from store.db import utcnow
 from store.payments import PaymentRecord
+from store.sealed import checkout_index
 from store.tables import IN_FLIGHT, callback_inbox
 from store.tables import payments as payments_table
 
@@ -222,7 +223,7 @@ def _inbox_rows(conn: sa.Connection, record: PaymentRecord) -> list[dict[str, An
     t = callback_inbox
     matches = [t.c.payment_id == record.id, t.c.path_token == record.callback_token]
     if record.checkout_request_id:
-        matches.append(t.c.checkout_request_id == record.checkout_request_id)
+        matches.append(t.c.checkout_index == checkout_index(record.checkout_request_id))
     columns = (t.c.id, t.c.received_at, t.c.state, t.c.reason, t.c.attempts, t.c.processed_at)
     query = sa.select(*columns).where(sa.or_(*matches)).order_by(t.c.id)
     return [dict(row._mapping) for row in conn.execute(query)]

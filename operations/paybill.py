@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from domain.phone import mask_msisdns_in
 from payments.container import Container
 from store import c2b
 
@@ -37,7 +38,7 @@ def listing(
 def present(r: c2b.C2bRecord) -> dict[str, object]:
     return {
         "id": r.id, "kind": r.kind, "receivedAt": _iso(r.received_at), "receipt": r.trans_id,
-        "accountReference": r.bill_ref_number, "amount": r.amount, "state": r.state,
+        "accountReference": account_reference(r), "amount": r.amount, "state": r.state,
         "reason": r.reason, "orderId": r.order_id, "paymentId": r.payment_id,
         "resultCode": r.result_code, "processedAt": _iso(r.processed_at),
     }  # fmt: skip
@@ -45,3 +46,8 @@ def present(r: c2b.C2bRecord) -> dict[str, object]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def account_reference(r: c2b.C2bRecord) -> str | None:
+    """The reference the payer typed, masked: payers often type their own number there."""
+    return mask_msisdns_in(r.bill_ref_number) if r.bill_ref_number else r.bill_ref_number

@@ -75,7 +75,8 @@ def setting(
         default_from=default_from, shown_default=shown_default, check=check,
         production=production, clean=clean, secret=secret,
     )  # fmt: skip
-    return dataclasses.field(default=default, metadata={"setting": spec})
+    # A secret is never in a repr: settings printed in a log line or an error report.
+    return dataclasses.field(default=default, repr=not secret, metadata={"setting": spec})
 
 
 # --- Kinds: how a value is read from text ---------------------------------------------------

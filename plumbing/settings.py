@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from plumbing.sealing import Keyring, key_problem
 from plumbing.setting_spec import (
     HTTPS,
     KINDS,
@@ -50,6 +51,7 @@ __all__ = [
     "SettingsError",
     "declared",
     "hide_password",
+    "keyring",
     "load_settings",
     "normalise_database_url",
     "read_dotenv",
@@ -195,6 +197,18 @@ def _postgresql(name: str, value: str, default: str) -> str | None:
 
 def _auth_on(name: str, value: bool, default: bool) -> str | None:
     return None if value else f"production refuses {name}=off (anyone could start payments)"
+
+
+def _base64_keys(value: str) -> str | None:
+    """Comma-separated base64 32-byte keys (an empty value, unset, passes)."""
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        if problem := key_problem(part):
+            return problem
+    return None
+
+
+def _base64_key(value: str) -> str | None:
+    return key_problem(value) if value else None
 
 
 def normalise_database_url(url: str) -> str:
@@ -439,6 +453,24 @@ class Settings:
         check=_c2b_url_secret,
         secret=True,
     )
+    data_encryption_keys: str = setting(
+        "",
+        "comma-separated base64 32-byte keys (`openssl rand -base64 32`) sealing personal data; "
+        "the first seals, all open ([docs/OPERATIONS.md](docs/OPERATIONS.md))",
+        shown_default="empty (`khalex-pay dev` makes its own)",
+        check=_base64_keys,
+        production=Rule("required", _required),
+        secret=True,
+    )
+    blind_index_key: str = setting(
+        "",
+        "base64 32-byte key of the blind indexes (look-ups by phone and CheckoutRequestID); "
+        "never changes",
+        shown_default="empty (`khalex-pay dev` makes its own)",
+        check=_base64_key,
+        production=Rule("required", _required),
+        secret=True,
+    )
 
     @property
     def production(self) -> bool:
@@ -618,9 +650,26 @@ def _expiry_after_query(s: Settings) -> str | None:
     return None
 
 
+def _keys_together(s: Settings) -> str | None:
+    # Production needs both, and its own rule names each one missing.
+    if not s.production and bool(s.data_encryption_keys) != bool(s.blind_index_key):
+        return "DATA_ENCRYPTION_KEYS and BLIND_INDEX_KEY go together: set both or neither"
+    return None
+
+
+def keyring(s: Settings) -> Keyring | None:
+    """The personal-data keyring of these settings; None when no keys are set (not production)."""
+    if not (s.data_encryption_keys or s.blind_index_key):
+        return None
+    return Keyring.parse(s.data_encryption_keys, s.blind_index_key)
+
+
 #: The rules that involve two settings (the production guard's and one for every environment).
 CROSS_RULES = (
     CrossRule("`PAYMENT_EXPIRY_S` longer than `RECONCILE_AFTER_S`", _expiry_after_query, False),
+    CrossRule(
+        "`DATA_ENCRYPTION_KEYS` and `BLIND_INDEX_KEY` both or neither", _keys_together, False
+    ),
     CrossRule("not Daraja's sandbox shortcode or passkey", _sandbox_credentials),
     CrossRule("not the development `MPESA_CONSUMER_KEY`/`SECRET`", _dev_consumer),
     CrossRule("`JWT_SECRET` and `WEBHOOK_SECRET` differ", _secrets_differ),

@@ -3,11 +3,14 @@
 Each row is one validation or confirmation request exactly as Safaricom sent it (`body`,
 made storable by `store.raw`), plus what we read from it and where matching it ended. The
 payer's personal fields stay inside `body` under Daraja's own keys (MSISDN, FirstName,
-MiddleName, LastName); no column holds them.
+MiddleName, LastName), sealed in place (`raw.seal_personal`); no column holds them.
+`phone_index` is the blind index of the MSISDN when Daraja sent a number: C2B v2 sends a
+SHA-256 digest of it instead, and such a payment cannot be found by phone.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -15,9 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.phone import InvalidPhoneNumber, normalise_msisdn
 from store import payments as payments_store
 from store import raw
 from store.db import utcnow
+from store.sealed import phone_index
 from store.tables import C2B_COUNTED, c2b_payments, orders
 
 VALIDATION, CONFIRMATION = "validation", "confirmation"
@@ -68,7 +73,34 @@ class C2bRecord:
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> C2bRecord:
         m = row._mapping
-        return cls(**{f.name: m[f.name] for f in fields(cls)})
+        opened = {"body": raw.open_personal(m["body"])}
+        return cls(**{f.name: opened.get(f.name, m[f.name]) for f in fields(cls)})
+
+
+def payer_msisdn(body: str) -> str | None:
+    """The payer's normalised number in a C2B body (clear or sealed), if it holds one.
+
+    C2B v2 sends a SHA-256 digest of the number instead: no number, so None.
+    """
+    try:
+        data = json.loads(raw.open_personal(body))
+    except (ValueError, RecursionError):
+        return None
+    value = data.get("MSISDN") if isinstance(data, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    try:
+        return normalise_msisdn(value)
+    except InvalidPhoneNumber:
+        return None
+
+
+def payer_index(body: str) -> str | None:
+    """The blind index of the payer's number in a C2B body; None when it holds none."""
+    msisdn = payer_msisdn(body)
+    return phone_index(msisdn) if msisdn else None
 
 
 def add(
@@ -92,7 +124,8 @@ def add(
     conn.execute(
         c2b_payments.insert().values(
             id=row_id, kind=kind, received_at=utcnow(),
-            source_ip=source_ip and raw.text(source_ip, 64), headers=kept, body=body,
+            source_ip=source_ip and raw.text(source_ip, 64), headers=kept,
+            body=raw.seal_personal(body), phone_index=payer_index(body),
             trans_id=trans_id and raw.text(trans_id, TRANS_ID_WIDTH),
             bill_ref_number=bill_ref_number and raw.text(bill_ref_number, REF_WIDTH),
             amount=amount, state=state, reason=reason and raw.text(reason, REASON_WIDTH),

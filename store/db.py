@@ -70,10 +70,10 @@ def is_unique_violation(exc: sa.exc.IntegrityError, constraint: str | None = Non
 
 
 def _sqlite_mentions(text: str, constraint: str) -> bool:
-    # SQLite names the columns, not the index: "UNIQUE constraint failed: payments.phone_number"
+    # SQLite names the columns, not the index: "UNIQUE constraint failed: payments.phone_index"
     columns = {
-        "uq_payments_phone_in_flight": "payments.phone_number",
-        "uq_payments_checkout_request_id": "payments.checkout_request_id",
+        "uq_payments_phone_in_flight": "payments.phone_index",
+        "uq_payments_checkout_index": "payments.checkout_index",
         "uq_payments_mpesa_receipt_number": "payments.mpesa_receipt_number",
         "pk_idempotency_keys": "idempotency_keys.key",
         "uq_payments_order_in_flight": "payments.order_id",

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from store import raw
 from store.db import retrying, utcnow
 from store.tables import daraja_exchanges
 
@@ -35,7 +36,7 @@ class StoreRecorder:
                 daraja_exchanges.insert()
                 .values(
                     payment_id=self._payment_id, operation=operation, url=url[:255],
-                    request=dict(body), sent_at=utcnow(),
+                    request=raw.seal_tree(dict(body)), sent_at=utcnow(),
                 )
                 .returning(daraja_exchanges.c.id)
             )  # fmt: skip
@@ -66,7 +67,7 @@ class StoreRecorder:
                 .where(daraja_exchanges.c.id == handle)
                 .values(
                     http_status=http_status,
-                    answer=text[:MAX_ANSWER_CHARS] if text is not None else None,
+                    answer=raw.seal_personal(text[:MAX_ANSWER_CHARS]) if text is not None else None,
                     error=error[:500] if error else None, elapsed_ms=elapsed_ms,
                     answered_at=utcnow(),
                 )
@@ -79,7 +80,16 @@ def for_payment(conn: sa.Connection, payment_id: str) -> list[dict[str, Any]]:
         .where(daraja_exchanges.c.payment_id == payment_id)
         .order_by(daraja_exchanges.c.id)
     )
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [_opened(dict(row._mapping)) for row in conn.execute(query)]
+
+
+def _opened(row: dict[str, Any]) -> dict[str, Any]:
+    answer = row["answer"]
+    return {
+        **row,
+        "request": raw.open_tree(row["request"]),
+        "answer": raw.open_personal(answer) if answer is not None else None,
+    }
 
 
 def push_answers(conn: sa.Connection, payment_id: str) -> list[str]:
@@ -97,4 +107,4 @@ def push_answers(conn: sa.Connection, payment_id: str) -> list[str]:
         )
         .order_by(t.c.id.desc())
     )  # fmt: skip
-    return [str(text) for text in conn.execute(query).scalars()]
+    return [raw.open_personal(str(text)) for text in conn.execute(query).scalars()]

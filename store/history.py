@@ -1,7 +1,8 @@
 """The append-only event rows of payments and orders: one writer and one reader for both.
 
 Each history table has the same columns beside the owner's id (`payment_id`, `order_id`):
-kind, from_status, to_status, data and created_at.
+kind, from_status, to_status, data and created_at. Personal values in `data` (a
+CheckoutRequestID, say) are sealed like those of raw records (store/raw.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+
+from store import raw
 
 
 def append(  # noqa: PLR0917 - the call sites read as one sentence
@@ -26,7 +29,7 @@ def append(  # noqa: PLR0917 - the call sites read as one sentence
     conn.execute(
         owner.table.insert().values({
             owner.name: owner_id, "kind": kind, "from_status": from_status,
-            "to_status": to_status, "data": data, "created_at": at,
+            "to_status": to_status, "data": raw.seal_tree(data), "created_at": at,
         })
     )  # fmt: skip
 
@@ -35,4 +38,5 @@ def of(conn: sa.Connection, owner: sa.Column[Any], owner_id: str) -> list[dict[s
     """The events of `owner_id`, oldest first."""
     table = owner.table
     query = sa.select(table).where(owner == owner_id).order_by(table.c.id)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    rows = [dict(row._mapping) for row in conn.execute(query)]
+    return [{**row, "data": raw.open_tree(row["data"])} for row in rows]

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from store import raw
 from store.db import utcnow
+from store.sealed import checkout_index
 from store.tables import callback_inbox
 
 #: Inbox states. `received` waits for a worker; the others are where processing ended.
@@ -56,8 +57,9 @@ def add(
         .values(
             received_at=utcnow(), source_ip=source_ip and raw.text(source_ip, 64),
             path_token=path_token and raw.text(path_token, TOKEN_WIDTH), headers=kept,
-            body=body, checkout_request_id=checkout_request_id, state=state,
-            reason=reason and raw.text(reason, REASON_WIDTH), payment_id=payment_id,
+            body=raw.seal_personal(body), checkout_request_id=checkout_request_id,
+            checkout_index=checkout_request_id and checkout_index(checkout_request_id), state=state,
+            reason=reason and raw.reason(reason, REASON_WIDTH), payment_id=payment_id,
         )
         .returning(callback_inbox.c.id)
     )  # fmt: skip
@@ -71,7 +73,8 @@ def get(conn: sa.Connection, inbox_id: int) -> InboxRow | None:
     m: Any = row._mapping
     return InboxRow(
         id=m["id"], received_at=m["received_at"], source_ip=m["source_ip"],
-        path_token=m["path_token"], body=m["body"], checkout_request_id=m["checkout_request_id"],
+        path_token=m["path_token"], body=raw.open_personal(m["body"]),
+        checkout_request_id=m["checkout_request_id"],
         state=m["state"], reason=m["reason"], payment_id=m["payment_id"], attempts=m["attempts"],
     )  # fmt: skip
 
@@ -84,7 +87,7 @@ def finish(
         callback_inbox.update()
         .where(callback_inbox.c.id == inbox_id)
         .values(
-            state=state, reason=reason and raw.text(reason, REASON_WIDTH),
+            state=state, reason=reason and raw.reason(reason, REASON_WIDTH),
             payment_id=payment_id, processed_at=utcnow(),
             attempts=callback_inbox.c.attempts + 1,
         )
@@ -111,7 +114,7 @@ def reopen_unmatched(conn: sa.Connection, checkout_request_id: str) -> list[int]
     query = (
         callback_inbox.update()
         .where(
-            callback_inbox.c.checkout_request_id == checkout_request_id,
+            callback_inbox.c.checkout_index == checkout_index(checkout_request_id),
             callback_inbox.c.state == UNMATCHED,
         )
         .values(state=RECEIVED)

@@ -17,6 +17,7 @@ from domain.order import Change, Item, Order, Status
 from store import history
 from store import payments as payments_store
 from store.db import utcnow
+from store.sealed import phone_index
 from store.tables import order_events, order_idempotency_keys, orders, payments
 
 
@@ -104,6 +105,7 @@ def insert(conn: sa.Connection, new: NewOrder) -> OrderRecord:
         "customer_name": new.customer_name,
         "customer_email": new.customer_email,
         "customer_phone": new.customer_phone,
+        "customer_phone_index": phone_index(new.customer_phone),
         "delivery_address": new.delivery_address,
         "notes": new.notes,
         "status": Status.PENDING.value,

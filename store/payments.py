@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from domain.payment import FINAL, Change, Payment, Status
 from store import history
 from store.db import is_unique_violation, utcnow
+from store.sealed import checkout_index, phone_index
 from store.tables import idempotency_keys, payment_events, payments
 
 #: `payment_events.data["analytics"]` of the `created` event.
@@ -115,6 +116,7 @@ def insert(conn: sa.Connection, new: NewPayment) -> PaymentRecord:
     payment_id = str(uuid.uuid4())
     values = {
         **new.__dict__,
+        "phone_index": phone_index(new.phone_number),
         "id": payment_id,
         "status": Status.CREATED.value,
         "callback_token": secrets.token_urlsafe(24),
@@ -154,7 +156,7 @@ def _initiated(new: NewPayment) -> dict[str, object]:
 def in_flight_for(conn: sa.Connection, phone: str) -> str | None:
     """The id of the payment still in flight for `phone`, if any."""
     query = sa.select(payments.c.id).where(
-        payments.c.phone_number == phone,
+        payments.c.phone_index == phone_index(phone),
         payments.c.status.in_(("created", "sending", "pushed", "unknown")),
     )
     return conn.execute(query).scalar()
@@ -181,7 +183,7 @@ def by_checkout(conn: sa.Connection, checkout_request_id: str) -> PaymentRecord 
     ref = checkout_request_id
     if not (ref.isascii() and ref.isprintable()) or len(ref) > MAX_REF:
         return None  # no id looks like this (and PostgreSQL refuses NUL in a parameter)
-    return _one(conn, payments.c.checkout_request_id == ref)
+    return _one(conn, payments.c.checkout_index == checkout_index(ref))
 
 
 def by_token(conn: sa.Connection, token: str) -> PaymentRecord | None:
@@ -208,6 +210,7 @@ def apply(
     values: dict[str, object] = {
         "status": after.status.value,
         "checkout_request_id": after.checkout_request_id,
+        "checkout_index": after.checkout_request_id and checkout_index(after.checkout_request_id),
         "merchant_request_id": after.merchant_request_id,
         "mpesa_receipt_number": after.receipt,
         "receipt_pending": after.receipt_pending,

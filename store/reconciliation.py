@@ -99,7 +99,7 @@ def lock_matchable_callbacks(conn: sa.Connection, limit: int) -> list[int]:
     return list(
         conn.execute(
             sa.select(t.c.id)
-            .join(p, p.c.checkout_request_id == t.c.checkout_request_id)
+            .join(p, p.c.checkout_index == t.c.checkout_index)
             .where(t.c.state == inbox.UNMATCHED)
             .limit(limit)
             .with_for_update(of=t, skip_locked=True)

@@ -26,11 +26,11 @@ def add(
     result = conn.execute(
         refused_requests.insert()
         .values(
-            received_at=utcnow(), path=raw.text(path, 255), status_code=status_code,
+            received_at=utcnow(), path=raw.reason(path, 255), status_code=status_code,
             code=raw.text(code, 64), field=field and raw.text(field, 64),
-            reason=raw.text(reason, 500),
-            idempotency_key=idempotency_key and raw.text(idempotency_key, 255),
-            body=raw.body_text(body, limit=raw.REFUSED_BODY_BYTES),
+            reason=raw.reason(reason, 500),
+            idempotency_key=idempotency_key and raw.reason(idempotency_key, 255),
+            body=raw.seal_personal(raw.body_text(body, limit=raw.REFUSED_BODY_BYTES)),
         )
         .returning(refused_requests.c.id)
     )  # fmt: skip
@@ -39,4 +39,5 @@ def add(
 
 def latest(conn: sa.Connection, limit: int = 50) -> list[dict[str, Any]]:
     query = sa.select(refused_requests).order_by(refused_requests.c.id.desc()).limit(limit)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    rows = [dict(row._mapping) for row in conn.execute(query)]
+    return [{**row, "body": raw.open_personal(row["body"])} for row in rows]

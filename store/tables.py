@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 from domain.payment import PENDING, Status
+from store.sealed import Sealed
 
 metadata = sa.MetaData(
     naming_convention={
@@ -66,11 +67,13 @@ orders = sa.Table(
     sa.Column("total_amount", sa.Integer, nullable=False),
     sa.Column("delivery_fee", sa.Integer, nullable=False, server_default="0"),
     sa.Column("currency", sa.String(3), nullable=False, server_default="KES"),
-    sa.Column("customer_name", sa.String(200), nullable=False),
-    sa.Column("customer_email", sa.String(254)),
-    sa.Column("customer_phone", sa.String(12), nullable=False),  # normalised 2547…/2541…
-    sa.Column("delivery_address", sa.String(500)),
-    sa.Column("notes", sa.String(1000)),
+    # Personal fields are sealed (store/sealed.py); `customer_phone_index` finds by phone.
+    sa.Column("customer_name", Sealed, nullable=False),
+    sa.Column("customer_email", Sealed),
+    sa.Column("customer_phone", Sealed, nullable=False),  # normalised 2547…/2541…
+    sa.Column("customer_phone_index", sa.String(32)),
+    sa.Column("delivery_address", Sealed),
+    sa.Column("notes", Sealed),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("refund_due", sa.Boolean, nullable=False, server_default=sa.false()),
     # Completed payments whose money the shop owes back (domain Order.refunds).
@@ -84,6 +87,7 @@ orders = sa.Table(
     sa.CheckConstraint("delivery_fee >= 0", name="delivery_fee_range"),
     # Newest first, for cursor pagination (with and without a status filter).
     sa.Index("ix_orders_created", "created_at", "id"),
+    sa.Index("ix_orders_customer_phone_index", "customer_phone_index"),
     sa.Index("ix_orders_status_created", "status", "created_at", "id"),
     sa.Index(
         "ix_orders_refund_due",
@@ -123,14 +127,18 @@ payments = sa.Table(
     sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
     sa.Column("amount", sa.Integer, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False, server_default="KES"),
-    sa.Column("phone_number", sa.String(12), nullable=False),
+    # Personal fields are sealed (store/sealed.py): look-ups use the blind indexes.
+    sa.Column("phone_number", Sealed, nullable=False),
+    sa.Column("phone_index", sa.String(32)),
     sa.Column("product_id", sa.String(100), nullable=False),
     sa.Column("product_name", sa.String(200), nullable=False),
-    sa.Column("customer_name", sa.String(200), nullable=False),
-    sa.Column("customer_email", sa.String(254), nullable=False),
+    sa.Column("customer_name", Sealed, nullable=False),
+    sa.Column("customer_email", Sealed, nullable=False),
     sa.Column("order_id", sa.Uuid(as_uuid=False), sa.ForeignKey("orders.id")),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("checkout_request_id", sa.String(64), unique=True),
+    # Daraja's CheckoutRequestID ends with the payer's number: sealed, found by its index.
+    sa.Column("checkout_request_id", Sealed),
+    sa.Column("checkout_index", sa.String(32), unique=True),
     sa.Column("merchant_request_id", sa.String(64)),
     sa.Column("mpesa_receipt_number", sa.String(32), unique=True),
     sa.Column("receipt_pending", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -152,7 +160,7 @@ payments = sa.Table(
     sa.CheckConstraint("amount BETWEEN 1 AND 250000", name="amount_range"),
     sa.Index(
         "uq_payments_phone_in_flight",
-        "phone_number",
+        "phone_index",
         unique=True,
         postgresql_where=_IN_FLIGHT_SQL,
         sqlite_where=_IN_FLIGHT_SQL,
@@ -206,15 +214,16 @@ callback_inbox = sa.Table(
     sa.Column("source_ip", sa.String(64)),
     sa.Column("path_token", sa.String(64)),
     sa.Column("headers", JSON, nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("checkout_request_id", sa.String(64)),
+    sa.Column("body", sa.Text, nullable=False),  # personal values sealed (store/raw.py)
+    sa.Column("checkout_request_id", Sealed),
+    sa.Column("checkout_index", sa.String(32)),
     # received -> processed | unmatched | ignored ; or rejected at the door
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("reason", sa.String(255)),
     sa.Column("payment_id", sa.Uuid(as_uuid=False)),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("processed_at", TZ),
-    sa.Index("ix_callback_inbox_checkout", "checkout_request_id"),
+    sa.Index("ix_callback_inbox_checkout", "checkout_index"),
     sa.Index("ix_callback_inbox_state", "state", "received_at"),
     # Recent untrusted callbacks naming a payment (one STK query for a flood of them).
     sa.Index("ix_callback_inbox_payment", "payment_id", "received_at"),
@@ -227,7 +236,8 @@ daraja_exchanges = sa.Table(
     sa.Column("payment_id", sa.Uuid(as_uuid=False)),
     sa.Column("operation", sa.String(32), nullable=False),
     sa.Column("url", sa.String(255), nullable=False),
-    sa.Column("request", JSON, nullable=False),  # the body sent, Password redacted
+    # The body sent (Password redacted) and the answer, personal values sealed (store/raw.py).
+    sa.Column("request", JSON, nullable=False),
     sa.Column("http_status", sa.Integer),
     sa.Column("answer", sa.Text),
     sa.Column("error", sa.String(500)),
@@ -403,9 +413,12 @@ c2b_payments = sa.Table(
     sa.Column("received_at", TZ, nullable=False),
     sa.Column("source_ip", sa.String(64)),
     sa.Column("headers", JSON, nullable=False),
+    # MSISDN and names sealed in place (store/raw.py); `phone_index` finds a payer by phone.
     sa.Column("body", sa.Text, nullable=False),
+    sa.Column("phone_index", sa.String(32)),
     sa.Column("trans_id", sa.String(32)),  # the M-Pesa receipt
-    sa.Column("bill_ref_number", sa.String(64)),  # the account reference the payer typed
+    # The account reference the payer typed: often their own number, so sealed.
+    sa.Column("bill_ref_number", Sealed),
     sa.Column("amount", sa.Integer),  # whole shillings; null when TransAmount had cents
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("reason", sa.String(255)),
@@ -418,6 +431,7 @@ c2b_payments = sa.Table(
     sa.Index("ix_c2b_payments_state_received", "state", "received_at"),
     sa.Index("ix_c2b_payments_trans_id", "trans_id"),
     sa.Index("ix_c2b_payments_order", "order_id"),
+    sa.Index("ix_c2b_payments_phone_index", "phone_index"),
     sa.Index("ix_c2b_payments_received", "received_at"),  # for the retention purge
     # One counted confirmation per receipt: a second is a duplicate, never counted twice.
     sa.Index(

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
+from plumbing import sealing
 from tests import services
+
+#: Personal-data keys of the tests (fixed, so processes started by tests share them).
+TEST_DATA_KEYS = "dGVzdC1kYXRhLWtleS0xLWtoYWxleC1wYXktdGVzdHM="
+TEST_INDEX_KEY = "dGVzdC1pbmRleC1rZXkta2hhbGV4LXBheS10ZXN0cyE="
+os.environ.setdefault("DATA_ENCRYPTION_KEYS", TEST_DATA_KEYS)
+os.environ.setdefault("BLIND_INDEX_KEY", TEST_INDEX_KEY)
+sealing.install(sealing.Keyring.parse(TEST_DATA_KEYS, TEST_INDEX_KEY))
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import dramatiq
 
 from payments.container import Container
+from plumbing import sealing
 from plumbing.logs import setup_logging
 from plumbing.observability import init_sentry
-from plumbing.settings import Settings
+from plumbing.settings import Settings, keyring
 from workers import actors
 from workers.broker import build_broker, publisher
 from workers.poison import PoisonGuard
@@ -27,9 +28,21 @@ def bootstrap(role: str, settings: Settings, *, in_process: bool = False) -> Sta
     """Set up `role`'s process; `in_process` gives the stub broker (dev) instead of Redis."""
     plain = settings.log_format == "plain" or (settings.log_format == "auto" and role == "dev")
     setup_logging(role, settings.log_level, plain=plain)
+    install_keyring(settings)
     init_sentry(settings, role)  # before the broker: Sentry patches its constructor
     broker = build_broker(settings, in_process=in_process)
     return Started(broker, Container.build(settings, publisher(broker)))
+
+
+def install_keyring(settings: Settings) -> None:
+    """Install the personal-data keys; a process that stores payments cannot run without."""
+    keys = keyring(settings)
+    if keys is None:
+        raise sealing.SealingError(
+            "DATA_ENCRYPTION_KEYS and BLIND_INDEX_KEY are not set: personal data cannot be "
+            "stored (`khalex-pay dev` makes its own; see docs/OPERATIONS.md)"
+        )
+    sealing.install(keys)
 
 
 def consume_jobs(started: Started) -> None:

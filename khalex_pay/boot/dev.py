@@ -8,10 +8,13 @@ queries all go over real HTTP to ourselves.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 from dramatiq import Worker
@@ -26,6 +29,7 @@ from migrations.run import upgrade
 from operations.operator_tokens import DEFAULT_TOKEN_HOURS, issue_token
 from payments import c2b_register
 from payments.container import Container
+from plumbing import sealing
 from plumbing.settings import Settings
 from store import api_keys
 from workers.scheduler import build_scheduler
@@ -48,8 +52,47 @@ def dev_settings(settings: Settings, host: str, port: int) -> Settings:
     )
 
 
+def keys_file(database_url: str) -> Path | None:
+    """Where dev keeps its own data keys: beside its SQLite file (None for other databases)."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix) or database_url.endswith(":memory:"):
+        return None
+    return Path(database_url.removeprefix(prefix) + ".keys")
+
+
+def dev_keys(settings: Settings) -> tuple[Settings, str]:
+    """Settings with personal-data keys, and a line saying where they came from.
+
+    Keys set in the environment win. Otherwise dev makes its own once and keeps them next to
+    its SQLite file, so a restart still reads the data; delete both together.
+    """
+    if settings.data_encryption_keys or settings.blind_index_key:
+        return settings, "personal data sealed with DATA_ENCRYPTION_KEYS from the environment"
+    path = keys_file(settings.database_url)
+    if path is not None and path.is_file():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        note = f"personal data sealed with dev's own keys, kept in {path}"
+    else:
+        saved = {"DATA_ENCRYPTION_KEYS": sealing.new_key(), "BLIND_INDEX_KEY": sealing.new_key()}
+        if path is not None:
+            path.touch(mode=0o600)
+            path.write_text(json.dumps(saved), encoding="utf-8")
+            os.chmod(path, 0o600)
+        note = (
+            f"personal data sealed with new dev keys, kept in {path}" if path else
+            "personal data sealed with new dev keys kept in memory only: set "
+            "DATA_ENCRYPTION_KEYS and BLIND_INDEX_KEY to read this data after a restart"
+        )  # fmt: skip
+    keyed = dataclasses.replace(
+        settings,
+        data_encryption_keys=saved["DATA_ENCRYPTION_KEYS"],
+        blind_index_key=saved["BLIND_INDEX_KEY"],
+    )
+    return keyed, note
+
+
 def run_dev(settings: Settings, host: str, port: int) -> None:
-    settings = dev_settings(settings, host, port)
+    settings, keys_note = dev_keys(dev_settings(settings, host, port))
     started = bootstrap("dev", settings, in_process=True)
     upgrade(settings.database_url)
     consume_jobs(started)
@@ -81,7 +124,7 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
         _, key = api_keys.create(conn, "khalex-pay dev")
     hours = min(DEFAULT_TOKEN_HOURS, settings.ops_token_max_hours)
     ops_token = issue_token(settings.jwt_secret, "khalex-pay dev", hours)
-    sys.stdout.write(banner(settings, key, ops_token, hours))
+    sys.stdout.write(banner(settings, key, ops_token, hours, keys=keys_note))
     sys.stdout.flush()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
 
@@ -105,8 +148,10 @@ def register_paybill(container: Container, attempts: int = 40, wait_s: float = 0
     return False
 
 
-def banner(settings: Settings, key: str, ops_token: str, ops_hours: float) -> str:
-    """What dev mode prints at start: its pages, this run's API key and operator token."""
+def banner(
+    settings: Settings, key: str, ops_token: str, ops_hours: float, *, keys: str = ""
+) -> str:
+    """What dev mode prints at start: its pages, this run's API key, token and data keys."""
     base = settings.mpesa_base_url
     pages = (
         ("/", "demo checkout (the shop's page)"),
@@ -115,11 +160,12 @@ def banner(settings: Settings, key: str, ops_token: str, ops_hours: float) -> st
         ("/schema", "the API's OpenAPI schema and Swagger UI"),
     )
     auth = "" if settings.api_auth else "  API_AUTH=off: any request calls as the shop server.\n"
+    keys_line = f"  {keys}\n" if keys else ""
     return "".join(
         (
             f"\nKhalex Pay dev on {base}   (data in {settings.database_url}; Ctrl-C stops it)\n",
             *(f"  {base}{path:<10} {what}\n" for path, what in pages),
-            f"  API key for this run (the shop server's): {key}\n{auth}",
+            f"  API key for this run (the shop server's): {key}\n{auth}{keys_line}",
             f"  PayBill {settings.mpesa_business_shortcode}: checkout's \"Didn't get the prompt?\" "
             "steps, paid from /phone's PayBill form (C2B URLs registered at start)\n",
             f"  operator token ({ops_hours:g} h): {ops_token}\n",

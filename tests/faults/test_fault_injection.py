@@ -36,6 +36,7 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks import Webhook
 
+from plumbing import sealing
 from tests import services
 from tests.processes import Processes, Shop, children_of, wiring
 from tests.webhook_receiver import Receiver
@@ -375,7 +376,7 @@ def _check(system: System, payment_ids: list[str]) -> Report:
             )
         )
         inbox_ids = Counter(
-            r[0]
+            r[0] and sealing.open_value(r[0])  # sealed at rest (docs/OPERATIONS.md)
             for r in conn.execute(
                 sa.text("SELECT checkout_request_id FROM callback_inbox WHERE state <> 'rejected'")
             )

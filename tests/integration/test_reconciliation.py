@@ -13,6 +13,7 @@ from payments.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
 from store import payments
 from store.db import utcnow
 from store.payments import PaymentRecord
+from store.sealed import checkout_index
 from store.tables import callback_inbox
 from store.tables import payments as payments_table
 from tests.factories import stk_callback
@@ -161,7 +162,10 @@ def test_legacy_unmatched_callback_is_rematched_but_only_checked_with_daraja(
         conn.execute(
             payments_table.update()
             .where(payments_table.c.id == p.id)
-            .values(checkout_request_id="ws_CO_KNOWN_LATER")
+            .values(
+                checkout_request_id="ws_CO_KNOWN_LATER",
+                checkout_index=checkout_index("ws_CO_KNOWN_LATER"),
+            )
         )
     received = callbacks.receive(
         h.container, stk_callback("ws_CO_KNOWN_LATER"), source_ip="127.0.0.1", token=None,

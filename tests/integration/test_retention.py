@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from operations import retention
 from payments import callbacks
+from payments import orders as order_cases
 from store import deliveries, refusals
 from store.db import utcnow
 from store.retention import KINDS
@@ -16,6 +17,8 @@ from store.tables import (
     callback_inbox,
     daraja_exchanges,
     job_deliveries,
+    order_events,
+    orders,
     outbox,
     payment_events,
     payments,
@@ -23,6 +26,7 @@ from store.tables import (
 )
 from tests.factories import stk_callback
 from tests.integration.conftest import Harness
+from tests.integration.test_orders import new_order
 
 pytestmark = pytest.mark.integration
 
@@ -122,3 +126,22 @@ def test_purge_deletes_in_small_batches_each_in_its_own_transaction(h: Harness) 
     assert purged["refused_requests"] == 7
     # refused_requests takes three batches (3, 3, 1); each other kind one empty batch.
     assert len(commits) == 3 + len(KINDS) - 1
+
+
+def test_orders_and_payments_older_than_the_retention_stay_whole_and_readable(
+    h: Harness,
+) -> None:
+    order = order_cases.create(h.container, new_order(customer_phone="254712000444"))
+    paid = order_cases.initiate_payment(h.container, order.order.id, "254712000444")
+    _raw_records(h)
+    _age_everything(h, days=400)
+    with h.container.engine.begin() as conn:
+        conn.execute(orders.update().values(created_at=utcnow() - timedelta(days=400)))
+    kept = (_count(h, orders), _count(h, order_events), _count(h, payments))
+
+    retention.purge(h.container)
+
+    assert (_count(h, orders), _count(h, order_events), _count(h, payments)) == kept
+    after = order_cases.get(h.container, order.order.id).order
+    assert (after.customer_phone, after.total_amount) == ("254712000444", order.order.total_amount)
+    assert h.get(paid.payment.id).phone_number == "254712000444"

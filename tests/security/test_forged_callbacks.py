@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from store.db import make_engine
+from store.sealed import checkout_index
 from store.tables import callback_inbox
 from tests import services
 from tests.factories import stk_callback
@@ -140,7 +141,7 @@ def _assert_forgery_kept(postgres_url: str, checkout: str, route: str) -> None:
         with engine.connect() as conn:
             states = conn.execute(
                 sa.select(callback_inbox.c.state).where(
-                    callback_inbox.c.checkout_request_id == checkout
+                    callback_inbox.c.checkout_index == checkout_index(checkout)
                 )
             ).scalars().all()  # fmt: skip
     finally:

@@ -25,6 +25,8 @@ SAFE = {
     "WEBHOOK_SECRET": "w" * 40,
     "REDIS_URL": "redis://redis:6379/0",
     "DATABASE_URL": "postgresql://shop:pw@db/khalex",
+    "DATA_ENCRYPTION_KEYS": "a2hhbGV4LXBheS1wcm9kdWN0aW9uLWRhdGEta2V5LTE=",
+    "BLIND_INDEX_KEY": "a2hhbGV4LXBheS1wcm9kdWN0aW9uLWluZGV4LWtleSE=",
 }
 
 
@@ -63,6 +65,9 @@ def test_a_safe_production_configuration_starts() -> None:
         ("RETENTION_DAYS", "0", "RETENTION_DAYS"),
         ("REDIS_URL", "", "REDIS_URL"),
         ("DATABASE_URL", "sqlite:///x.db", "PostgreSQL"),
+        ("DATA_ENCRYPTION_KEYS", "not base64!", "DATA_ENCRYPTION_KEYS"),
+        ("DATA_ENCRYPTION_KEYS", "c2hvcnQ=", "DATA_ENCRYPTION_KEYS"),
+        ("BLIND_INDEX_KEY", "", "BLIND_INDEX_KEY"),
     ],
 )
 def test_production_refuses_an_unsafe_setting_with_one_line_naming_it(
@@ -73,6 +78,19 @@ def test_production_refuses_an_unsafe_setting_with_one_line_naming_it(
 
     assert len(refused.value.problems) == 1, refused.value.problems
     assert says in refused.value.problems[0]
+
+
+def test_production_refuses_to_start_without_the_personal_data_keys() -> None:
+    keys = ("DATA_ENCRYPTION_KEYS", "BLIND_INDEX_KEY")
+    unkeyed = {k: v for k, v in SAFE.items() if k not in keys}
+
+    with pytest.raises(SettingsError) as refused:
+        load_settings(unkeyed, dotenv=None)
+
+    assert refused.value.problems == [
+        "production needs DATA_ENCRYPTION_KEYS",
+        "production needs BLIND_INDEX_KEY",
+    ]
 
 
 def test_an_empty_allow_list_in_production_is_unset_so_safaricoms_list() -> None:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from benchmarks import domain_decide
+from benchmarks import domain_decide, sealing_cost
 from benchmarks.__main__ import main
 from benchmarks.report import Ceiling, Figure, percentile, table
 
@@ -72,3 +72,11 @@ def test_domain_only_quick_run_prints_the_table_and_exits_zero(
     assert status == 0
     assert "domain decide()" in out
     assert "facts/s" in out
+
+
+def test_sealing_benchmark_reports_cpu_ms_per_initiate_and_per_push() -> None:
+    figures = {f.name: f for f in sealing_cost.run(quick=True)}
+
+    assert figures["per initiate"].unit == "CPU ms"
+    assert 0 < figures["per initiate"].value < figures["per push"].value * 10
+    assert "budget" in figures["per initiate"].note

@@ -12,6 +12,7 @@ import pytest
 from khalex_pay.boot.bootstrap import bootstrap
 from plumbing.logs import MaskingJsonFormatter, MaskingPlainFormatter, setup_logging
 from plumbing.settings import load_settings
+from tests.conftest import TEST_DATA_KEYS, TEST_INDEX_KEY
 
 pytestmark = pytest.mark.unit
 
@@ -43,7 +44,9 @@ def test_plain_lines_are_readable_masked_and_carry_the_ids() -> None:
 
 
 def test_dev_logs_plain_lines_and_other_processes_json(tmp_path: Path) -> None:
-    settings = load_settings({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}, dotenv=tmp_path / "-")
+    keys = {"DATA_ENCRYPTION_KEYS": TEST_DATA_KEYS, "BLIND_INDEX_KEY": TEST_INDEX_KEY}
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", **keys}
+    settings = load_settings(env, dotenv=tmp_path / "-")
 
     bootstrap("dev", settings, in_process=True)
     assert isinstance(logging.getLogger().handlers[0].formatter, MaskingPlainFormatter)

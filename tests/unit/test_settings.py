@@ -7,9 +7,14 @@ from pathlib import Path
 import pytest
 
 from khalex_pay.cli import main
+from plumbing.sealing import new_key
 from plumbing.settings import SettingsError, load_settings, read_dotenv
+from tests.conftest import TEST_DATA_KEYS, TEST_INDEX_KEY
 
 pytestmark = pytest.mark.unit
+
+#: Personal-data keys, which production requires.
+KEYS = {"DATA_ENCRYPTION_KEYS": TEST_DATA_KEYS, "BLIND_INDEX_KEY": TEST_INDEX_KEY}
 
 
 def test_defaults_run_the_embedded_sandbox() -> None:
@@ -59,7 +64,7 @@ def test_production_defaults_the_allow_list_to_safaricoms_addresses() -> None:
         "MPESA_BUSINESS_SHORTCODE": "600100", "MPESA_PASSKEY": "p" * 64,
         "MPESA_CALLBACK_URL": "https://pay.khalexchess.co.ke/api/payments/webhook",
         "JWT_SECRET": "j" * 40, "WEBHOOK_SECRET": "w" * 40, "REDIS_URL": "redis://r:6379/0",
-        "DATABASE_URL": "postgresql://u:p@db/khalex",
+        "DATABASE_URL": "postgresql://u:p@db/khalex", **KEYS,
     })  # fmt: skip
 
     assert s.callback_ip_allowed("196.201.214.200")
@@ -133,6 +138,19 @@ def test_caller_and_limit_settings_are_read_and_bad_ones_named() -> None:
     assert len(bad.value.problems) == len(names)
     for name in names:
         assert any(p.startswith(name) for p in bad.value.problems), name
+
+
+@pytest.mark.parametrize("command", ["api", "worker", "scheduler"])
+def test_servers_refuse_to_start_without_the_personal_data_keys(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATA_ENCRYPTION_KEYS", "")
+    monkeypatch.setenv("BLIND_INDEX_KEY", "")
+
+    assert main([command]) == 2
+
+    [line] = capsys.readouterr().err.splitlines()
+    assert "DATA_ENCRYPTION_KEYS and BLIND_INDEX_KEY are needed" in line
 
 
 @pytest.mark.parametrize(
@@ -221,3 +239,44 @@ def test_settings_command_prints_values_with_their_source_and_hides_secrets(
     assert "DATABASE_URL=postgresql+psycopg://shop:***@db/khalex  # the environment" in out
     assert "RECONCILE_AFTER_S=20  # default" in out
     assert "a-secret-nobody" not in out
+
+
+def test_one_personal_data_key_without_the_other_is_refused() -> None:
+    with pytest.raises(SettingsError) as bad:
+        load_settings({"DATA_ENCRYPTION_KEYS": new_key()}, dotenv=None)
+
+    assert bad.value.problems == [
+        "DATA_ENCRYPTION_KEYS and BLIND_INDEX_KEY go together: set both or neither "
+        "(from the environment)"
+    ]
+
+
+def test_a_data_key_that_is_not_32_base64_bytes_is_refused() -> None:
+    with pytest.raises(SettingsError) as bad:
+        load_settings(
+            {"DATA_ENCRYPTION_KEYS": f"{new_key()},c2hvcnQ=", "BLIND_INDEX_KEY": "not base64!"},
+            dotenv=None,
+        )
+
+    index_problem, data_problem = sorted(bad.value.problems)
+    assert index_problem.startswith("BLIND_INDEX_KEY must be base64 (")
+    assert data_problem == (
+        "DATA_ENCRYPTION_KEYS keys must be 32 bytes, base64-encoded (from the environment)"
+    )
+
+
+def test_settings_command_hides_the_personal_data_keys(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_key, index_key = new_key(), new_key()
+    monkeypatch.setenv("DATA_ENCRYPTION_KEYS", data_key)
+    monkeypatch.setenv("BLIND_INDEX_KEY", index_key)
+
+    assert main(["settings"]) == 0
+
+    out = capsys.readouterr().out
+    assert "DATA_ENCRYPTION_KEYS=(hidden)  # the environment" in out
+    assert "BLIND_INDEX_KEY=(hidden)  # the environment" in out
+    assert data_key not in out
+    assert index_key not in out
+    assert data_key not in repr(load_settings())

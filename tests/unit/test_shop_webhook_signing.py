@@ -20,8 +20,12 @@ from plumbing.settings import (
     webhook_secret_bytes,
 )
 from store.webhooks import DELIVERED, FAILED, PENDING, WebhookEvent
+from tests.conftest import TEST_DATA_KEYS, TEST_INDEX_KEY
 
 pytestmark = pytest.mark.unit
+
+#: Personal-data keys, which production requires.
+KEYS = {"DATA_ENCRYPTION_KEYS": TEST_DATA_KEYS, "BLIND_INDEX_KEY": TEST_INDEX_KEY}
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 PAYLOAD = {
@@ -172,7 +176,7 @@ def _production(**env: str) -> dict[str, str]:
         "MPESA_CALLBACK_URL": "https://pay.khalexchess.co.ke/api/payments/webhook",
         "JWT_SECRET": "j" * 40, "WEBHOOK_SECRET": "w" * 40,
         "REDIS_URL": "redis://redis:6379/0", "DATABASE_URL": "postgresql://db/khalex",
-        **env,
+        **KEYS, **env,
     }  # fmt: skip
 
 
