@@ -42,3 +42,12 @@ fmt: install ## Format and autofix
 .PHONY: bench
 bench: install services ## Print the benchmark figures
 	@$(UV) run python -m benchmarks
+
+.PHONY: bench-scale
+bench-scale: install services ## The read paths at a million finished payments (minutes; a database of its own)
+	@$(UV) run python -m benchmarks.scale
+
+.PHONY: bench-smoke
+bench-smoke: install services ## Every benchmark at tiny sizes, so none rots (figures not judged)
+	@$(UV) run python -m benchmarks --quick
+	@$(UV) run python -m benchmarks.scale --quick
