@@ -12,7 +12,7 @@ from daraja.client import DarajaClient, DarajaConfig, ExchangeRecorder
 from daraja.tokens import MemoryTokenCache, RedisTokenCache, TokenCache
 from daraja.wire import PushAccepted, QueryResult
 from plumbing.settings import Settings
-from store.db import make_engine
+from store.db import autocommit, make_engine
 from store.outbox import Job
 
 #: Hands one outbox job to the broker; raises if the broker cannot take it.
@@ -64,6 +64,11 @@ class Container:
     @classmethod
     def build(cls, settings: Settings, publish: Publish) -> Container:
         return cls(settings=settings, engine=make_engine(settings.database_url), publish=publish)
+
+    @cached_property
+    def reads(self) -> Engine:
+        """The engine for one-statement reads: no transaction round trips around them."""
+        return autocommit(self.engine)
 
     @cached_property
     def daraja(self) -> Daraja:
