@@ -95,6 +95,7 @@ def daraja_config(settings: Settings) -> DarajaConfig:
         transaction_type=settings.mpesa_transaction_type,
         party_b=settings.mpesa_party_b,
         timeout_s=settings.mpesa_timeout_s,
+        max_concurrency=settings.daraja_max_concurrency,
     )
 
 

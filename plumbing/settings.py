@@ -82,6 +82,8 @@ class Settings:
     #: `required`: callbacks must carry X-Mpesa-Signature (behind a signing relay).
     mpesa_callback_signature: str = "off"
     mpesa_timeout_s: float = 10.0
+    # Daraja calls one worker process has in flight at once (a bound, not a target).
+    daraja_max_concurrency: int = 64
     jwt_secret: str = "dev-jwt-secret-change-me"  # noqa: S105 - refused in production
     webhook_secret: str = "dev-webhook-secret-change-me"  # noqa: S105 - refused in production
     database_url: str = "sqlite:///khalex-pay.db"
@@ -173,6 +175,7 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = N
         mpesa_callback_allowed_ips=_networks(env, mode, problems),
         mpesa_callback_signature=env.get("MPESA_CALLBACK_SIGNATURE", "off").strip() or "off",
         mpesa_timeout_s=_number(env, "MPESA_TIMEOUT_S", 10.0, problems),
+        daraja_max_concurrency=_integer(env, "DARAJA_MAX_CONCURRENCY", 64, problems),
         jwt_secret=env.get("JWT_SECRET", Settings.jwt_secret),
         webhook_secret=env.get("WEBHOOK_SECRET", Settings.webhook_secret),
         database_url=normalise_database_url(env.get("DATABASE_URL", Settings.database_url)),
@@ -365,6 +368,8 @@ def _trust_problems(s: Settings) -> list[str]:
         problems.append("MPESA_CALLBACK_SIGNATURE must be off or required")
     if s.retention_days < 1:
         problems.append("RETENTION_DAYS must be at least 1")
+    if s.daraja_max_concurrency < 1:
+        problems.append("DARAJA_MAX_CONCURRENCY must be at least 1")
     return problems
 
 
