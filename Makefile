@@ -47,7 +47,12 @@ bench: install services ## Print the benchmark figures
 bench-scale: install services ## The read paths at a million finished payments (minutes; a database of its own)
 	@$(UV) run python -m benchmarks.scale
 
+.PHONY: bench-burst
+bench-burst: install services ## A burst of 200 payments with Daraja at 2 s per call, and the inline peer
+	@$(UV) run python -m benchmarks.burst
+
 .PHONY: bench-smoke
 bench-smoke: install services ## Every benchmark at tiny sizes, so none rots (figures not judged)
 	@$(UV) run python -m benchmarks --quick
 	@$(UV) run python -m benchmarks.scale --quick
+	@$(UV) run python -m benchmarks.burst --quick
