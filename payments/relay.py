@@ -6,6 +6,7 @@ import logging
 
 from payments.container import Container
 from store import outbox
+from store.outbox import Job
 
 log = logging.getLogger(__name__)
 
@@ -31,5 +32,29 @@ def relay(c: Container, job_ids: list[int] | None = None, limit: int = 200) -> i
                 )  # fmt: skip
                 break
             sent.append(job.id)
+        outbox.mark_sent(conn, sent)
+    return len(sent)
+
+
+def relay_committed(c: Container, jobs: list[Job]) -> int:
+    """Publish jobs their writer has just committed, then mark them sent; how many went.
+
+    The fast path after a request's own commit: the writer holds the jobs, so nothing is
+    claimed first and marking them is one statement outside a transaction. The scheduler's
+    relay may publish one of them too in that instant; every job tolerates a duplicate. A
+    job the broker refuses stays unsent, for the scheduler's relay.
+    """
+    sent: list[int] = []
+    for job in jobs:
+        try:
+            c.publish(job)
+        except Exception:
+            log.exception(
+                "broker refused outbox job %s (%s); will retry", job.id, job.actor,
+                extra={"correlation_id": job.correlation_id, "job": job.actor},
+            )  # fmt: skip
+            break
+        sent.append(job.id)
+    with c.reads.begin() as conn:
         outbox.mark_sent(conn, sent)
     return len(sent)

@@ -43,6 +43,12 @@ def add(conn: sa.Connection, queue: str, actor: str, *args: str | int) -> int:
     return int(result.scalar_one())
 
 
+def add_job(conn: sa.Connection, queue: str, actor: str, *args: str | int) -> Job:
+    """`add`, returning the job itself, for its writer to publish once it commits."""
+    job_id = add(conn, queue, actor, *args)
+    return Job(job_id, queue, actor, list(args), correlation.current())
+
+
 def add_many(
     conn: sa.Connection, queue: str, actor: str, args: Sequence[Sequence[str | int]]
 ) -> None:

@@ -23,7 +23,7 @@ import uvicorn
 from dramatiq.brokers.redis import RedisBroker
 from litestar import Litestar, Request, post
 from litestar.response import Response
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 TABLE = "reference_payments"
 metadata = sa.MetaData()
@@ -51,23 +51,33 @@ class Initiate(msgspec.Struct, rename="camel"):
     customer_email: str
 
 
-_engine = create_async_engine(os.environ.get("DATABASE_URL", ""), pool_size=10, max_overflow=20)
-_broker = RedisBroker(url=os.environ.get("REDIS_URL", ""))  # type: ignore[no-untyped-call]
-_broker.declare_queue("reference")
+class _Services:
+    """The engine and the broker, made when the server starts (not on import)."""
+
+    engine: AsyncEngine
+    broker: RedisBroker
+
+
+def _start() -> None:
+    _Services.engine = create_async_engine(
+        os.environ["DATABASE_URL"], pool_size=10, max_overflow=20
+    )
+    _Services.broker = RedisBroker(url=os.environ["REDIS_URL"])  # type: ignore[no-untyped-call]
+    _Services.broker.declare_queue("reference")
 
 
 @post("/api/payments/initiate")
 async def initiate(request: Request[Any, Any, Any]) -> Response[bytes]:
     body = msgspec.json.decode(await request.body(), type=Initiate)
     payment_id = str(uuid.uuid4())
-    async with _engine.begin() as conn:
+    async with _Services.engine.begin() as conn:
         await conn.execute(payments.insert().values(
             id=payment_id, amount=body.amount, phone_number=body.phone_number,
             product_id=body.product_id, product_name=body.product_name,
             customer_name=body.customer_name, customer_email=body.customer_email,
             status="created", created_at=datetime.now(UTC),
         ))  # fmt: skip
-    _broker.enqueue(dramatiq.Message(
+    _Services.broker.enqueue(dramatiq.Message(
         queue_name="reference", actor_name="send_push", args=(payment_id,), kwargs={},
         options={},
     ))  # fmt: skip
@@ -79,7 +89,7 @@ def create_table(engine: sa.Engine) -> None:
     metadata.create_all(engine)
 
 
-app = Litestar([initiate])
+app = Litestar([initiate], on_startup=[_start])
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m benchmarks.reference.app")
