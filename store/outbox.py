@@ -56,13 +56,12 @@ def add_many(
     if not args:
         return
     now, correlation_id = utcnow(), correlation.current()
-    conn.execute(
-        outbox.insert().values([
-            {"queue": queue, "actor": actor, "args": list(a), "created_at": now,
-             "correlation_id": correlation_id}
-            for a in args
-        ])
-    )  # fmt: skip
+    # executemany: one cached statement SQLAlchemy batches, whatever the number of jobs.
+    conn.execute(outbox.insert(), [
+        {"queue": queue, "actor": actor, "args": list(a), "created_at": now,
+         "correlation_id": correlation_id}
+        for a in args
+    ])  # fmt: skip
 
 
 def claim(conn: sa.Connection, *, ids: list[int] | None = None, limit: int = 100) -> list[Job]:
