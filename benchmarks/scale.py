@@ -177,12 +177,14 @@ def _reconciliation_pass(engine: sa.Engine, env: dict[str, str]) -> Goal:
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE payments SET next_query_at = now() - interval "
                                  "'1 second' WHERE status = 'pushed'"))  # fmt: skip
+        cpu = time.process_time()
         seconds = _timed(lambda: _tick(container))
+        cpu_ms = (time.process_time() - cpu) * 1000
     finally:
         container.engine.dispose()
         broker.close()
     return Goal(BENCH, f"reconciliation pass, {IN_FLIGHT} in flight", seconds * 1000, "ms",
-                50.0, note="expire, queue the due queries, relay them to Redis")  # fmt: skip
+                50.0, note=f"queue the queries, relay them; our CPU {cpu_ms:.0f} ms")  # fmt: skip
 
 
 def _tick(container: Container) -> None:
