@@ -14,13 +14,21 @@ uv: ## Install uv if it is missing
 install: uv ## Create .venv from the lock file
 	@$(UV) sync --locked --quiet
 
+#: Where `make dev` listens: `make dev PORT=8001 HOST=0.0.0.0`.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 .PHONY: dev
-dev: install ## Run everything in one process (SQLite, in-process queue, simulator) on :8000
-	@$(UV) run khalex-pay dev
+dev: install ## Run everything in one process (SQLite, in-process queue, simulator); PORT=, HOST=
+	@$(UV) run khalex-pay dev --host $(HOST) --port $(PORT)
 
 .PHONY: services
 services: ## Start the local PostgreSQL and Redis if they are down
 	@scripts/ensure-services
+
+.PHONY: chromium
+chromium: ## Install Debian's Chromium for the browser tests if it is missing
+	@scripts/ensure-chromium
 
 .PHONY: lint
 lint: install ## ruff (lint and format check), mypy --strict, the import contracts and bandit
@@ -31,13 +39,21 @@ lint: install ## ruff (lint and format check), mypy --strict, the import contrac
 	@$(UV) run bandit -q -c pyproject.toml -r api workers domain store daraja payments operations khalex_pay plumbing migrations
 
 .PHONY: test
-test: install services lint ## The whole suite: lint, unit, integration, simulator, end to end
-	@$(UV) run pytest
+test: install services chromium lint ## The whole suite (lint, unit, integration, simulator, end to end, browser) and its coverage floor
+	@$(UV) run pytest --cov
+
+.PHONY: screenshots
+screenshots: install chromium ## Write each checkout stage at desktop and phone size to docs/screenshots/ (only some: STAGES="4-paid-by-paybill ...")
+	@$(UV) run python -m tests.browser.screenshots docs/screenshots $(STAGES)
 
 .PHONY: fmt
 fmt: install ## Format and autofix
 	@$(UV) run ruff format .
 	@$(UV) run ruff check --fix .
+
+.PHONY: settings-table
+settings-table: install ## Rewrite the README's settings table from plumbing/settings.py
+	@$(UV) run khalex-pay settings --update README.md
 
 .PHONY: bench
 bench: install services ## Print the benchmark figures

@@ -8,17 +8,24 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
 from api import client_js, health, ops, schema_viewer
+from api.c2b import C2bController
 from api.callers import provide_caller
 from api.content_type import require_json
 from api.correlation import correlation_middleware
-from api.errors import ApiError, api_error_handler, http_error_handler, internal_error_handler
+from api.errors import (
+    ApiError,
+    api_error_handler,
+    http_error_handler,
+    internal_error_handler,
+    validation_error_handler,
+)
 from api.events import payment_events
-from api.openapi_docs import COMPONENTS
+from api.openapi_docs import COMPONENTS, OVERVIEW
 from api.orders import OrderController
 from api.payment_config import payment_config
 from api.payments import PaymentController
@@ -49,6 +56,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             PaymentController,
+            C2bController,
             OrderController,
             payment_events,
             payment_config,
@@ -71,12 +79,15 @@ def create_app(
         cors_config=_cors(settings.cors_allow_origins),
         exception_handlers={
             ApiError: api_error_handler,
+            ValidationException: validation_error_handler,
             HTTPException: http_error_handler,
             Exception: internal_error_handler,
         },
         openapi_config=OpenAPIConfig(
             title="Khalex Pay",
             version="0.1.0",
+            description=OVERVIEW,
+            use_handler_docstrings=True,  # each handler's docstring describes its operation
             components=COMPONENTS,
             render_plugins=schema_viewer.render_plugins(),
         ),

@@ -62,8 +62,9 @@ CATALOGUE = {
 def demo_order(request: AnyRequest, container: Deps, body: RawBody) -> dict[str, object]:
     """What a shop's server does: create the order at its own prices, hand the page a token.
 
-    Body: productId, phoneNumber, customerName, customerEmail. Answers orderId, totalAmount
-    and the checkoutToken the page pays with.
+    Body: productId, phoneNumber, customerName, customerEmail. Answers orderId, totalAmount,
+    the checkoutToken the page pays with, the shop's name the prompt shows and how long a
+    payment may wait for the PIN (the page's countdown).
     """
     data = decode_object(body)
     product = CATALOGUE.get(str(data.get("productId")))
@@ -86,6 +87,8 @@ def demo_order(request: AnyRequest, container: Deps, body: RawBody) -> dict[str,
         "orderId": view.order.id,
         "totalAmount": view.order.total_amount,
         "checkoutToken": checkout_tokens.mint(container.settings.jwt_secret, view.order.id),
+        "shopName": container.settings.mpesa_transaction_desc,
+        "paymentExpiryS": container.settings.payment_expiry_s,
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from litestar import MediaType, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 
 from api.types import AnyRequest
 
@@ -81,6 +81,24 @@ def http_error_handler(_: AnyRequest, exc: HTTPException) -> Response[object]:
         envelope(code, str(exc.detail)),
         status_code=exc.status_code,
         headers=exc.headers,
+        media_type=MediaType.JSON,
+    )
+
+
+def validation_error_handler(request: AnyRequest, exc: ValidationException) -> Response[object]:
+    """A path or query parameter Litestar could not read: 400 `invalid_parameter`, naming it.
+
+    (Bodies are read by hand and never reach Litestar's validation.)
+    """
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    first = problems[0] if problems and isinstance(problems[0], dict) else {}
+    name, why = first.get("key"), first.get("message")
+    if not isinstance(name, str):
+        return http_error_handler(request, exc)
+    message = f"{name} is not valid: {str(why).rstrip('.')}." if why else f"{name} is not valid."
+    return Response(
+        envelope("invalid_parameter", message, name),
+        status_code=exc.status_code,
         media_type=MediaType.JSON,
     )
 

@@ -19,7 +19,7 @@ from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.callers import Caller
-from api.openapi_docs import SECURED, errors
+from api.openapi_docs import PAYMENT_EVENTS
 from api.payments import status_as
 from api.types import Deps
 from payments.container import Container
@@ -37,9 +37,8 @@ _VOLATILE = ("updatedAt",)
 
 
 @get(
-    "/api/payments/{payment_id:str}/events", sync_to_thread=True, security=SECURED,
-    tags=["payments"], media_type="text/event-stream",
-    responses=errors(401, 404, 503),
+    "/api/payments/{payment_id:str}/events", sync_to_thread=True, tags=["payments"],
+    media_type="text/event-stream", **PAYMENT_EVENTS,
 )  # fmt: skip
 def payment_events(payment_id: FromPath[str], container: Deps, caller: Caller) -> ServerSentEvent:
     """Server-sent events: a `payment` event (the Payment JSON) per change, until final.

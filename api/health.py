@@ -10,7 +10,7 @@ from api.types import Deps
 from payments.container import Container
 
 
-@get("/health/live", sync_to_thread=False, tags=["health"])
+@get("/health/live", sync_to_thread=False, tags=["health"], **docs.LIVE)
 def live() -> dict[str, str]:
     """200 while the process runs."""
     return {"status": "ok"}

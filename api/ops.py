@@ -27,7 +27,7 @@ from api.auth import require_ops
 from api.callers import bearer, unauthenticated
 from api.errors import ApiError
 from api.types import AnyRequest
-from operations import ops
+from operations import ops, paybill
 from operations.dlq import (
     LIST_LIMIT,
     BrokerUnavailable,
@@ -103,14 +103,14 @@ class OpsController(Controller):
     path = "/"
     tags = ["operations"]  # noqa: RUF012 - Litestar declares it an instance attribute
 
-    @get("/queues", sync_to_thread=True, **docs.OPS)
+    @get("/queues", sync_to_thread=True, **docs.OPS_QUEUES)
     def queues(self, ops_deps: OpsDeps) -> dict[str, object]:
         """Each queue's ready depth, delayed messages, dead letters and oldest wait."""
         with _broker_errors():
             stats = ops_deps.queues.stats()
         return {"queues": [_queue(q) for q in stats]}
 
-    @get("/summary", sync_to_thread=True, **docs.OPS)
+    @get("/summary", sync_to_thread=True, **docs.OPS_SUMMARY)
     def summary(self, ops_deps: OpsDeps) -> dict[str, object]:
         """Success rate, processing times, failure reasons and counts: last hour and day."""
         now = utcnow()
@@ -118,7 +118,7 @@ class OpsController(Controller):
             windows = ops.summary(conn, now)
         return {"generatedAt": _iso(now), **{k: _window(w) for k, w in windows.items()}}
 
-    @get("/stuck", sync_to_thread=True, **docs.OPS)
+    @get("/stuck", sync_to_thread=True, **docs.OPS_STUCK)
     def stuck(self, ops_deps: OpsDeps) -> dict[str, object]:
         """Pending payments older than RECONCILE_AFTER_S, oldest first."""
         after_s = ops_deps.container.settings.reconcile_after_s
@@ -126,7 +126,7 @@ class OpsController(Controller):
             total, found = ops.stuck(conn, after_s)
         return {"olderThanSeconds": after_s, "count": total, "payments": [_stuck(p) for p in found]}
 
-    @get("/refunds-due", sync_to_thread=True, **docs.OPS_PAGE)
+    @get("/refunds-due", sync_to_thread=True, **docs.OPS_REFUNDS_DUE)
     def refunds_due(
         self,
         ops_deps: OpsDeps,
@@ -145,7 +145,29 @@ class OpsController(Controller):
             ],
         }  # fmt: skip
 
-    @get("/dead-letters", sync_to_thread=True, **docs.OPS_LIST)
+    @get("/paybill", sync_to_thread=True, **docs.OPS_PAYBILL)
+    def paybill_payments(
+        self,
+        ops_deps: OpsDeps,
+        # `state` is a name Litestar keeps for itself: read the query key into another.
+        wanted: Annotated[str | None, QueryParameter(name="state", max_length=16)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = paybill.DEFAULT_LIMIT,
+    ) -> dict[str, object]:
+        """PayBill (C2B) confirmations, newest first; by default those that paid no order
+        (unmatched, refund due, untrusted). `state` picks one state instead."""
+        state = wanted
+        if state is not None and state not in paybill.STATES:
+            raise ApiError(
+                400, "invalid_state", f"state must be one of {', '.join(paybill.STATES)}.",
+                "state",
+            )  # fmt: skip
+        if state is None:
+            found = paybill.listing(ops_deps.container, limit=limit)
+        else:  # any one state, of validations too
+            found = paybill.listing(ops_deps.container, states=(state,), kind=None, limit=limit)
+        return {"count": len(found), "payments": found}
+
+    @get("/dead-letters", sync_to_thread=True, **docs.OPS_DEAD_LETTERS)
     def dead_letters(
         self,
         ops_deps: OpsDeps,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+import msgspec
+from msgspec import Meta
 
 from api.callers import Caller, Checkout
 from api.errors import ApiError
-from api.schemas import EMAIL, decode_object, iso, text_field
-from domain.money import InvalidAmount, parse_amount
-from domain.order import InvalidOrder, Item, Status, total_of
+from api.schemas import EMAIL, Email, Phone, Text100, Text200, decode_object, iso, text_field
+from domain.money import MAX_AMOUNT, InvalidAmount, parse_amount
+from domain.order import MAX_ITEMS, MAX_QUANTITY, InvalidOrder, Item, Status, total_of
 from domain.phone import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
 from operations.ops import mask_email
 from payments.orders import OrderView
@@ -23,7 +26,55 @@ ORDER_TEXT = (
 )
 ITEM_TEXT = (("productId", 100, True), ("productName", 200, True))
 #: Statuses the shop or an operator may ask for (`confirmed` comes only from a payment).
-MOVABLE = ("processing", "shipped", "delivered", "cancelled")
+Movable = Literal["processing", "shipped", "delivered", "cancelled"]
+MOVABLE: tuple[str, ...] = get_args(Movable)
+
+
+class OrderItemRequest(msgspec.Struct, rename="camel"):
+    """One line of a new order."""
+
+    product_id: Text100
+    product_name: Text200
+    quantity: Annotated[int, Meta(ge=1, le=MAX_QUANTITY)]
+    unit_price: Annotated[int, Meta(ge=0, le=MAX_AMOUNT, description="Whole shillings (KES).")]
+
+
+class OrderRequest(msgspec.Struct, rename="camel"):
+    """A new order. Its total is Σ quantity x unitPrice + deliveryFee, computed here;
+    `totalAmount`, if sent, must equal that sum (a check on the shop's own arithmetic)."""
+
+    # Documents the body; `parse_order` reads it, naming the first bad field.
+
+    customer_name: Text200
+    customer_phone: Phone
+    items: Annotated[list[OrderItemRequest], Meta(min_length=1, max_length=MAX_ITEMS)]
+    customer_email: Email | None = None
+    delivery_address: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+    delivery_fee: Annotated[int, Meta(ge=0, le=MAX_AMOUNT)] = 0
+    notes: Annotated[str, Meta(min_length=1, max_length=1000)] | None = None
+    total_amount: int | msgspec.UnsetType = msgspec.UNSET
+
+
+class StatusChangeRequest(msgspec.Struct):
+    """Where the order moves (`confirmed` comes only from a payment)."""
+
+    status: Movable
+
+
+ORDER_REQUEST_EXAMPLE: dict[str, object] = {
+    "customerName": "Wanjiru Kamau",
+    "customerEmail": "wanjiru@example.com",
+    "customerPhone": "0712345678",
+    "deliveryAddress": "Moi Avenue 14, Nairobi",
+    "items": [
+        {"productId": "board-01", "productName": "Tournament chess board",
+         "quantity": 1, "unitPrice": 1500},
+        {"productId": "clock-02", "productName": "Chess clock", "quantity": 1, "unitPrice": 2800},
+    ],
+    "deliveryFee": 200,
+    "notes": "Deliver after 5 pm",
+}  # fmt: skip
+STATUS_CHANGE_EXAMPLE: dict[str, object] = {"status": "shipped"}
 
 
 def parse_order(body: bytes) -> NewOrder:
@@ -154,6 +205,17 @@ def present_order(view: OrderView, caller: Caller) -> dict[str, object]:
         "payments": view.payment_ids,
         "refundDue": o.refund_due,
         "refundPaymentIds": o.refund_payment_ids,
+        # Money that came by PayBill (C2B): its id is what paymentId or refundPaymentIds name.
+        "paybillPayments": [
+            {
+                "id": p.id,
+                "receipt": p.trans_id,
+                "amount": p.amount,
+                "state": p.state,
+                "receivedAt": iso(p.received_at),
+            }
+            for p in view.paybill
+        ],
         "notes": o.notes,
         "createdAt": iso(o.created_at),
         "updatedAt": iso(o.updated_at),

@@ -20,6 +20,7 @@ from api.checkout_tokens import MAX_ORDER_ID
 from api.errors import ApiError
 from api.order_schemas import parse_move, parse_order, parse_order_payment, present_order
 from api.rate_limits import RateLimits
+from api.schemas import MAX_IDEMPOTENCY_KEY
 from api.types import AnyRequest, Deps
 from domain.order import Status
 from payments import initiation, orders
@@ -28,8 +29,6 @@ from store.payments import OrderBusy
 
 #: Seconds a page should wait before paying an order again while a payment is in flight.
 RETRY_AFTER_BUSY_S = 30
-#: Longest Idempotency-Key we keep (Stripe's limit).
-MAX_IDEMPOTENCY_KEY = 255
 #: Statuses `GET /api/orders?status=` filters on.
 STATUSES = tuple(s.value for s in Status)
 
@@ -61,12 +60,8 @@ class OrderController(Controller):
     def create(
         self, request: AnyRequest, container: Deps, caller: Caller, body: RawBody
     ) -> Response[dict[str, object]]:
-        """Create an order (shop API key); totals are computed here. Answers a checkoutToken.
-
-        Body: customerName, customerEmail?, customerPhone, deliveryAddress?, items
-        [{productId, productName, quantity, unitPrice}], deliveryFee?, notes?.
-        Optional header Idempotency-Key.
-        """
+        """Create an order; its total is computed here. Answers the order with a
+        `checkoutToken` for the shop's page, which pays it with only the customer's phone."""
         _shop_only(caller)
         with refused.kept(container, request, body, request.headers.get("idempotency-key")):
             new = parse_order(body)

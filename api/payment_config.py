@@ -15,12 +15,10 @@ from litestar import get
 
 from api.callers import Caller, Checkout
 from api.errors import ApiError
-from api.openapi_docs import SECURED, errors
+from api.openapi_docs import PAYMENTS_CONFIG
 from api.types import Deps
+from domain import paybill
 from plumbing.settings import Settings
-
-#: Daraja's AccountReference holds at most 12 characters.
-_REFERENCE_CHARS = 12
 
 
 def bucket(key: str) -> int:
@@ -50,17 +48,14 @@ def account_reference(settings: Settings, caller: Caller) -> str:
     """The PayBill account reference the customer types: the order's, for a checkout.
 
     An order's is "KP" and the first 10 hex digits of its id, upper case (12 characters,
-    Daraja's limit), so a C2B confirmation can be matched to the order by it.
+    Daraja's limit; `domain.paybill`), so a C2B confirmation can be matched to the order by it.
     """
     if isinstance(caller, Checkout) and caller.order_id:
-        return ("KP" + caller.order_id.replace("-", "").upper())[:_REFERENCE_CHARS]
+        return paybill.account_reference(caller.order_id)
     return settings.mpesa_account_reference
 
 
-@get(
-    "/api/payments/config", sync_to_thread=False, security=SECURED, tags=["payments"],
-    responses=errors(401),
-)  # fmt: skip
+@get("/api/payments/config", sync_to_thread=False, tags=["payments"], **PAYMENTS_CONFIG)
 def payment_config(container: Deps, caller: Caller) -> dict[str, object]:
     """What the page may offer: M-Pesa (or not, outside the rollout), PayBill, the contact.
 

@@ -15,10 +15,10 @@ from api import refused
 from api.callers import Caller, Checkout, may_read_payment
 from api.client_address import client_address
 from api.errors import ApiError, payments_unavailable
-from api.openapi_docs import CALLBACK, INITIATE_BODY, SECURED, errors, payment
+from api.openapi_docs import CALLBACK, PAYMENT_INITIATE, PAYMENT_STATUS
 from api.payment_config import require_rollout
 from api.rate_limits import RateLimits
-from api.schemas import decode_object, parse_initiate, present
+from api.schemas import MAX_IDEMPOTENCY_KEY, decode_object, parse_initiate, present
 from api.types import AnyRequest, Deps
 from payments import callbacks, initiation
 from payments.container import Container
@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds a client should wait before initiating again for a phone with a payment in flight.
 RETRY_AFTER_BUSY_S = 30
-#: Longest Idempotency-Key we keep (Stripe's limit).
-MAX_IDEMPOTENCY_KEY = 255
 #: The per-app rate limits, injected by name.
 Limits = NamedDependency[RateLimits]
 
@@ -39,14 +37,7 @@ class PaymentController(Controller):
     path = "/api/payments"
     tags = ["payments"]  # noqa: RUF012 - Litestar declares it an instance attribute
 
-    @post(
-        "/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED, security=SECURED,
-        responses={
-            **errors(400, 401, 404, 409, 413, 415, 422, 429, 503),
-            **payment(202, "Accepted: the payment, pending; Location is its status URL."),
-        },
-        operation_class=INITIATE_BODY,
-    )  # fmt: skip
+    @post("/initiate", sync_to_thread=True, status_code=HTTP_202_ACCEPTED, **PAYMENT_INITIATE)
     def initiate(
         self,
         request: AnyRequest,
@@ -55,19 +46,15 @@ class PaymentController(Controller):
         caller: Caller,
         body: RawBody,
     ) -> Response[dict[str, object]]:
-        """Start an M-Pesa payment; the STK push is sent by a worker. Poll the Location URL.
+        """Start an M-Pesa payment: answers at once, pending; the prompt follows in seconds.
 
-        Body: amount (integer KES 1..250000), phoneNumber, productId, productName,
-        customerName, customerEmail, optional orderId. Optional header Idempotency-Key.
-        To pay an order: {orderId, phoneNumber}; the rest comes from the order. A shop API
-        key may send any body; a checkout token pays only its own order.
+        The shop's server may send the whole payment; to pay an order, send only
+        {orderId, phoneNumber} (the rest comes from the order). A checkout token pays only
+        its own order. Follow the payment at `Location` (or its events).
         """
         return initiate_as(request, container, rate_limits, caller, body)
 
-    @get(
-        "/status/{ref:str}", sync_to_thread=True, security=SECURED,
-        responses={**errors(401, 404, 503), **payment(200, "The payment.")},
-    )  # fmt: skip
+    @get("/status/{ref:str}", sync_to_thread=True, **PAYMENT_STATUS)
     def status(self, ref: FromPath[str], container: Deps, caller: Caller) -> dict[str, object]:
         """A payment by its paymentId or (shop server and operators) its CheckoutRequestID."""
         return status_as(container, caller, ref)

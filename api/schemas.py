@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
 from api.callers import Caller, sees_checkout_request_id
 from api.errors import ApiError
-from domain.money import InvalidAmount, parse_amount
+from domain.money import MAX_AMOUNT, MIN_AMOUNT, InvalidAmount, parse_amount
 from domain.next_step import next_step
 from domain.payment import Status, customer_message, public_status
 from domain.phone import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
@@ -24,9 +25,67 @@ TEXT_FIELDS = (
     ("customerEmail", 254, True),
     ("orderId", 64, False),
 )
+#: Longest Idempotency-Key kept (Stripe's limit).
+MAX_IDEMPOTENCY_KEY = 255
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Control characters and lone surrogates: never in a name, and PostgreSQL refuses NUL.
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+#: Whole shillings M-Pesa takes in one payment.
+Amount = Annotated[int, Meta(ge=MIN_AMOUNT, le=MAX_AMOUNT, description="Whole shillings (KES).")]
+#: A Kenyan mobile number in any form `normalise_msisdn` reads.
+Phone = Annotated[
+    str,
+    Meta(
+        description="07XXXXXXXX, 01XXXXXXXX, 7XXXXXXXX, +2547…, 2547… or 2541…",
+        examples=["0712345678"],
+    ),
+]
+
+#: Text fields of 1 to N characters (stripped of spaces; no control characters).
+Text64 = Annotated[str, Meta(min_length=1, max_length=64)]
+Text100 = Annotated[str, Meta(min_length=1, max_length=100)]
+Text200 = Annotated[str, Meta(min_length=1, max_length=200)]
+Email = Annotated[str, Meta(max_length=254, description="An e-mail address.")]
+
+
+class InitiateRequest(msgspec.Struct, rename="camel"):
+    """The whole payment, from the shop's server. `orderId` pays that order instead."""
+
+    # Documents the body; `parse_initiate` reads it, naming the first bad field.
+
+    amount: Amount
+    phone_number: Phone
+    product_id: Text100
+    product_name: Text200
+    customer_name: Text200
+    customer_email: Email
+    order_id: Text64 | None = None
+
+
+class OrderPaymentRequest(msgspec.Struct, rename="camel"):
+    """Paying an order: the rest comes from the order. A checkout token may leave out
+    `orderId` (its own order). `amount`, if sent, must be the order's total (else 409
+    `amount_mismatch`)."""
+
+    order_id: Text64
+    phone_number: Phone
+    amount: Amount | None = None
+
+
+INITIATE_EXAMPLE: dict[str, object] = {
+    "amount": 1500,
+    "phoneNumber": "0712345678",
+    "productId": "board-01",
+    "productName": "Tournament chess board",
+    "customerName": "Wanjiru Kamau",
+    "customerEmail": "wanjiru@example.com",
+}
+ORDER_PAYMENT_EXAMPLE: dict[str, object] = {
+    "orderId": "0b6e2f4c-8d1a-4c3e-b7f2-5a9d1e6c3b80",
+    "phoneNumber": "0712345678",
+}
 
 
 def decode_object(body: bytes) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -21,9 +20,8 @@ from types import TracebackType
 
 import httpx
 import redis
-import sqlalchemy as sa
 
-from migrations.run import upgrade
+from tests import services as tests_services
 
 #: Where the throwaway databases are created (same default as the tests).
 PG_ADMIN_URL = os.environ.get(
@@ -40,18 +38,8 @@ STOP_TIMEOUT_S = 15.0
 @contextmanager
 def fresh_database() -> Iterator[str]:
     """Create and migrate an empty PostgreSQL database; drop it afterwards."""
-    name = f"khalex_bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        upgrade(url)
+    with tests_services.fresh_database(admin_url=PG_ADMIN_URL, prefix="khalex_bench") as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager

@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from daraja.c2b import Registered, parse_registered
 from daraja.errors import (
     AnswerKind,
     DarajaError,
@@ -358,3 +359,34 @@ def _describe(answer: Answer) -> str:
 
 def _exc_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def register_outcome(reply: Reply) -> Registered:
+    """Daraja's acceptance of C2B URLs, or why it refused them (never retried here).
+
+    A token refusal is `InvalidToken` (refreshed once); every other error body, fault,
+    status or unreadable answer is `Refused`, not retryable: a person reads it ("Urls are
+    already registered" means production URLs change only through Safaricom).
+    """
+    answer = reply.answer
+    if isinstance(answer, ErrorBody):
+        if answer.code in TOKEN_CODES:
+            raise _error(InvalidToken, _daraja_origin(reply, answer), answer.message,
+                         Reason.INVALID_TOKEN)  # fmt: skip
+        raise _refused(_daraja_origin(reply, answer), answer.message or answer.code,
+                       Reason.REJECTED, retryable=False)  # fmt: skip
+    if reply.status == 200 and isinstance(answer, dict):
+        registered = parse_registered(answer)
+        if registered is not None:
+            return registered
+    raise Refused(
+        f"registerurl not accepted: HTTP {reply.status}, {_describe(answer)}",
+        retryable=False, reason=Reason.UNREADABLE_ANSWER, kind=_answer_kind(answer),
+        http_status=reply.status,
+    )  # fmt: skip
+
+
+def register_transport_failure(exc: httpx.RequestError) -> DarajaError:
+    """No answer to a register-URL request: unknown; registering again is safe to try."""
+    reason = Reason.TIMEOUT if isinstance(exc, httpx.TimeoutException) else Reason.CONNECTION_LOST
+    return DarajaError(_exc_text(exc), reason=reason, kind=AnswerKind.TRANSPORT)

@@ -29,12 +29,15 @@ from typing import Protocol, TypeVar
 
 import httpx
 
+from daraja.c2b import REGISTER_PATH, Registered, register_body, register_refusal
 from daraja.classify import (
     Reply,
     push_outcome,
     push_transport_failure,
     query_outcome,
     query_transport_failure,
+    register_outcome,
+    register_transport_failure,
     token_outcome,
     token_transport_failure,
 )
@@ -146,6 +149,7 @@ class _Operation:
 
 _PUSH = _Operation("stk_push", PUSH_PATH, push_transport_failure, OutcomeUnknown)
 _QUERY = _Operation("stk_query", QUERY_PATH, query_transport_failure, QueryNotReady)
+_REGISTER = _Operation("c2b_register", REGISTER_PATH, register_transport_failure, DarajaError)
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,37 @@ class DarajaClient:
         masked = mask_checkout_id(checkout_request_id)
         log.info("stk query %s: ResultCode %s", masked, result.result_code)
         return result
+
+    def register_c2b_urls(
+        self,
+        *,
+        response_type: str,
+        confirmation_url: str,
+        validation_url: str,
+        recorder: ExchangeRecorder | None = None,
+    ) -> Registered:
+        """Register this shortcode's C2B confirmation and validation URLs with Daraja.
+
+        Raises:
+            Refused: Daraja refused them (production registers once: a second call is
+                "Urls are already registered"), or they break Daraja's URL rules (no
+                "mpesa", "safaricom", ...), checked here before anything is sent.
+            DarajaError: no answer; whether Daraja registered them is unknown.
+        """
+        shortcode = self._config.shortcode
+        refusal = register_refusal(shortcode, response_type, confirmation_url, validation_url)
+        if refusal:
+            raise _invalid(refusal)
+        body = register_body(shortcode, response_type, confirmation_url, validation_url)
+        try:
+            registered = self._with_token(
+                lambda token: register_outcome(self._post(_REGISTER, body, token, recorder))
+            )
+        except DarajaError as exc:
+            _log_failure("c2b registerurl", exc)
+            raise
+        log.info("c2b urls registered for shortcode %s", shortcode)
+        return registered
 
     def close(self) -> None:
         """Close the HTTP client if this client created it."""

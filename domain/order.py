@@ -165,6 +165,16 @@ class PaymentCompleted:
 
     payment_id: str
     amount: int
+    #: "paybill" when the money came by PayBill (`payment_id` is then the C2B payment's id,
+    #: `receipt` its TransID); None for an STK payment.
+    via: str | None = None
+    receipt: str | None = None
+
+    @property
+    def data(self) -> dict[str, object]:
+        """What the order's event records about this money."""
+        extra = {"via": self.via, "receipt": self.receipt} if self.via else {}
+        return {"paymentId": self.payment_id, "amount": self.amount, **extra}
 
 
 Fact = Moved | PaymentCompleted
@@ -207,7 +217,7 @@ def _paid(o: Order, f: PaymentCompleted) -> Change | None:
         return None  # this payment's money is already accounted for
     if o.status is Status.PENDING and f.amount == o.total:
         return _change(
-            o, "confirmed", {"paymentId": f.payment_id, "amount": f.amount},
+            o, "confirmed", f.data,
             status=Status.CONFIRMED, paid_by=f.payment_id,
         )  # fmt: skip
     if o.status is Status.CANCELLED:
@@ -217,7 +227,7 @@ def _paid(o: Order, f: PaymentCompleted) -> Change | None:
     else:
         reason = "amount_differs"  # pending, but not the order's total: never confirms it
     return _change(
-        o, "refund_due", {"paymentId": f.payment_id, "amount": f.amount, "reason": reason},
+        o, "refund_due", {**f.data, "reason": reason},
         refunds=(*o.refunds, f.payment_id),
     )  # fmt: skip
 

@@ -1,29 +1,144 @@
-"""The `khalex-pay` command line (CONTRACT.md §2)."""
+"""The `khalex-pay` command line (CONTRACT.md §2).
+
+Its failures that are not bugs end in one line on stderr with the fix (`_explained`): a bad
+setting, a busy port, a database that is down or has no tables, Redis down. A reader that
+stops early (`khalex-pay ... | head`) ends it quietly.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+import re
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from khalex_pay import keys_cli, ops_cli, orders_cli, webhooks_cli
-from plumbing.settings import Settings, SettingsError, load_settings
+from khalex_pay import c2b_cli, keys_cli, ops_cli, orders_cli, settings_cli, webhooks_cli
+from plumbing.settings import Settings, SettingsError, hide_password, load_settings
 
 #: Default port per server command, so they can run side by side on one host.
 DEFAULT_PORTS = {"dev": 8000, "api": 8000, "simulator": 8001}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    try:
+        code = _run(args)
+        sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
+    except BrokenPipeError:
+        return _reader_gone()
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "settings":
+        return settings_cli.run(args)
     try:
         settings = load_settings()
     except SettingsError as exc:
         for problem in exc.problems:
-            print(f"khalex-pay: bad setting: {problem}", file=sys.stderr)  # noqa: T201
+            _fail(f"bad setting: {problem}")
         return 2
-    handler = _COMMANDS[args.command]
-    return handler(settings, args)
+    if args.command in DEFAULT_PORTS and (busy := _port_problem(args)):
+        _fail(busy)
+        return 1
+    try:
+        return _COMMANDS[args.command](settings, args)
+    except Exception as exc:
+        if isinstance(exc, BrokenPipeError) or (line := _explained(exc, settings)) is None:
+            raise
+        _fail(line)
+        return 1
+
+
+def _fail(line: str) -> None:
+    print(f"khalex-pay: {line}", file=sys.stderr)  # noqa: T201
+
+
+# --- Failures explained in one line -----------------------------------------------------------
+
+#: SQLSTATE for a table that does not exist (PostgreSQL).
+UNDEFINED_TABLE = "42P01"
+#: Exit status of a command whose reader went away, as if SIGPIPE had ended it.
+BROKEN_PIPE_EXIT = 128 + 13
+
+
+def _reader_gone() -> int:
+    """`... | head` closed our output: stop quietly (and let nothing flush at exit)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return BROKEN_PIPE_EXIT
+
+
+def _explained(exc: BaseException, settings: Settings) -> str | None:
+    """The one line with the fix for a failure of the surroundings, or None for a bug."""
+    import redis.exceptions  # noqa: PLC0415 - only once something failed
+    from sqlalchemy.exc import DBAPIError, OperationalError  # noqa: PLC0415
+
+    for cause in _chain(exc):
+        if isinstance(cause, DBAPIError):
+            database, error = hide_password(settings.database_url), cause.orig or cause
+            if _no_table(error):
+                return f"the database {database} has no tables yet: run khalex-pay migrate"
+            if isinstance(cause, OperationalError):
+                fix = (
+                    "fix DATABASE_URL's path"
+                    if database.startswith("sqlite")
+                    else "start PostgreSQL (make services) or fix DATABASE_URL"
+                )
+                return f"cannot reach the database {database} ({_first_line(error)}): {fix}"
+        if isinstance(cause, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            redis_url = hide_password(settings.redis_url)
+            return (
+                f"cannot reach Redis at {redis_url} ({_first_line(cause)}): "
+                "start Redis (make services) or fix REDIS_URL"
+            )
+    return None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what caused it, and so on (each once)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _no_table(error: BaseException) -> bool:
+    return getattr(error, "sqlstate", None) == UNDEFINED_TABLE or "no such table" in str(error)
+
+
+def _first_line(error: BaseException) -> str:
+    text = re.sub(r"\s+", " ", str(error).strip().splitlines()[0] if str(error) else "")
+    return text[:160] or type(error).__name__
+
+
+def _port_problem(args: argparse.Namespace) -> str | None:
+    """Why `args.host`:`args.port` cannot be listened on (with a free port to try), or None."""
+    try:
+        socket.create_server((args.host, args.port)).close()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            return f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        free = _free_port(args.host, args.port + 1)
+        if args.command == "dev":
+            return f"port {args.port} is in use; try make dev PORT={free}"
+        return f"port {args.port} is in use; try --port {free}"
+    return None
+
+
+def _free_port(host: str, start: int) -> int:
+    for port in range(start, start + 50):
+        try:
+            socket.create_server((host, port)).close()
+        except OSError:
+            continue
+        return port
+    return start
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +165,8 @@ def _parser() -> argparse.ArgumentParser:
     keys_cli.add_parsers(sub)
     orders_cli.add_parsers(sub)
     webhooks_cli.add_parsers(sub)
+    c2b_cli.add_parsers(sub)
+    settings_cli.add_parsers(sub)
     return parser
 
 
@@ -87,7 +204,7 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from khalex_pay.boot import processes  # noqa: PLC0415 - its own stack, at run time
 
-    return processes.supervise_workers(args.processes, args.threads)
+    return processes.supervise_workers(settings, args.processes, args.threads)
 
 
 def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
@@ -101,14 +218,8 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     from migrations.run import upgrade  # noqa: PLC0415 - its own stack, at run time
 
     upgrade(settings.database_url)
-    print(f"migrated {_redact(settings.database_url)} to head")  # noqa: T201
+    print(f"migrated {hide_password(settings.database_url)} to head")  # noqa: T201
     return 0
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url  # noqa: PLC0415
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 # --- Operator commands ------------------------------------------------------------------------
@@ -125,6 +236,7 @@ _COMMANDS = {
     **keys_cli.COMMANDS,
     **orders_cli.COMMANDS,
     **webhooks_cli.COMMANDS,
+    **c2b_cli.COMMANDS,
 }
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ The scheduler's leader runs `run()` every ALERT_INTERVAL_S. It raises:
 - `queue_stuck`: a queue's oldest ready message has waited more than ALERT_QUEUE_AGE_S;
 - `dead_letters`: jobs were dead-lettered (Dramatiq's `.XQ` sets, or our poison guard);
 - `late_success`: money arrived for a payment we had already failed (fulfil or refund it);
-- `refund_due`: money arrived for an order that was cancelled or already paid (refund it).
+- `refund_due`: money arrived for an order that was cancelled or already paid (refund it),
+  by STK or by PayBill (then with its receipt);
+- `paybill_unmatched`: a PayBill (C2B) payment that names no order, or that came on the bare
+  C2B URL while C2B_URL_SECRET is set: find its order or refund it.
 
 `payments.shop_webhooks` raises `webhook_failed` itself (through `plumbing.alerting.notify`,
 claimed in `store.alerts`) when the shop's webhook refused an event for its whole schedule.
@@ -20,30 +23,26 @@ stay true (a low success rate, a stuck queue) alert again only after ALERT_REPEA
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
-import redis
 import sqlalchemy as sa
 
-from domain.payment import FINAL, Status
+from domain.payment import Status
+from operations.dlq import BrokerUnavailable, NoQueues, QueueReader
 from payments.container import Container
-from payments.jobs import QUEUES
 from plumbing.alerting import Alert, Post, notify
 from plumbing.settings import Settings
+from store import alerts as claims
+from store import c2b, deliveries
 from store.alerts import claim_once, claim_repeating
 from store.db import utcnow
-from store.tables import alerts, job_deliveries, order_events, payment_events, payments
 
 log = logging.getLogger(__name__)
 
-#: Dramatiq's Redis key prefix (`dramatiq:<queue>`, `.msgs`, `.XQ`, `.XQ.msgs`).
-NAMESPACE = "dramatiq"
 #: How far back dead letters and late successes are looked for (Dramatiq keeps dead
 #: letters 7 days).
 LOOKBACK = timedelta(days=7)
@@ -54,42 +53,35 @@ BATCH = 500
 #: Dead letters named one by one in an alert; the rest are counted.
 LISTED = 20
 
-#: Statuses a payment ends in.
-_FINAL = tuple(status.value for status in FINAL)
-
 LOW_SUCCESS_RATE = "low_success_rate"
 QUEUE_STUCK = "queue_stuck"
 DEAD_LETTERS = "dead_letters"
 LATE_SUCCESS = "late_success"
 REFUND_DUE = "refund_due"
+PAYBILL_UNMATCHED = "paybill_unmatched"
 
 
 @dataclass(frozen=True)
-class DeadLetter:
+class DeadJob:
+    """A dead-lettered job, as an alert names it (from the broker or our poison guard)."""
+
     message_id: str
     queue: str
     actor: str
 
 
-def redis_for(settings: Settings) -> redis.Redis[Any] | None:
-    """A Redis client for reading Dramatiq's keys, or None when there is no Redis (dev)."""
-    if not settings.redis_url:
-        return None
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
-
-
 def run(
-    c: Container, *, redis_client: redis.Redis[Any] | None = None, now: datetime | None = None,
-    post: Post = httpx.post, namespace: str = NAMESPACE,
+    c: Container, *, queues: QueueReader | None = None, now: datetime | None = None,
+    post: Post = httpx.post,
 ) -> list[Alert]:  # fmt: skip
     """One pass: find what is wrong, claim what was not alerted yet, send it; returns it.
 
     Parameters:
-        redis_client: Dramatiq's Redis; without it, queues are not checked (dev mode).
-        namespace: the brokers' Redis key prefix.
+        queues: the broker's queues (`operations.dlq.queue_reader`, the one reader of
+            Dramatiq's Redis keys); without them, queues are not checked.
     """
     now = now or utcnow()
-    ages, dead = _read_redis(redis_client, now, namespace)
+    ages, dead = _read_queues(queues or NoQueues(), now)
     with c.engine.begin() as conn:
         raised = [
             *success_rate_alerts(conn, c.settings, now),
@@ -97,8 +89,9 @@ def run(
             *dead_letter_alerts(conn, [*dead, *_poisoned(conn, now)], now),
             *late_success_alerts(conn, now),
             *refund_due_alerts(conn, now),
+            *paybill_alerts(conn, now),
         ]
-        conn.execute(alerts.delete().where(alerts.c.last_alerted_at < now - RETENTION))
+        claims.forget_before(conn, now - RETENTION)
     for alert in raised:
         notify(c.settings, alert, now, post=post)
     return raised
@@ -109,13 +102,7 @@ def run(
 
 def success_rate_alerts(conn: sa.Connection, s: Settings, now: datetime) -> list[Alert]:
     """`low_success_rate` when too few of the payments that ended lately completed."""
-    since = now - timedelta(seconds=s.alert_success_window_s)
-    rows = conn.execute(
-        sa.select(payments.c.status, sa.func.count())
-        .where(payments.c.finished_at >= since, payments.c.status.in_(_FINAL))
-        .group_by(payments.c.status)
-    )
-    counts: dict[str, int] = {status: int(n) for status, n in rows}
+    counts = claims.ended_by_status(conn, now - timedelta(seconds=s.alert_success_window_s))
     ended, completed = sum(counts.values()), counts.get(Status.COMPLETED.value, 0)
     if ended < s.alert_min_payments or completed / ended >= s.alert_success_rate_min:
         return []
@@ -159,9 +146,7 @@ def queue_alerts(
     return raised
 
 
-def dead_letter_alerts(
-    conn: sa.Connection, dead: Iterable[DeadLetter], now: datetime
-) -> list[Alert]:
+def dead_letter_alerts(conn: sa.Connection, dead: Iterable[DeadJob], now: datetime) -> list[Alert]:
     """One `dead_letters` alert per queue for the dead letters never alerted before."""
     by_key = {f"dead_letter:{d.message_id}": d for d in dead}
     new = [by_key[key] for key in claim_once(conn, DEAD_LETTERS, list(by_key), now)]
@@ -184,16 +169,8 @@ def dead_letter_alerts(
 
 def late_success_alerts(conn: sa.Connection, now: datetime) -> list[Alert]:
     """One `late_success` alert for each late success never alerted before."""
-    e, p = payment_events, payments
-    rows = conn.execute(
-        sa.select(e.c.payment_id, e.c.data, e.c.created_at, p.c.amount,
-                  p.c.mpesa_receipt_number)
-        .join(p, p.c.id == e.c.payment_id)
-        .where(e.c.kind == "late_success", e.c.created_at >= now - LOOKBACK)
-        .order_by(e.c.id.desc())
-        .limit(BATCH)
-    ).all()  # fmt: skip
-    by_key = {f"late_success:{row.payment_id}": row._mapping for row in rows}
+    rows = claims.late_successes(conn, now - LOOKBACK, BATCH)
+    by_key = {f"late_success:{row['payment_id']}": row for row in rows}
     return [_late_success(by_key[key]) for key in claim_once(conn, LATE_SUCCESS, list(by_key), now)]
 
 
@@ -216,17 +193,10 @@ def refund_due_alerts(conn: sa.Connection, now: datetime) -> list[Alert]:
     Money came for an order that was cancelled or already paid (or the shop cancelled a
     paid order): the shop must give it back.
     """
-    e = order_events
-    rows = conn.execute(
-        sa.select(e.c.order_id, e.c.kind, e.c.data, e.c.to_status, e.c.created_at)
-        .where(e.c.kind.in_(("refund_due", "cancelled")), e.c.created_at >= now - LOOKBACK)
-        .order_by(e.c.id.desc())
-        .limit(BATCH)
-    ).all()  # fmt: skip
     by_key = {
-        f"refund_due:{row.order_id}:{row.data['paymentId']}": row._mapping
-        for row in rows
-        if row.kind == "refund_due" or (row.data or {}).get("refundDue")
+        f"refund_due:{row['order_id']}:{row['data']['paymentId']}": row
+        for row in claims.refund_events(conn, now - LOOKBACK, BATCH)
+        if row["kind"] == "refund_due" or (row["data"] or {}).get("refundDue")
     }
     return [_refund_due(by_key[key]) for key in claim_once(conn, REFUND_DUE, list(by_key), now)]
 
@@ -240,65 +210,50 @@ def _refund_due(row: sa.RowMapping) -> Alert:
         "refund the customer",
         {"orderId": row["order_id"], "paymentId": data["paymentId"], "reason": reason,
          "amount": data.get("amount"), "orderStatus": row["to_status"],
+         "via": data.get("via"), "receipt": data.get("receipt"),
          "at": row["created_at"].isoformat()},
     )  # fmt: skip
 
 
-def _poisoned(conn: sa.Connection, now: datetime) -> list[DeadLetter]:
+def paybill_alerts(conn: sa.Connection, now: datetime) -> list[Alert]:
+    """One `paybill_unmatched` alert for each PayBill payment that paid no order.
+
+    Refunds due on a known order are `refund_due` alerts (their order's event names them).
+    """
+    found = c2b.needing_operator(conn, now - LOOKBACK, BATCH)
+    by_key = {f"paybill:{r.id}": r for r in found if r.state != c2b.REFUND_DUE}
+    claimed = claim_once(conn, PAYBILL_UNMATCHED, list(by_key), now)
+    return [_paybill(by_key[key]) for key in claimed]
+
+
+def _paybill(r: c2b.C2bRecord) -> Alert:
+    amount = f"KES {r.amount}" if r.amount is not None else "an amount that is not whole shillings"
+    return Alert(
+        PAYBILL_UNMATCHED,
+        f"PayBill payment {r.trans_id} ({amount}, account {r.bill_ref_number!r}) paid no "
+        f"order ({r.state}: {r.reason}): find its order or refund the customer",
+        {"c2bId": r.id, "receipt": r.trans_id, "amount": r.amount,
+         "accountReference": r.bill_ref_number, "state": r.state, "reason": r.reason,
+         "orderId": r.order_id, "at": r.received_at.isoformat()},
+    )  # fmt: skip
+
+
+def _poisoned(conn: sa.Connection, now: datetime) -> list[DeadJob]:
     """Messages our poison guard dead-lettered (also in `.XQ` when Redis is the broker)."""
-    t = job_deliveries
-    rows = conn.execute(
-        sa.select(t.c.message_id, t.c.queue, t.c.actor)
-        .where(t.c.dead_lettered_at >= now - LOOKBACK)
-        .order_by(t.c.dead_lettered_at.desc())
-        .limit(BATCH)
-    )
-    return [DeadLetter(*row) for row in rows]
+    return [DeadJob(*row) for row in deliveries.dead_since(conn, now - LOOKBACK, BATCH)]
 
 
-# Dramatiq's Redis keys -------------------------------------------------------------------
-
-
-def _read_redis(
-    client: redis.Redis[Any] | None, now: datetime, namespace: str
-) -> tuple[dict[str, float], list[DeadLetter]]:
-    if client is None:
-        return {}, []
+def _read_queues(queues: QueueReader, now: datetime) -> tuple[dict[str, float], list[DeadJob]]:
+    """Each queue's oldest wait, and the broker's dead letters of the last LOOKBACK."""
     try:
-        ages = queue_ages(client, now, namespace=namespace)
-        return ages, redis_dead_letters(client, now - LOOKBACK, namespace=namespace)
-    except (redis.RedisError, ValueError, KeyError) as exc:
+        ages = {q.name: q.oldest_age_s for q in queues.stats() if q.oldest_age_s > 0}
+        letters = queues.dead_letters(limit=BATCH)
+    except (BrokerUnavailable, ValueError, KeyError) as exc:
         log.warning("could not read the queues in Redis for alerts: %s", exc)
         return {}, []
-
-
-def queue_ages(
-    client: redis.Redis[Any], now: datetime, *, namespace: str = NAMESPACE
-) -> dict[str, float]:
-    """Seconds the oldest ready message of each non-empty queue has waited."""
-    ages = {}
-    for queue in QUEUES:
-        oldest = client.lindex(f"{namespace}:{queue}", 0)
-        body = client.hget(f"{namespace}:{queue}.msgs", oldest) if oldest else None
-        if body is None:
-            continue  # empty, or taken by a worker since
-        message = json.loads(body)
-        # A retried message becomes ready at its eta, not when it was first sent.
-        ready_ms = max(message["message_timestamp"], message["options"].get("eta", 0))
-        ages[queue] = now.timestamp() - ready_ms / 1000
-    return ages
-
-
-def redis_dead_letters(
-    client: redis.Redis[Any], since: datetime, *, namespace: str = NAMESPACE
-) -> list[DeadLetter]:
-    """The newest dead letters in each queue's `.XQ` since `since`."""
-    dead = []
-    for queue in QUEUES:
-        xq = f"{namespace}:{queue}.XQ"
-        ids = client.zrevrangebyscore(xq, "+inf", since.timestamp() * 1000, start=0, num=BATCH)
-        bodies = client.hmget(f"{xq}.msgs", ids) if ids else []
-        for body in filter(None, bodies):
-            message = json.loads(body)
-            dead.append(DeadLetter(message["message_id"], queue, message["actor_name"]))
-    return dead
+    since = now - LOOKBACK
+    return ages, [
+        DeadJob(d.message_id, d.queue, d.actor)
+        for d in letters
+        if d.dead_lettered_at is None or d.dead_lettered_at >= since
+    ]

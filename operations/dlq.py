@@ -1,8 +1,9 @@
 """Dramatiq's queues as operators see them: depth, delayed, dead letters; replay and purge.
 
 Read from where the messages are, never from counters kept by one process: the Redis keys
-of Dramatiq's Redis broker (ECOSYSTEM.md §1.3) in production, the in-memory queues of the
-stub broker in `khalex-pay dev`. The API, `/metrics` and the `dlq` commands all read here.
+of Dramatiq's Redis broker in production, the in-memory queues of the stub broker in
+`khalex-pay dev`. This module is the only reader of those keys: the API, `/metrics`, the
+alerts and the `dlq` commands all read here, and agree on a message's age (`waited_s`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from domain.phone import mask_msisdns_in
 from payments.jobs import QUEUES
 from plumbing.settings import Settings
 from store import deliveries
-from store.tables import job_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +188,7 @@ class RedisQueues:
                 return 0.0
             body = self.client.hget(keys.bodies, head)
             if body is not None:
-                born_ms = dramatiq.Message.decode(body).message_timestamp
-                return round(max(0.0, self._clock() - born_ms / 1000), 3)
+                return waited_s(dramatiq.Message.decode(body), self._clock())
         return 0.0
 
     def dead_letters(self, queue: str | None = None, limit: int = LIST_LIMIT) -> list[DeadLetter]:
@@ -264,6 +263,13 @@ class RedisQueues:
             client=self.client, namespace=self.namespace
         )
         return broker
+
+
+def waited_s(message: dramatiq.Message[Any], now_s: float) -> float:
+    """Seconds a ready `message` has waited: since it was sent or, for a retry or a delayed
+    job, since its `eta` (when it became ready again), never since its first send."""
+    ready_ms = max(message.message_timestamp, int(message.options.get("eta") or 0))
+    return round(max(0.0, now_s - ready_ms / 1000), 3)
 
 
 def _dead_letter(queue: str, entry_id: str, body: bytes, at: datetime | None) -> DeadLetter:
@@ -347,8 +353,7 @@ class StubQueues:
             head = ready.queue[0] if ready.queue else None
         if head is None:
             return 0.0
-        born_ms = dramatiq.Message.decode(head).message_timestamp
-        return round(max(0.0, self._clock() - born_ms / 1000), 3)
+        return waited_s(dramatiq.Message.decode(head), self._clock())
 
     def dead_letters(self, queue: str | None = None, limit: int = LIST_LIMIT) -> list[DeadLetter]:
         names = self.queues if queue is None else (queue,)
@@ -385,11 +390,7 @@ def fresh_copy(message: dramatiq.Message[Any], now_ms: int) -> dramatiq.Message[
 def reset_deliveries(engine: Engine, message_id: str) -> None:
     """Clear the poison guard's count for `message_id`, so its next run is allowed."""
     with engine.begin() as conn:
-        conn.execute(
-            job_deliveries.update()
-            .where(job_deliveries.c.message_id == message_id)
-            .values(started=0, finished=0, dead_lettered_at=None, last_error=None)
-        )
+        deliveries.reset(conn, message_id)
 
 
 def replay(

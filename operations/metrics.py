@@ -221,11 +221,23 @@ def dead_jobs(found: Found) -> Metric:
     return family
 
 
+def paybill_confirmations(found: Found) -> Metric:
+    family = GaugeMetricFamily(
+        "khalex_paybill_confirmations",
+        "PayBill (C2B) confirmations by state (unmatched, refund_due, untrusted need a person).",
+        labels=["state"],
+    )
+    counted = {state: n for state, n in found.by_label("paybill").items() if n}
+    for state in sorted({"received", "matched", "refund_due", "unmatched", "duplicate", *counted}):
+        family.add_metric([state], counted.get(state, 0))
+    return family
+
+
 #: Every database family, in the order they are exposed.
 FAMILIES: tuple[Callable[[Found], Metric], ...] = (
     payments_by_status, failures_by_reason, late_successes, daraja_calls, daraja_latency,
     processing_time, callback_to_final, reconciliation_lag, outbox_backlog, inbox_backlog,
-    dead_jobs,
+    dead_jobs, paybill_confirmations,
 )  # fmt: skip
 
 

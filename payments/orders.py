@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -20,7 +21,8 @@ from domain.order import PAID, InvalidTransition, Moved, Status, decide
 from payments import initiation, shop_webhooks
 from payments.container import Container
 from payments.transitions import MAX_RACES
-from store import orders
+from store import c2b, orders
+from store.c2b import C2bRecord
 from store.db import retrying
 from store.orders import Conflict, NewOrder, OrderRecord
 from store.payments import NewPayment
@@ -72,11 +74,12 @@ class InvalidCursor(ValueError):
 
 @dataclass(frozen=True)
 class OrderView:
-    """An order with the ids of its payments, as the API shows it."""
+    """An order with the ids of its payments (and its PayBill payments), as the API shows it."""
 
     order: OrderRecord
     payment_ids: list[str]
     replayed: bool = False
+    paybill: list[C2bRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ def _replay(c: Container, key: str, digest: str) -> OrderView | None:
         if stored[0] != digest:
             raise IdempotencyKeyReused(key)
     view = get(c, stored[1])
-    return OrderView(view.order, view.payment_ids, replayed=True)
+    return dataclasses.replace(view, replayed=True)
 
 
 def get(c: Container, order_id: str) -> OrderView:
@@ -129,7 +132,7 @@ def get(c: Container, order_id: str) -> OrderView:
         record = orders.get(conn, order_id)
         if record is None:
             raise OrderNotFound(order_id)
-        return OrderView(record, orders.payment_ids(conn, order_id))
+        return _view(conn, record)
 
 
 def list_orders(
@@ -147,10 +150,16 @@ def list_orders(
         found = orders.page(
             conn, limit=limit + 1, status=status, refund_due=refund_due, before=before
         )
-        views = [OrderView(r, orders.payment_ids(conn, r.id)) for r in found[:limit]]
+        views = [_view(conn, r) for r in found[:limit]]
     more = len(found) > limit
     last = found[limit - 1] if more else None
     return Page(views, encode_cursor(last.created_at, last.id) if last else None)
+
+
+def _view(conn: sa.Connection, record: OrderRecord) -> OrderView:
+    return OrderView(
+        record, orders.payment_ids(conn, record.id), paybill=c2b.paid_to_order(conn, record.id)
+    )
 
 
 def encode_cursor(created_at: datetime, order_id: str) -> str:

@@ -16,14 +16,13 @@ from daraja.errors import DarajaError
 from domain.outcomes import Kind, outcome_of
 from domain.payment import PENDING, Expired, ResultReported, Source, Status
 from payments.container import Container
-from payments.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+from payments.jobs import PROCESS_C2B, PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
 from payments.relay import relay
 from payments.transitions import transition
-from store import inbox, outbox, payments
+from store import c2b, outbox, payments
+from store import reconciliation as due
 from store.db import utcnow
 from store.exchanges import StoreRecorder
-from store.tables import IN_FLIGHT, callback_inbox
-from store.tables import payments as payments_table
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +113,7 @@ def tick(c: Container, now: datetime | None = None) -> TickReport:
         report.queries = _queue_due_queries(c, conn, now)
         report.callbacks_requeued = _requeue_stale_callbacks(conn, now)
         report.callbacks_requeued += _rematch_unmatched_callbacks(conn)
+        report.callbacks_requeued += _requeue_stale_c2b(conn, now)
         report.pushes_requeued = _requeue_stale_pushes(conn, now)
     report.relayed = relay(c, limit=BATCH * 3)
     return report
@@ -122,12 +122,7 @@ def tick(c: Container, now: datetime | None = None) -> TickReport:
 def _expire(c: Container, now: datetime) -> int:
     deadline = now - timedelta(seconds=c.settings.payment_expiry_s)
     with c.engine.connect() as conn:
-        ids = conn.execute(
-            sa.select(payments_table.c.id)
-            .where(_pending(), payments_table.c.created_at < deadline)
-            .order_by(payments_table.c.created_at)
-            .limit(BATCH)
-        ).scalars().all()  # fmt: skip
+        ids = due.pending_created_before(conn, deadline, BATCH)
     expired = 0
     for payment_id in ids:
         if transition(c.engine, c.settings, payment_id, Expired()) is not None:
@@ -137,87 +132,55 @@ def _expire(c: Container, now: datetime) -> int:
 
 
 def _queue_due_queries(c: Container, conn: sa.Connection, now: datetime) -> int:
-    t = payments_table
-    rows = conn.execute(
-        sa.select(t.c.id, t.c.query_attempts, t.c.created_at)
-        .where(t.c.next_query_at <= now, t.c.checkout_request_id.is_not(None))
-        .order_by(t.c.next_query_at)
-        .limit(BATCH)
-        .with_for_update(skip_locked=True)
-    ).all()  # fmt: skip
     expiry = timedelta(seconds=c.settings.payment_expiry_s)
     # One UPDATE per (attempts, late) pair and one outbox INSERT, not two statements per
     # payment: a pass with hundreds in flight stays a handful of round trips.
     dropped: list[str] = []
-    due: dict[tuple[int, bool], list[str]] = defaultdict(list)
-    for payment_id, attempts, created_at in rows:
+    queries: dict[tuple[int, bool], list[str]] = defaultdict(list)
+    for payment_id, attempts, created_at in due.lock_due_queries(conn, now, BATCH):
         if now - created_at > LATE_QUERY_WINDOW:
             dropped.append(payment_id)
         else:
-            due[(attempts, now - created_at > expiry)].append(payment_id)
-    if dropped:
-        conn.execute(t.update().where(t.c.id.in_(dropped)).values(next_query_at=None))
-    for (attempts, late), ids in due.items():
+            queries[(attempts, now - created_at > expiry)].append(payment_id)
+    due.stop_querying(conn, dropped)
+    for (attempts, late), ids in queries.items():
         gap = query_gap(attempts + 1, c.settings.reconcile_after_s, late=late)
-        conn.execute(
-            t.update()
-            .where(t.c.id.in_(ids))
-            .values(next_query_at=now + gap, query_attempts=attempts + 1)
-        )
-    queued = [[payment_id] for ids in due.values() for payment_id in ids]
+        due.schedule_queries(conn, ids, now + gap, attempts + 1)
+    queued = [[payment_id] for ids in queries.values() for payment_id in ids]
     outbox.add_many(conn, *QUERY_PAYMENT, queued)
     return len(queued)
 
 
 def _requeue_stale_callbacks(conn: sa.Connection, now: datetime) -> int:
-    t = callback_inbox
-    cutoff = now - timedelta(seconds=INBOX_STALE_S)
-    ids = conn.execute(
-        sa.select(t.c.id)
-        .where(t.c.state == inbox.RECEIVED, t.c.received_at < cutoff)
-        .order_by(t.c.id)
-        .limit(BATCH)
-        .with_for_update(skip_locked=True)
-    ).scalars().all()  # fmt: skip
+    ids = due.lock_stale_callbacks(conn, now - timedelta(seconds=INBOX_STALE_S), BATCH)
     for inbox_id in ids:
-        # Pushing received_at forward keeps the next tick from queueing it again at once.
-        conn.execute(t.update().where(t.c.id == inbox_id).values(received_at=now))
+        due.mark_callback_seen(conn, inbox_id, now)
         outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
+    return len(ids)
+
+
+def _requeue_stale_c2b(conn: sa.Connection, now: datetime) -> int:
+    # PayBill confirmations whose matching job was lost (a broker blip after the commit).
+    ids = c2b.stale(conn, now - timedelta(seconds=INBOX_STALE_S), BATCH)
+    for record_id in ids:
+        outbox.add(conn, *PROCESS_C2B, record_id)
     return len(ids)
 
 
 def _rematch_unmatched_callbacks(conn: sa.Connection) -> int:
     # Callbacks that named a CheckoutRequestID nobody knew yet; the push's answer (or a
     # query) may have brought it since. Usually the push path re-matches them at once.
-    t, p = callback_inbox, payments_table
-    ids = conn.execute(
-        sa.select(t.c.id)
-        .join(p, p.c.checkout_request_id == t.c.checkout_request_id)
-        .where(t.c.state == inbox.UNMATCHED)
-        .limit(BATCH)
-        .with_for_update(of=t, skip_locked=True)
-    ).scalars().all()  # fmt: skip
+    ids = due.lock_matchable_callbacks(conn, BATCH)
     for inbox_id in ids:
-        conn.execute(t.update().where(t.c.id == inbox_id).values(state=inbox.RECEIVED))
+        due.reopen_callback(conn, inbox_id)
         outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
     return len(ids)
 
 
 def _requeue_stale_pushes(conn: sa.Connection, now: datetime) -> int:
-    t = payments_table
-    cutoff = now - timedelta(seconds=CREATED_STALE_S)
-    ids = conn.execute(
-        sa.select(t.c.id)
-        .where(t.c.status == Status.CREATED.value, t.c.updated_at < cutoff)
-        .limit(BATCH)
-        .with_for_update(skip_locked=True)
-    ).scalars().all()  # fmt: skip
+    ids = due.lock_stale_created(conn, now - timedelta(seconds=CREATED_STALE_S), BATCH)
     for payment_id in ids:
         # Sending twice is harmless: the push job starts with a compare-and-set.
-        conn.execute(t.update().where(t.c.id == payment_id).values(updated_at=now))
+        due.mark_payment_seen(conn, payment_id, now)
         outbox.add(conn, *SEND_PUSH, payment_id)
     return len(ids)
-
-
-def _pending() -> sa.ColumnElement[bool]:
-    return payments_table.c.status.in_(IN_FLIGHT)  # the partial indexes' exact predicate

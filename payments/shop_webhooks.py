@@ -115,6 +115,8 @@ def order_changed(
     """Queue the events an order's change means to the shop (`order.confirmed|cancelled|
     refund_due`); `record` is the order as written by the change."""
     data = order_data(record)
+    if change.event.data.get("via") == "paybill":  # the money came by PayBill: its receipt
+        data |= {"paidVia": "paybill", "receipt": change.event.data.get("receipt")}
     found = (enqueue(conn, settings, kind, data) for kind in order.shop_events(change))
     return [event_id for event_id in found if event_id]
 

@@ -16,7 +16,7 @@ from domain import order
 from domain.payment import Change, Fact, decide
 from payments import shop_webhooks
 from plumbing.settings import Settings
-from store import orders, payments
+from store import c2b, orders, payments
 from store.payments import COMPLETION_EVENTS, Conflict, PaymentRecord
 
 #: How often we re-decide when another transaction changed the payment first.
@@ -71,9 +71,31 @@ def _write(
         orders.get(conn, str(record.order_id), for_update=True)
     updated = payments.apply(conn, record, change, **extra)
     shop_webhooks.payment_changed(conn, settings, updated, change)
-    if settles:
+    completed = change.event.kind in COMPLETION_EVENTS
+    counted_by_paybill = completed and paybill_twin(conn, updated)
+    if settles and not counted_by_paybill:
         settle_order(conn, settings, updated)
     return updated
+
+
+def paybill_twin(conn: sa.Connection, paid: PaymentRecord) -> bool:
+    """Record that a PayBill confirmation with `paid`'s receipt was this same money.
+
+    A PayBill with C2B URLs also hears of STK payments as C2B confirmations, sometimes
+    before the STK callback. The confirmation becomes a `duplicate` of `paid`; True when it
+    had already counted that money for `paid`'s order (confirmed it, or made it a refund),
+    so the order must not count it again.
+    """
+    if not paid.mpesa_receipt_number:
+        return False
+    twin = c2b.counted(conn, paid.mpesa_receipt_number)
+    if twin is None:
+        return False
+    reason = f"the same money as STK payment {paid.id} (same receipt)"
+    c2b.settle(conn, twin, c2b.DUPLICATE, reason=reason, payment_id=paid.id)
+    return twin.order_id is not None and twin.order_id == paid.order_id and twin.state in (
+        c2b.MATCHED, c2b.REFUND_DUE,
+    )  # fmt: skip
 
 
 def settle_order(

@@ -1,4 +1,5 @@
-"""Logging: one JSON object a line, every phone number and e-mail masked before it is written.
+"""Logging: one JSON object a line (or a readable line in dev), every phone number and
+e-mail masked before it is written.
 
 Each line names the correlation id of the request or job it was written for, and the
 payment when the call passes one (`log.info(..., extra={"payment_id": ...})`).
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 
@@ -45,12 +45,29 @@ class MaskingJsonFormatter(logging.Formatter):
         return scrub_text(json.dumps(entry, default=str, ensure_ascii=False))
 
 
-def setup_logging(process_name: str, level: str | None = None) -> None:
-    """Send this process's logs to stderr as masked JSON lines (LOG_LEVEL, default INFO)."""
+class MaskingPlainFormatter(logging.Formatter):
+    """Readable lines for a terminal (`khalex-pay dev`): time, level, logger, message, ids."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")  # local time, for a person
+        line = f"{at} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        ids = [f"{name}={value}" for name in EXTRA_FIELDS if (value := getattr(record, name, None))]
+        correlation_id = getattr(record, "correlation_id", None) or correlation.current()
+        if correlation_id:
+            ids.append(f"correlation_id={correlation_id}")
+        if ids:
+            line += "  [" + " ".join(ids) + "]"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return scrub_text(line)
+
+
+def setup_logging(process_name: str, level: str = "INFO", *, plain: bool = False) -> None:
+    """Send this process's logs to stderr, masked: JSON lines, or readable ones if `plain`."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(MaskingJsonFormatter(process_name))
+    handler.setFormatter(MaskingPlainFormatter() if plain else MaskingJsonFormatter(process_name))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level or os.environ.get("LOG_LEVEL", "INFO"))
+    root.setLevel(level)
     for noisy in ("httpx", "httpcore", "apscheduler.executors.default"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

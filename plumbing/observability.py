@@ -35,8 +35,9 @@ DENYLIST = [
 ]  # fmt: skip
 #: E-mail addresses, also URL-encoded (`name%40example.com` in a query string).
 _EMAIL = re.compile(r"[\w.+-]+(?:@|%40)[\w-]+\.[\w.-]+")
-#: A payment's secret callback token in its webhook URL path.
-_CALLBACK_TOKEN = re.compile(r"(/webhook/)[A-Za-z0-9_\-]{8,}")
+#: A payment's secret callback token in its webhook URL path, and C2B_URL_SECRET in the
+#: PayBill URLs' paths.
+_CALLBACK_TOKEN = re.compile(r"(/webhook/|/c2b/validation/|/c2b/confirmation/)[A-Za-z0-9_\-]{8,}")
 #: A 12-digit Kenyan MSISDN sent as a JSON number (Daraja's callback PhoneNumber).
 _MSISDN_NUMBER_MIN, _MSISDN_NUMBER_MAX = 254_100_000_000, 254_799_999_999
 #: Configured secrets shorter than this are not searched for (they would mask common words).
@@ -70,7 +71,7 @@ def secrets_of(settings: Settings) -> tuple[str, ...]:
     """The configured secrets, to be masked wherever they turn up in an event."""
     values = (
         settings.mpesa_passkey, settings.mpesa_consumer_key, settings.mpesa_consumer_secret,
-        settings.jwt_secret, settings.webhook_secret,
+        settings.jwt_secret, settings.webhook_secret, settings.c2b_url_secret,
         settings.alert_webhook_url,  # chat webhooks carry their secret in the URL
     )  # fmt: skip
     return tuple(v for v in values if len(v) >= _MIN_SECRET_LENGTH)

@@ -1,20 +1,60 @@
 """Settings read from the environment (and a `.env` file), validated once at start.
 
-Every command builds one `Settings` with `load_settings()`; a bad value stops the command
-with one clear line per problem (`SettingsError.problems`).
+Every setting is declared once, below, with its kind, default, meaning, checks and
+production rule; loading, the production guard and the README's settings table
+(`khalex-pay settings --markdown`) all read those declarations. Adding a setting is one
+`setting(...)` line in `Settings`.
+
+Every command builds one `Settings` with `load_settings()`. An empty value counts as unset
+(the default stays); a bad value stops the command with one clear line per problem
+(`SettingsError.problems`), naming the variable and where it was set.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import functools
 import ipaddress
 import os
-from collections.abc import Callable
+import re
+import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 from urllib.parse import urlsplit
+
+from plumbing.setting_spec import (
+    HTTPS,
+    KINDS,
+    Kind,
+    Network,
+    Rate,
+    Rule,
+    Spec,
+    at_least,
+    between,
+    characters,
+    http_url,
+    more_than_zero,
+    one_of,
+    setting,
+)
+
+__all__ = [
+    "Network",
+    "Rate",
+    "Settings",
+    "SettingsError",
+    "declared",
+    "hide_password",
+    "load_settings",
+    "normalise_database_url",
+    "read_dotenv",
+    "webhook_secret_bytes",
+]
 
 #: Daraja's sandbox PayBill and its public passkey (DARAJA.md §7): the embedded default.
 SANDBOX_SHORTCODE = "174379"
@@ -24,17 +64,19 @@ DEV_CONSUMER_KEY = "khalex-dev-key"
 DEV_CONSUMER_SECRET = "khalex-dev-secret"  # noqa: S105 - a published development default
 
 #: Safaricom's published callback source addresses (DARAJA.md §4).
-SAFARICOM_CALLBACK_IPS = (
-    "196.201.214.200,196.201.214.206,196.201.213.114,196.201.214.207,196.201.214.208,"
-    "196.201.213.44,196.201.212.127,196.201.212.138,196.201.212.129,196.201.212.136,"
-    "196.201.212.74,196.201.212.69"
-)
+SAFARICOM_CALLBACK_IPS = tuple(
+    ipaddress.ip_network(f"196.201.{host}")
+    for host in (
+        "214.200", "214.206", "213.114", "214.207", "214.208", "213.44",
+        "212.127", "212.138", "212.129", "212.136", "212.74", "212.69",
+    )
+)  # fmt: skip
 
 #: Signs shop webhooks in sandbox when SHOP_WEBHOOK_SECRET is unset (refused in production).
 DEV_SHOP_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"khalex-dev-shop-webhook-secret!!").decode()
 #: Seconds between two attempts at a shop webhook (the first is at once): Svix's schedule,
 #: with 10 h steps until just over 3 days.
-SHOP_WEBHOOK_RETRY_S = (5, 300, 1800, 7200, 18000, *(36000,) * 7)
+SHOP_WEBHOOK_RETRY_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, *(36000.0,) * 7)
 #: Standard Webhooks' bounds for the decoded secret (bytes).
 WEBHOOK_SECRET_BYTES = (24, 64)
 
@@ -48,12 +90,6 @@ MIN_PASSKEY = 32
 #: Shortest JWT_SECRET and WEBHOOK_SECRET accepted in production.
 MIN_SECRET = 32
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-#: A rate limit: (count, window in seconds).
-Rate = tuple[int, int]
-#: A number read from the environment (int or float).
-N = TypeVar("N", int, float)
-
 
 class SettingsError(Exception):
     """Raised with every problem found, so a person can fix them all at once."""
@@ -63,61 +99,353 @@ class SettingsError(Exception):
         self.problems = problems
 
 
+# --- Checks and production rules the declarations use ----------------------------------------
+
+
+def _shortcode(value: str) -> str | None:
+    return None if value.isdigit() and 5 <= len(value) <= 7 else "must be 5 to 7 digits"
+
+
+def _digits(value: str) -> str | None:
+    return None if value.isdigit() else "must be digits (the till or PayBill number)"
+
+
+#: A C2B URL secret: URL-safe, long enough not to be guessed.
+_C2B_SECRET = re.compile(r"[A-Za-z0-9_-]{24,64}")
+#: Words Daraja refuses anywhere in a C2B URL (daraja.c2b.BANNED_URL_WORDS, which settings
+#: may not import).
+_C2B_BANNED = ("mpesa", "m-pesa", "safaricom", "exec", "exe", "cmd", "sql", "query")
+
+
+def _c2b_url_secret(value: str) -> str | None:
+    if not value or (
+        _C2B_SECRET.fullmatch(value) and not any(word in value.lower() for word in _C2B_BANNED)
+    ):
+        return None
+    return (
+        "must be 24 to 64 of A-Z a-z 0-9 _ - without a word Daraja refuses in URLs "
+        "(mpesa, safaricom, exe, cmd, sql, query)"
+    )
+
+
+def _redis_url(value: str) -> str | None:
+    if not value or value.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    return "must start with redis://, rediss:// or unix://"
+
+
+def _shop_webhook_secret(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        webhook_secret_bytes(value)
+    except ValueError as exc:
+        low, high = WEBHOOK_SECRET_BYTES
+        return (
+            f"must be whsec_ then the base64 of {low} to {high} random bytes ({exc}); "
+            "make one with: echo whsec_$(openssl rand -base64 32)"
+        )
+    return None
+
+
+def _long_passkey(name: str, value: str, default: str) -> str | None:
+    if len(value) < MIN_PASSKEY:
+        return f"production needs a real {name} (at least {MIN_PASSKEY} characters)"
+    return None
+
+
+def _public_callback_url(name: str, url: str, default: str) -> str | None:
+    if not url.startswith("https://"):
+        return f"production needs an https:// {name}"
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return f"production needs a public {name}, not a local host name"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None  # a name: Daraja resolves it, we cannot tell from here
+    if not ip.is_global:
+        return f"production needs a public {name}, not a loopback/private address"
+    return None
+
+
+def _not_anyone(name: str, nets: tuple[Network, ...], default: object) -> str | None:
+    """An empty allow-list, or one holding 0.0.0.0/0 or ::/0 (what `*` means), allows anyone."""
+    if not nets or any(net.prefixlen == 0 for net in nets):
+        return (
+            f"production refuses an {name} that allows any address "
+            "(leave it unset for Safaricom's list)"
+        )
+    return None
+
+
+def _real_secret(name: str, value: str, default: str) -> str | None:
+    if value == default or len(value) < MIN_SECRET:
+        return f"production needs a {name} of at least {MIN_SECRET} characters"
+    return None
+
+
+def _required(name: str, value: str, default: str) -> str | None:
+    return None if value else f"production needs {name}"
+
+
+def _postgresql(name: str, value: str, default: str) -> str | None:
+    return f"production needs a PostgreSQL {name}" if value.startswith("sqlite") else None
+
+
+def _auth_on(name: str, value: bool, default: bool) -> str | None:
+    return None if value else f"production refuses {name}=off (anyone could start payments)"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the seed's `postgresql://user:pass@host/db` and pick the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def hide_password(url: str) -> str:
+    """`url` with the password of its user part (DATABASE_URL, REDIS_URL) shown as ***."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _no_trailing_slash(url: str) -> str:
+    return url.rstrip("/")
+
+
+_SECRET = Rule(f"at least {MIN_SECRET} characters, not the dev value", _real_secret)
+_POSITIVE: dict[str, Any] = {"check": more_than_zero}
+
+
 @dataclass(frozen=True)
 class Settings:
-    """What every Khalex Pay process needs to know; see the README's settings table."""
+    """What every Khalex Pay process needs to know; each field is one setting."""
 
-    mpesa_environment: str = "sandbox"
-    mpesa_consumer_key: str = DEV_CONSUMER_KEY
-    mpesa_consumer_secret: str = DEV_CONSUMER_SECRET
-    mpesa_business_shortcode: str = SANDBOX_SHORTCODE
-    mpesa_passkey: str = SANDBOX_PASSKEY
-    mpesa_callback_url: str = "http://127.0.0.1:8000/api/payments/webhook"
-    mpesa_base_url: str = BASE_URLS["sandbox"]
-    mpesa_transaction_type: str = "CustomerPayBillOnline"
-    mpesa_party_b: str = SANDBOX_SHORTCODE
-    mpesa_account_reference: str = "KhalexChess"
-    mpesa_transaction_desc: str = "Khalex Chess"
-    mpesa_callback_allowed_ips: tuple[Network, ...] = ()
-    #: `required`: callbacks must carry X-Mpesa-Signature (behind a signing relay).
-    mpesa_callback_signature: str = "off"
-    mpesa_timeout_s: float = 10.0
-    # Daraja calls one worker process has in flight at once (a bound, not a target).
-    daraja_max_concurrency: int = 64
-    jwt_secret: str = "dev-jwt-secret-change-me"  # noqa: S105 - refused in production
-    webhook_secret: str = "dev-webhook-secret-change-me"  # noqa: S105 - refused in production
-    database_url: str = "sqlite:///khalex-pay.db"
-    redis_url: str = ""
-    sentry_dsn: str = ""
-    reconcile_after_s: int = 20
-    payment_expiry_s: int = 180
-    #: Share of checkout tokens (stable buckets by order) offered M-Pesa (CONTRACT §11).
-    mpesa_rollout_percent: int = 100
-    shop_contact: str = "Call or WhatsApp Khalex Chess on 0700 000 000 to order by phone."
-    sim_callback_delay_s: float = 1.0
-    sim_late_callback_delay_s: float = 120.0
-    sim_chaos: str = ""
-    alert_interval_s: float = 30.0
-    alert_success_window_s: int = 900
-    alert_success_rate_min: float = 0.5
-    alert_min_payments: int = 10
-    alert_queue_age_s: float = 120.0
-    alert_repeat_s: int = 900
-    alert_webhook_url: str = ""
-    # Who may call what and how often (CONTRACT.md §8, §9; README "Callers and limits").
-    api_auth: bool = True
-    ops_token_max_hours: float = 24.0
-    metrics_token: str = ""
-    cors_allow_origins: tuple[str, ...] = ()
-    trusted_proxies: tuple[Network, ...] = ()
-    rate_limit_phone: Rate = (3, 600)
-    rate_limit_ip: Rate = (30, 60)
-    rate_limit_key: Rate = (600, 60)
-    #: Raw records (callbacks, Daraja exchanges, refused requests, jobs) kept this long.
-    retention_days: int = 90
-    shop_webhook_url: str = ""
-    shop_webhook_secret: str = ""
-    shop_webhook_retry_s: tuple[float, ...] = SHOP_WEBHOOK_RETRY_S
+    mpesa_environment: str = setting(
+        "sandbox",
+        "`sandbox` or `production`: which Daraja, and whether the production guard runs",
+        check=one_of("sandbox", "production"),
+    )
+    mpesa_consumer_key: str = setting(
+        DEV_CONSUMER_KEY,
+        "Daraja app consumer key",
+        shown_default="a dev value the simulator accepts",
+        secret=True,
+    )
+    mpesa_consumer_secret: str = setting(
+        DEV_CONSUMER_SECRET,
+        "Daraja app consumer secret",
+        shown_default="a dev value the simulator accepts",
+        secret=True,
+    )
+    mpesa_business_shortcode: str = setting(
+        SANDBOX_SHORTCODE, "PayBill or store number (5 to 7 digits)", check=_shortcode
+    )
+    mpesa_passkey: str = setting(
+        SANDBOX_PASSKEY,
+        "Lipa na M-Pesa passkey",
+        shown_default="Daraja's public sandbox passkey",
+        production=Rule(f"at least {MIN_PASSKEY} characters", _long_passkey),
+        secret=True,
+    )
+    mpesa_callback_url: str = setting(
+        "http://127.0.0.1:8000/api/payments/webhook",
+        "public URL of the webhook; each push adds `/<payment token>`",
+        check=http_url,
+        production=Rule("https://, a public host", _public_callback_url),
+        clean=_no_trailing_slash,
+    )
+    mpesa_base_url: str = setting(
+        BASE_URLS["sandbox"],
+        "Daraja's address; point it at the simulator in tests",
+        production_default=BASE_URLS["production"],
+        check=http_url,
+        production=HTTPS,
+        clean=_no_trailing_slash,
+    )
+    mpesa_transaction_type: str = setting(
+        "CustomerPayBillOnline",
+        "or `CustomerBuyGoodsOnline` (a till)",
+        check=one_of("CustomerPayBillOnline", "CustomerBuyGoodsOnline"),
+    )
+    mpesa_party_b: str = setting(
+        SANDBOX_SHORTCODE,
+        "the till number for Buy Goods",
+        default_from="mpesa_business_shortcode",
+        check=_digits,
+    )
+    mpesa_account_reference: str = setting(
+        "KhalexChess", "shown in the prompt and SMS (1 to 12 characters)", check=characters(1, 12)
+    )
+    mpesa_transaction_desc: str = setting(
+        "Khalex Chess",
+        "the payment's description sent to Daraja (1 to 13 characters)",
+        check=characters(1, 13),
+    )
+    mpesa_callback_allowed_ips: tuple[Network, ...] = setting(
+        (),
+        "who may post callbacks: addresses or CIDR ranges, `*` for anyone",
+        production_default=SAFARICOM_CALLBACK_IPS,
+        shown_default="anyone in sandbox; Safaricom's published list in production",
+        production=Rule("must not allow any address (`*`, `0.0.0.0/0`, `::/0`)", _not_anyone),
+    )
+    mpesa_callback_signature: str = setting(
+        "off",
+        "`required`: callbacks must carry `X-Mpesa-Signature` (hex HMAC-SHA256 of the body "
+        "with `WEBHOOK_SECRET`), for a signing relay in front of the webhook",
+        check=one_of("off", "required"),
+    )
+    mpesa_timeout_s: float = setting(10.0, "read timeout for Daraja calls, in seconds")
+    daraja_max_concurrency: int = setting(
+        64,
+        "Daraja calls one worker process has in flight at once (threads beyond it wait, "
+        "sending nothing); after a rate-limit answer every call of the process waits a "
+        "backoff step",
+        check=at_least(1),
+    )
+    jwt_secret: str = setting(
+        "dev-jwt-secret-change-me",
+        "signs operator and checkout tokens (`ops-token` refuses the dev value outside sandbox)",
+        shown_default="a dev value",
+        production=_SECRET,
+        secret=True,
+    )
+    webhook_secret: str = setting(
+        "dev-webhook-secret-change-me",
+        "the callback URL tokens and `X-Mpesa-Signature`",
+        shown_default="a dev value",
+        production=_SECRET,
+        secret=True,
+    )
+    database_url: str = setting(
+        "sqlite:///khalex-pay.db",
+        "`postgresql://user:pass@host/db` works as given",
+        production=Rule("PostgreSQL", _postgresql),
+        clean=normalise_database_url,
+    )
+    redis_url: str = setting(
+        "",
+        "the Dramatiq broker, the rate limits and the shared Daraja token",
+        check=_redis_url,
+        production=Rule("required", _required),
+    )
+    sentry_dsn: str = setting("", "error reporting", secret=True)
+    log_level: str = setting(
+        "INFO",
+        "the least level logged; phone numbers and e-mails are always masked",
+        check=one_of("DEBUG", "INFO", "WARNING", "ERROR"),
+        clean=str.upper,
+    )
+    log_format: str = setting(
+        "auto",
+        "`json` (one object a line), `plain` (readable lines) or `auto`: plain in "
+        "`khalex-pay dev`, JSON everywhere else",
+        check=one_of("auto", "json", "plain"),
+        clean=str.lower,
+    )
+    reconcile_after_s: int = setting(20, "a pushed payment without an outcome this long is queried")
+    payment_expiry_s: int = setting(
+        180, "after this, a payment without a final answer fails with `timeout`"
+    )
+    mpesa_rollout_percent: int = setting(
+        100,
+        "0 to 100: the share of orders (stable buckets) whose checkout may pay by M-Pesa; "
+        "the rest see `SHOP_CONTACT`",
+        check=between(0, 100),
+    )
+    shop_contact: str = setting(
+        "Call or WhatsApp Khalex Chess on 0700 000 000 to order by phone.",
+        "sent with `503 payments_unavailable`",
+        shown_default="a call-to-order line",
+    )
+    sim_callback_delay_s: float = setting(
+        1.0, "simulator: seconds before its callback", env="SIM_CALLBACK_DELAY"
+    )
+    sim_late_callback_delay_s: float = setting(
+        120.0, "simulator: seconds before a late callback", env="SIM_LATE_CALLBACK_DELAY"
+    )
+    sim_chaos: str = setting("", "simulator: faults to inject (see the simulator's section)")
+    alert_interval_s: float = setting(
+        30.0, "seconds between alert checks (by the scheduler leader)", **_POSITIVE
+    )
+    alert_success_window_s: int = setting(
+        900, "the success rate is over payments that ended in this window", **_POSITIVE
+    )
+    alert_success_rate_min: float = setting(
+        0.5,
+        "alert when completed ÷ ended is below this",
+        check=between(0, 1, "between 0 and 1 (e.g. 0.5)"),
+    )
+    alert_min_payments: int = setting(
+        10, "no success-rate alert until this many payments ended in the window", **_POSITIVE
+    )
+    alert_queue_age_s: float = setting(
+        120.0, "alert when a queue's oldest ready job waited longer than this", **_POSITIVE
+    )
+    alert_repeat_s: int = setting(
+        900, "a condition that stays true alerts again at most this often", **_POSITIVE
+    )
+    alert_webhook_url: str = setting(
+        "",
+        'each alert is POSTed here as JSON `{"alert", "message", "details", "at"}`',
+        check=http_url,
+        secret=True,
+    )
+    api_auth: bool = setting(
+        True,
+        "`off` lets anyone call as the shop server, for local trials",
+        production=Rule("must be on", _auth_on),
+    )
+    ops_token_max_hours: float = setting(
+        24.0, "longest operator token lifetime (`exp - iat`) accepted or issued", **_POSITIVE
+    )
+    metrics_token: str = setting(
+        "", "when set, `/metrics` needs `Authorization: Bearer <it>`", secret=True
+    )
+    cors_allow_origins: tuple[str, ...] = setting(
+        (), "origins of the shop's pages (CORS is off when empty)"
+    )
+    trusted_proxies: tuple[Network, ...] = setting(
+        (), "reverse proxies whose `X-Forwarded-For` is believed"
+    )
+    rate_limit_phone: Rate = setting((3, 600), "STK prompts to one phone number per window")
+    rate_limit_ip: Rate = setting((30, 60), "initiates per client address")
+    rate_limit_key: Rate = setting((600, 60), "initiates per API key or checkout token subject")
+    retention_days: int = setting(
+        90,
+        "raw records (callbacks, Daraja exchanges, refused requests, jobs) older than this "
+        "are purged; payments and their events are kept",
+        check=at_least(1),
+    )
+    shop_webhook_url: str = setting(
+        "",
+        "where shop webhooks are POSTed (none are sent when empty)",
+        check=http_url,
+        production=HTTPS,
+    )
+    shop_webhook_secret: str = setting(
+        DEV_SHOP_WEBHOOK_SECRET,
+        "`whsec_` + base64 of 24 to 64 random bytes (`echo whsec_$(openssl rand -base64 32)`)",
+        production_default="",
+        shown_default="a dev value in sandbox; none in production",
+        check=_shop_webhook_secret,
+        secret=True,
+    )
+    shop_webhook_retry_s: tuple[float, ...] = setting(
+        SHOP_WEBHOOK_RETRY_S,
+        "seconds between attempts at a webhook (the first is at once); after the last, "
+        "the event fails",
+        shown_default="5,300,1800,7200,18000 then 36000 seven times",
+    )
+    c2b_url_secret: str = setting(
+        "",
+        "the secret last path segment of the registered PayBill (C2B) URLs (24 to 64 of "
+        "`A-Za-z0-9_-`, without a word Daraja refuses in URLs); with it, C2B requests on the "
+        "bare URLs are kept and alerted, never applied",
+        check=_c2b_url_secret,
+        secret=True,
+    )
 
     @property
     def production(self) -> bool:
@@ -132,6 +460,40 @@ class Settings:
         except ValueError:
             return False
         return any(ip in net for net in self.mpesa_callback_allowed_ips)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A `Settings` field with its variable's name and kind."""
+
+    field: str
+    name: str
+    kind: Kind
+    spec: Spec
+
+
+@functools.cache
+def declared() -> tuple[Declared, ...]:
+    """Every setting, in declaration order."""
+    hints = typing.get_type_hints(Settings)
+    return tuple(
+        Declared(f.name, f.metadata["setting"].env or f.name.upper(), KINDS[hints[f.name]], spec)
+        for f in dataclasses.fields(Settings)
+        if (spec := f.metadata.get("setting"))
+    )
+
+
+#: Where a value was set, as a problem line names it.
+ENVIRONMENT, DOTENV = "the environment", ".env"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The settings, each variable's source (unset ones absent), and the problems found."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    problems: list[str]
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -150,126 +512,127 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = None) -> Settings:
     """Build and validate `Settings` from `environ` (default: `os.environ` over `.env`)."""
-    env = read_dotenv(dotenv or Path(".env"))
-    env.update(os.environ if environ is None else environ)
+    resolved = resolve(environ, dotenv)
+    if resolved.problems:
+        raise SettingsError(resolved.problems)
+    return Settings(**resolved.values)
+
+
+def resolve(environ: dict[str, str] | None = None, dotenv: Path | None = None) -> Resolved:
+    """Read every setting; an empty value is unset. Problems name the variable's source."""
+    raw: dict[str, tuple[str, str]] = {}
+    for source, layer in (
+        (DOTENV, read_dotenv(dotenv or Path(".env"))),
+        (ENVIRONMENT, os.environ if environ is None else environ),
+    ):
+        raw.update({k: (v.strip(), source) for k, v in layer.items() if v.strip()})
+    values: dict[str, Any] = {}
     problems: list[str] = []
-    mode = env.get("MPESA_ENVIRONMENT", "sandbox")
-    if mode not in BASE_URLS:
-        problems.append(f"MPESA_ENVIRONMENT must be sandbox or production, not {mode!r}")
-        mode = "sandbox"
-    shortcode = env.get("MPESA_BUSINESS_SHORTCODE", SANDBOX_SHORTCODE)
-    values = Settings(
-        mpesa_environment=mode,
-        mpesa_consumer_key=env.get("MPESA_CONSUMER_KEY", DEV_CONSUMER_KEY),
-        mpesa_consumer_secret=env.get("MPESA_CONSUMER_SECRET", DEV_CONSUMER_SECRET),
-        mpesa_business_shortcode=shortcode,
-        mpesa_passkey=env.get("MPESA_PASSKEY", SANDBOX_PASSKEY),
-        mpesa_callback_url=env.get(
-            "MPESA_CALLBACK_URL", "http://127.0.0.1:8000/api/payments/webhook"
-        ).rstrip("/"),
-        mpesa_base_url=env.get("MPESA_BASE_URL", BASE_URLS[mode]).rstrip("/"),
-        mpesa_transaction_type=env.get("MPESA_TRANSACTION_TYPE", "CustomerPayBillOnline"),
-        mpesa_party_b=env.get("MPESA_PARTY_B", shortcode),
-        mpesa_account_reference=env.get("MPESA_ACCOUNT_REFERENCE", "KhalexChess"),
-        mpesa_transaction_desc=env.get("MPESA_TRANSACTION_DESC", "Khalex Chess"),
-        mpesa_callback_allowed_ips=_networks(env, mode, problems),
-        mpesa_callback_signature=env.get("MPESA_CALLBACK_SIGNATURE", "off").strip() or "off",
-        mpesa_timeout_s=_number(env, "MPESA_TIMEOUT_S", 10.0, problems),
-        daraja_max_concurrency=_integer(env, "DARAJA_MAX_CONCURRENCY", 64, problems),
-        jwt_secret=env.get("JWT_SECRET", Settings.jwt_secret),
-        webhook_secret=env.get("WEBHOOK_SECRET", Settings.webhook_secret),
-        database_url=normalise_database_url(env.get("DATABASE_URL", Settings.database_url)),
-        redis_url=env.get("REDIS_URL", ""),
-        sentry_dsn=env.get("SENTRY_DSN", ""),
-        reconcile_after_s=int(_number(env, "RECONCILE_AFTER_S", 20, problems)),
-        payment_expiry_s=int(_number(env, "PAYMENT_EXPIRY_S", 180, problems)),
-        mpesa_rollout_percent=_integer(env, "MPESA_ROLLOUT_PERCENT", 100, problems),
-        shop_contact=env.get("SHOP_CONTACT", Settings.shop_contact),
-        sim_callback_delay_s=_number(env, "SIM_CALLBACK_DELAY", 1.0, problems),
-        sim_late_callback_delay_s=_number(env, "SIM_LATE_CALLBACK_DELAY", 120.0, problems),
-        sim_chaos=env.get("SIM_CHAOS", ""),
-        alert_interval_s=_number(env, "ALERT_INTERVAL_S", 30.0, problems),
-        alert_success_window_s=_integer(env, "ALERT_SUCCESS_WINDOW_S", 900, problems),
-        alert_success_rate_min=_number(env, "ALERT_SUCCESS_RATE_MIN", 0.5, problems),
-        alert_min_payments=_integer(env, "ALERT_MIN_PAYMENTS", 10, problems),
-        alert_queue_age_s=_number(env, "ALERT_QUEUE_AGE_S", 120.0, problems),
-        alert_repeat_s=_integer(env, "ALERT_REPEAT_S", 900, problems),
-        alert_webhook_url=env.get("ALERT_WEBHOOK_URL", "").strip(),
-        api_auth=_switch(env, "API_AUTH", problems),
-        ops_token_max_hours=_number(env, "OPS_TOKEN_MAX_HOURS", 24.0, problems),
-        metrics_token=env.get("METRICS_TOKEN", "").strip(),
-        cors_allow_origins=tuple(
-            filter(None, (o.strip() for o in env.get("CORS_ALLOW_ORIGINS", "").split(",")))
-        ),
-        trusted_proxies=_cidrs("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES", ""), problems),
-        rate_limit_phone=_rate(env, "RATE_LIMIT_PHONE", Settings.rate_limit_phone, problems),
-        rate_limit_ip=_rate(env, "RATE_LIMIT_IP", Settings.rate_limit_ip, problems),
-        rate_limit_key=_rate(env, "RATE_LIMIT_KEY", Settings.rate_limit_key, problems),
-        retention_days=_integer(env, "RETENTION_DAYS", 90, problems),
-        shop_webhook_url=env.get("SHOP_WEBHOOK_URL", "").strip(),
-        shop_webhook_secret=env.get("SHOP_WEBHOOK_SECRET", "").strip()
-        or (DEV_SHOP_WEBHOOK_SECRET if mode == "sandbox" else ""),
-        shop_webhook_retry_s=_seconds_list(env, "SHOP_WEBHOOK_RETRY_S", problems),
-    )
-    problems.extend(_check(values))
-    if problems:
-        raise SettingsError(problems)
-    return values
+    for d in declared():
+        values[d.field] = _value(d, raw.get(d.name, ("", ""))[0], values, problems)
+    settings = Settings(**values)
+    problems.extend(_checked(settings))
+    sources = {d.name: raw[d.name][1] for d in declared() if d.name in raw}
+    return Resolved(values, sources, [_with_source(p, sources) for p in problems])
 
 
-def normalise_database_url(url: str) -> str:
-    """Accept the seed's `postgresql://user:pass@host/db` and pick the psycopg 3 driver."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+def _value(d: Declared, text: str, earlier: dict[str, Any], problems: list[str]) -> Any:
+    """`d`'s value read from `text`, or its default (with a problem when `text` is bad)."""
+    if text:
+        try:
+            value = d.kind.parse(text)
+            return d.spec.clean(value) if d.spec.clean else value
+        except ValueError as exc:
+            problems.append(f"{d.name} {exc}")
+    if d.spec.default_from:
+        return earlier[d.spec.default_from]
+    if earlier.get("mpesa_environment") == "production" and d.spec.production_default is not None:
+        return d.spec.production_default
+    return d.spec.default
 
 
-def _number(env: dict[str, str], name: str, default: float, problems: list[str]) -> float:
-    return _parsed(env, name, default, problems, parse=float, kind="a number")
+def _checked(s: Settings) -> Iterator[str]:
+    """Each declared check and, in production, each production rule, then the cross rules."""
+    for d in declared():
+        value = getattr(s, d.field)
+        if d.spec.check and (tail := d.spec.check(value)):
+            yield f"{d.name} {tail}"
+        rule = d.spec.production if s.production else None
+        if rule and (said := rule.problem(d.name, value, d.spec.default)):
+            yield said
+    for cross in CROSS_RULES:
+        if (s.production or not cross.production_only) and (said := cross.problem(s)):
+            yield said
 
 
-def _integer(env: dict[str, str], name: str, default: int, problems: list[str]) -> int:
-    return _parsed(env, name, default, problems, parse=int, kind="a whole number")
+def _with_source(problem: str, sources: dict[str, str]) -> str:
+    """`problem`, followed by where each setting it names was set (if it was)."""
+    named = list(dict.fromkeys(re.findall(r"\b[A-Z][A-Z0-9_]+\b", problem)))
+    named = [name for name in named if name in sources]
+    if not named:
+        return problem
+    if named == [problem.partition(" ")[0]]:
+        return f"{problem} (from {sources[named[0]]})"
+    return f"{problem} ({'; '.join(f'{name} from {sources[name]}' for name in named)})"
 
 
-def _parsed(
-    env: dict[str, str],
-    name: str,
-    default: N,
-    problems: list[str],
-    *,
-    parse: Callable[[str], N],
-    kind: str,
-) -> N:
-    """`env[name]` read by `parse` and never negative; the default (and a problem) if not."""
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = parse(raw)
-    except ValueError:
-        problems.append(f"{name} must be {kind}, not {raw!r}")
-        return default
-    if value < 0:
-        problems.append(f"{name} must not be negative")
-        return default
-    return value
+# --- Rules over more than one setting ---------------------------------------------------------
 
 
-def _seconds_list(env: dict[str, str], name: str, problems: list[str]) -> tuple[float, ...]:
-    """Comma-separated seconds, each 0 or more; the default schedule when unset."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return SHOP_WEBHOOK_RETRY_S
-    try:
-        steps = tuple(float(part) for part in raw.split(","))
-    except ValueError:
-        steps = ()
-    if not steps or any(step < 0 for step in steps):
-        problems.append(f"{name} must be comma-separated seconds (e.g. 5,300,1800), not {raw!r}")
-        return SHOP_WEBHOOK_RETRY_S
-    return steps
+@dataclass(frozen=True)
+class CrossRule:
+    """A rule between settings: `says` for the README, `problem` the refusal line or None."""
+
+    says: str
+    problem: Callable[[Settings], str | None]
+    production_only: bool = True
+
+
+def _sandbox_credentials(s: Settings) -> str | None:
+    if s.mpesa_business_shortcode == SANDBOX_SHORTCODE or s.mpesa_passkey == SANDBOX_PASSKEY:
+        return "production refuses the sandbox shortcode or passkey"
+    return None
+
+
+def _dev_consumer(s: Settings) -> str | None:
+    dev = (DEV_CONSUMER_KEY, DEV_CONSUMER_SECRET)
+    names = [
+        name
+        for name, value in (
+            ("MPESA_CONSUMER_KEY", s.mpesa_consumer_key),
+            ("MPESA_CONSUMER_SECRET", s.mpesa_consumer_secret),
+        )
+        if value in dev
+    ]
+    return f"production refuses the development {' and '.join(names)}" if names else None
+
+
+def _secrets_differ(s: Settings) -> str | None:
+    if s.jwt_secret == s.webhook_secret:
+        return "production needs JWT_SECRET and WEBHOOK_SECRET to differ"
+    return None
+
+
+def _shop_webhook_signed(s: Settings) -> str | None:
+    if s.shop_webhook_url and s.shop_webhook_secret in ("", DEV_SHOP_WEBHOOK_SECRET):
+        return "production needs SHOP_WEBHOOK_SECRET (whsec_...) with SHOP_WEBHOOK_URL"
+    return None
+
+
+def _expiry_after_query(s: Settings) -> str | None:
+    if s.payment_expiry_s <= s.reconcile_after_s:
+        return "PAYMENT_EXPIRY_S must be longer than RECONCILE_AFTER_S"
+    return None
+
+
+#: The rules that involve two settings (the production guard's and one for every environment).
+CROSS_RULES = (
+    CrossRule("`PAYMENT_EXPIRY_S` longer than `RECONCILE_AFTER_S`", _expiry_after_query, False),
+    CrossRule("not Daraja's sandbox shortcode or passkey", _sandbox_credentials),
+    CrossRule("not the development `MPESA_CONSUMER_KEY`/`SECRET`", _dev_consumer),
+    CrossRule("`JWT_SECRET` and `WEBHOOK_SECRET` differ", _secrets_differ),
+    CrossRule("a `SHOP_WEBHOOK_URL` needs its own `SHOP_WEBHOOK_SECRET`", _shop_webhook_signed),
+)
 
 
 def webhook_secret_bytes(secret: str) -> bytes:
@@ -284,197 +647,3 @@ def webhook_secret_bytes(secret: str) -> bytes:
     if not low <= len(key) <= high:
         raise ValueError(f"{len(key)} bytes, not {low} to {high}")
     return key
-
-
-def _networks(env: dict[str, str], mode: str, problems: list[str]) -> tuple[Network, ...]:
-    default = SAFARICOM_CALLBACK_IPS if mode == "production" else ""
-    raw = env.get("MPESA_CALLBACK_ALLOWED_IPS", default)
-    return _cidrs("MPESA_CALLBACK_ALLOWED_IPS", raw, problems)
-
-
-def _cidrs(name: str, raw: str, problems: list[str]) -> tuple[Network, ...]:
-    nets: list[Network] = []
-    for part in filter(None, (p.strip() for p in raw.split(","))):
-        if part == "*":  # "anyone", said explicitly
-            nets.extend((ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")))
-            continue
-        try:
-            nets.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            problems.append(f"{name} has a bad address or range: {part!r}")
-    return tuple(nets)
-
-
-def _switch(env: dict[str, str], name: str, problems: list[str]) -> bool:
-    raw = env.get(name, "on").strip().lower()
-    if raw not in ("on", "off"):
-        problems.append(f"{name} must be on or off, not {raw!r}")
-    return raw != "off"
-
-
-def _rate(env: dict[str, str], name: str, default: Rate, problems: list[str]) -> Rate:
-    """A `count/seconds` limit, e.g. `3/600`."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    count, _, window = raw.partition("/")
-    if not (count.strip().isdigit() and window.strip().isdigit()):
-        problems.append(f"{name} must be count/seconds, e.g. 3/600, not {raw!r}")
-        return default
-    if int(count) < 1 or int(window) < 1:
-        problems.append(f"{name} needs a count and a window of at least 1")
-        return default
-    return int(count), int(window)
-
-
-def _check(s: Settings) -> list[str]:
-    problems: list[str] = []
-    if not s.mpesa_business_shortcode.isdigit() or not 5 <= len(s.mpesa_business_shortcode) <= 7:
-        problems.append("MPESA_BUSINESS_SHORTCODE must be 5 to 7 digits")
-    if not s.mpesa_party_b.isdigit():
-        problems.append("MPESA_PARTY_B must be digits (the till or PayBill number)")
-    if s.mpesa_transaction_type not in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"):
-        problems.append(
-            "MPESA_TRANSACTION_TYPE must be CustomerPayBillOnline or CustomerBuyGoodsOnline"
-        )
-    if not 1 <= len(s.mpesa_account_reference) <= 12:
-        problems.append("MPESA_ACCOUNT_REFERENCE must be 1 to 12 characters")
-    if not 0 <= s.mpesa_rollout_percent <= 100:
-        problems.append("MPESA_ROLLOUT_PERCENT must be 0 to 100")
-    if not 1 <= len(s.mpesa_transaction_desc) <= 13:
-        problems.append("MPESA_TRANSACTION_DESC must be 1 to 13 characters")
-    urls = (("MPESA_CALLBACK_URL", s.mpesa_callback_url), ("MPESA_BASE_URL", s.mpesa_base_url))
-    for name, url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
-            problems.append(f"{name} must be an http(s) URL, not {url!r}")
-    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
-        problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
-    if s.payment_expiry_s <= s.reconcile_after_s:
-        problems.append("PAYMENT_EXPIRY_S must be longer than RECONCILE_AFTER_S")
-    problems.extend(_trust_problems(s))
-    problems.extend(_alert_problems(s))
-    problems.extend(_shop_webhook_problems(s))
-    if s.production:
-        problems.extend(_production_problems(s))
-    return problems
-
-
-def _trust_problems(s: Settings) -> list[str]:
-    problems: list[str] = []
-    if s.ops_token_max_hours <= 0:
-        problems.append("OPS_TOKEN_MAX_HOURS must be more than 0")
-    if s.mpesa_callback_signature not in ("off", "required"):
-        problems.append("MPESA_CALLBACK_SIGNATURE must be off or required")
-    if s.retention_days < 1:
-        problems.append("RETENTION_DAYS must be at least 1")
-    if s.daraja_max_concurrency < 1:
-        problems.append("DARAJA_MAX_CONCURRENCY must be at least 1")
-    return problems
-
-
-def _alert_problems(s: Settings) -> list[str]:
-    problems = [
-        f"{name} must be more than 0"
-        for name, value in (
-            ("ALERT_INTERVAL_S", s.alert_interval_s),
-            ("ALERT_SUCCESS_WINDOW_S", s.alert_success_window_s),
-            ("ALERT_MIN_PAYMENTS", s.alert_min_payments),
-            ("ALERT_QUEUE_AGE_S", s.alert_queue_age_s),
-            ("ALERT_REPEAT_S", s.alert_repeat_s),
-        )
-        if value <= 0
-    ]
-    if not 0 <= s.alert_success_rate_min <= 1:
-        problems.append("ALERT_SUCCESS_RATE_MIN must be between 0 and 1 (e.g. 0.5)")
-    url = urlsplit(s.alert_webhook_url)
-    if s.alert_webhook_url and (url.scheme not in ("http", "https") or not url.netloc):
-        problems.append(f"ALERT_WEBHOOK_URL must be an http(s) URL, not {s.alert_webhook_url!r}")
-    return problems
-
-
-def _shop_webhook_problems(s: Settings) -> list[str]:
-    problems = []
-    url = urlsplit(s.shop_webhook_url)
-    if s.shop_webhook_url and (url.scheme not in ("http", "https") or not url.netloc):
-        problems.append(f"SHOP_WEBHOOK_URL must be an http(s) URL, not {s.shop_webhook_url!r}")
-    if s.shop_webhook_secret:
-        try:
-            webhook_secret_bytes(s.shop_webhook_secret)
-        except ValueError as exc:
-            low, high = WEBHOOK_SECRET_BYTES
-            problems.append(
-                f"SHOP_WEBHOOK_SECRET must be whsec_ then the base64 of {low} to {high} random "
-                f"bytes ({exc}); make one with: echo whsec_$(openssl rand -base64 32)"
-            )
-    return problems
-
-
-def _production_problems(s: Settings) -> list[str]:
-    """Each unsafe production setting, one line each (issue 8's guard table)."""
-    problems: list[str] = []
-    if s.mpesa_business_shortcode == SANDBOX_SHORTCODE or s.mpesa_passkey == SANDBOX_PASSKEY:
-        problems.append("production refuses the sandbox shortcode or passkey")
-    if len(s.mpesa_passkey) < MIN_PASSKEY:
-        problems.append(
-            f"production needs a real MPESA_PASSKEY (at least {MIN_PASSKEY} characters)"
-        )
-    if not s.mpesa_consumer_key.strip() or not s.mpesa_consumer_secret.strip():
-        problems.append("production needs MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET")
-    elif DEV_CONSUMER_KEY in (s.mpesa_consumer_key, s.mpesa_consumer_secret) or (
-        DEV_CONSUMER_SECRET in (s.mpesa_consumer_key, s.mpesa_consumer_secret)
-    ):
-        problems.append("production refuses the development MPESA_CONSUMER_KEY/SECRET")
-    if not s.mpesa_base_url.startswith("https://"):
-        problems.append("production needs an https:// MPESA_BASE_URL")
-    problems.extend(_callback_url_problems(s.mpesa_callback_url))
-    if _allows_anyone(s.mpesa_callback_allowed_ips):
-        problems.append(
-            "production refuses an MPESA_CALLBACK_ALLOWED_IPS that allows any address "
-            "(leave it unset for Safaricom's list)"
-        )
-    for name, secret, default in (
-        ("JWT_SECRET", s.jwt_secret, Settings.jwt_secret),
-        ("WEBHOOK_SECRET", s.webhook_secret, Settings.webhook_secret),
-    ):
-        if secret == default or len(secret) < MIN_SECRET:
-            problems.append(f"production needs a {name} of at least {MIN_SECRET} characters")
-    if s.jwt_secret == s.webhook_secret:
-        problems.append("production needs JWT_SECRET and WEBHOOK_SECRET to differ")
-    if not s.redis_url:
-        problems.append("production needs REDIS_URL")
-    if s.database_url.startswith("sqlite"):
-        problems.append("production needs a PostgreSQL DATABASE_URL")
-    if not s.api_auth:
-        problems.append("production refuses API_AUTH=off (anyone could start payments)")
-    problems.extend(_production_webhook_problems(s))
-    return problems
-
-
-def _production_webhook_problems(s: Settings) -> list[str]:
-    problems = []
-    if s.shop_webhook_url and not s.shop_webhook_url.startswith("https://"):
-        problems.append("production needs an https:// SHOP_WEBHOOK_URL")
-    if s.shop_webhook_url and s.shop_webhook_secret in ("", DEV_SHOP_WEBHOOK_SECRET):
-        problems.append("production needs SHOP_WEBHOOK_SECRET (whsec_...) with SHOP_WEBHOOK_URL")
-    return problems
-
-
-def _callback_url_problems(url: str) -> list[str]:
-    if not url.startswith("https://"):
-        return ["production needs an https:// MPESA_CALLBACK_URL"]
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        return ["production needs a public MPESA_CALLBACK_URL, not a local host name"]
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return []  # a name: Daraja resolves it, we cannot tell from here
-    if not ip.is_global:
-        return ["production needs a public MPESA_CALLBACK_URL, not a loopback/private address"]
-    return []
-
-
-def _allows_anyone(nets: tuple[Network, ...]) -> bool:
-    """An empty allow-list, or one holding 0.0.0.0/0 or ::/0 (what `*` would mean)."""
-    return not nets or any(net.prefixlen == 0 for net in nets)

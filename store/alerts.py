@@ -1,4 +1,5 @@
-"""Claims on the `alerts` table: what was alerted, so it is not alerted again."""
+"""Claims on the `alerts` table (what was alerted, so it is not alerted again), and what the
+alert checks read from payments and orders."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from store.tables import alerts
+from domain.payment import FINAL
+from store.tables import alerts, order_events, payment_events, payments
+
+#: Statuses a payment ends in.
+_FINAL = tuple(status.value for status in FINAL)
 
 
 def claim_once(conn: sa.Connection, kind: str, keys: list[str], now: datetime) -> list[str]:
@@ -43,3 +48,51 @@ def _row(key: str, kind: str, now: datetime) -> dict[str, object]:
 def _insert_new(conn: sa.Connection) -> Any:
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     return dialect_insert(alerts).on_conflict_do_nothing(index_elements=[alerts.c.key])
+
+
+def forget_before(conn: sa.Connection, cutoff: datetime) -> None:
+    """Drop the claims last alerted before `cutoff`."""
+    conn.execute(alerts.delete().where(alerts.c.last_alerted_at < cutoff))
+
+
+# --- What the alert checks read ---------------------------------------------------------------
+
+
+def ended_by_status(conn: sa.Connection, since: datetime) -> dict[str, int]:
+    """How many payments ended (reached a final status) since `since`, by status."""
+    rows = conn.execute(
+        sa.select(payments.c.status, sa.func.count())
+        .where(payments.c.finished_at >= since, payments.c.status.in_(_FINAL))
+        .group_by(payments.c.status)
+    )
+    return {status: int(n) for status, n in rows}
+
+
+def late_successes(conn: sa.Connection, since: datetime, limit: int) -> list[sa.RowMapping]:
+    """The `late_success` events since `since`, newest first, with the payment's amount and
+    receipt: payment_id, data, created_at, amount, mpesa_receipt_number."""
+    e, p = payment_events, payments
+    return list(
+        conn.execute(
+            sa.select(e.c.payment_id, e.c.data, e.c.created_at, p.c.amount,
+                      p.c.mpesa_receipt_number)
+            .join(p, p.c.id == e.c.payment_id)
+            .where(e.c.kind == "late_success", e.c.created_at >= since)
+            .order_by(e.c.id.desc())
+            .limit(limit)
+        ).mappings()
+    )  # fmt: skip
+
+
+def refund_events(conn: sa.Connection, since: datetime, limit: int) -> list[sa.RowMapping]:
+    """Order events since `since` that may owe money back (`refund_due`, `cancelled`),
+    newest first: order_id, kind, data, to_status, created_at."""
+    e = order_events
+    return list(
+        conn.execute(
+            sa.select(e.c.order_id, e.c.kind, e.c.data, e.c.to_status, e.c.created_at)
+            .where(e.c.kind.in_(("refund_due", "cancelled")), e.c.created_at >= since)
+            .order_by(e.c.id.desc())
+            .limit(limit)
+        ).mappings()
+    )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +44,15 @@ def dead_lettered(conn: sa.Connection, message_id: str, reason: str) -> None:
     )
 
 
+def reset(conn: sa.Connection, message_id: str) -> None:
+    """Forget `message_id`'s starts, finishes and dead-lettering (a replay starts afresh)."""
+    conn.execute(
+        job_deliveries.update()
+        .where(job_deliveries.c.message_id == message_id)
+        .values(started=0, finished=0, dead_lettered_at=None, last_error=None)
+    )
+
+
 def dead(conn: sa.Connection, limit: int = 100) -> list[dict[str, Any]]:
     """Messages we dead-lettered ourselves, newest first."""
     query = (
@@ -52,3 +62,15 @@ def dead(conn: sa.Connection, limit: int = 100) -> list[dict[str, Any]]:
         .limit(limit)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def dead_since(conn: sa.Connection, since: datetime, limit: int) -> list[tuple[str, str, str]]:
+    """(message_id, queue, actor) of the messages we dead-lettered since `since`, newest first."""
+    t = job_deliveries
+    rows = conn.execute(
+        sa.select(t.c.message_id, t.c.queue, t.c.actor)
+        .where(t.c.dead_lettered_at >= since)
+        .order_by(t.c.dead_lettered_at.desc())
+        .limit(limit)
+    )
+    return [(row.message_id, row.queue, row.actor) for row in rows]

@@ -1,6 +1,6 @@
 """The figures `/metrics` and the ops summary show, read without scanning history.
 
-Counts of payments and Daraja calls are kept by database triggers (migration 0010): each
+Counts of payments and Daraja calls are kept by database triggers (migration 0011): each
 write appends its change to `metric_deltas` in its own transaction, and `fold` (run by the
 scheduler) moves them into `metric_totals`. The callback-to-final histogram joins two
 tables, so no trigger can keep it: `roll_up_callbacks` counts payments finished before a

@@ -13,7 +13,18 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from store.inbox import FINAL_STATES
-from store.tables import callback_inbox, daraja_exchanges, job_deliveries, outbox, refused_requests
+from store.tables import (
+    c2b_payments,
+    callback_inbox,
+    daraja_exchanges,
+    job_deliveries,
+    outbox,
+    refused_requests,
+)
+
+#: PayBill requests that carried no money of their own: validations, refusals, duplicates.
+#: Confirmations whose money was counted (or is untrusted) stay: they are the shop's books.
+C2B_MONEYLESS = ("accepted", "declined", "rejected", "duplicate")
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,13 @@ KINDS = (
     Kind(
         "refused_requests", refused_requests.c.id,
         lambda cutoff: refused_requests.c.received_at < cutoff, refused_requests.c.received_at,
+    ),
+    Kind(
+        "c2b_payments", c2b_payments.c.id,
+        lambda cutoff: sa.and_(
+            c2b_payments.c.state.in_(C2B_MONEYLESS), c2b_payments.c.received_at < cutoff
+        ),
+        c2b_payments.c.received_at,
     ),
     Kind(
         # `sent_at IS NOT NULL` repeats the partial index's predicate so the planner uses it.

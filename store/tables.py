@@ -391,8 +391,8 @@ webhook_attempts = sa.Table(
 )
 
 #: What each write to `payments` and `daraja_exchanges` changed in the figures /metrics
-#: counts, appended by database triggers in the writer's own transaction (migration 0010
-#: writes them; store/metric_counts.py reads and folds them). `family` names the figure,
+#: counts, appended by database triggers in the writer's own transaction (migration 0011
+#: writes them; store/figures.py reads and folds them). `family` names the figure,
 #: `label1`/`label2` its labels (or a histogram bucket's bound), `n` a count and `total`
 #: a histogram's sum.
 _NUMBER = sa.Numeric(asdecimal=False)
@@ -426,4 +426,45 @@ metric_watermarks = sa.Table(
     metadata,
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("through", TZ, nullable=False),
+)
+
+#: PayBill (C2B) payments: every validation and confirmation request Safaricom sent, its raw
+#: body stored before we answered (the payer's MSISDN and names stay under their own JSON keys
+#: in `body`, never in a column), and where matching it to an order ended.
+#: Confirmations: received -> matched | refund_due | unmatched | duplicate; untrusted or
+#: rejected at the door. Validations: accepted | declined, or rejected.
+C2B_COUNTED = ("matched", "refund_due", "unmatched")
+_C2B_COUNTED_SQL = sa.text("state IN ('matched', 'refund_due', 'unmatched')")
+c2b_payments = sa.Table(
+    "c2b_payments",
+    metadata,
+    sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # validation | confirmation
+    sa.Column("received_at", TZ, nullable=False),
+    sa.Column("source_ip", sa.String(64)),
+    sa.Column("headers", JSON, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("trans_id", sa.String(32)),  # the M-Pesa receipt
+    sa.Column("bill_ref_number", sa.String(64)),  # the account reference the payer typed
+    sa.Column("amount", sa.Integer),  # whole shillings; null when TransAmount had cents
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(255)),
+    sa.Column("order_id", sa.Uuid(as_uuid=False), sa.ForeignKey("orders.id")),
+    # The STK payment that already recorded this receipt (a cross-channel duplicate).
+    sa.Column("payment_id", sa.Uuid(as_uuid=False)),
+    sa.Column("result_code", sa.String(16)),  # what a validation was answered
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("processed_at", TZ),
+    sa.Index("ix_c2b_payments_state_received", "state", "received_at"),
+    sa.Index("ix_c2b_payments_trans_id", "trans_id"),
+    sa.Index("ix_c2b_payments_order", "order_id"),
+    sa.Index("ix_c2b_payments_received", "received_at"),  # for the retention purge
+    # One counted confirmation per receipt: a second is a duplicate, never counted twice.
+    sa.Index(
+        "uq_c2b_payments_trans_id_counted",
+        "trans_id",
+        unique=True,
+        postgresql_where=_C2B_COUNTED_SQL,
+        sqlite_where=_C2B_COUNTED_SQL,
+    ),
 )

@@ -35,3 +35,22 @@ def stk_callback(
     text = json.dumps({"Body": {"stkCallback": callback}})
     # Daraja writes the amount with decimals (1500.00), which json.dumps cannot.
     return text.replace('"__AMOUNT__"', f"{amount}.00").encode()
+
+
+def c2b_request(
+    trans_id: str = "UKL7N8PQ2R",
+    *,
+    bill_ref: str = "KhalexChess",
+    amount: str = "1500.00",
+    short_code: str = "174379",
+    msisdn: str = "2547 ***** 126",
+    first_name: str = "WANJIRU",
+) -> bytes:
+    """A C2B validation or confirmation body, as Daraja's v1 URLs receive it."""
+    body = {
+        "TransactionType": "Pay Bill", "TransID": trans_id, "TransTime": "20261130103000",
+        "TransAmount": amount, "BusinessShortCode": short_code, "BillRefNumber": bill_ref,
+        "InvoiceNumber": "", "OrgAccountBalance": "49197.00", "ThirdPartyTransID": "",
+        "MSISDN": msisdn, "FirstName": first_name, "MiddleName": "", "LastName": "KAMAU",
+    }  # fmt: skip
+    return json.dumps(body).encode()

@@ -51,17 +51,21 @@ def require_redis() -> None:
 
 
 @contextmanager
-def fresh_database() -> Iterator[str]:
-    """Create an empty database, migrate it with Alembic, yield its URL, drop it after."""
+def fresh_database(
+    *, migrated: bool = True, admin_url: str = PG_ADMIN_URL, prefix: str = "khalex_test"
+) -> Iterator[str]:
+    """The one throwaway PostgreSQL database of the tests and benchmarks: created empty,
+    migrated with Alembic unless `migrated=False`, its URL yielded, dropped after."""
     from migrations.run import upgrade
 
-    name = f"khalex_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     try:
-        upgrade(url)
+        if migrated:
+            upgrade(url)
         yield url
     finally:
         with admin.connect() as conn:

@@ -11,9 +11,15 @@ from typing import Any
 
 import dramatiq
 
-from payments import callbacks, initiation, reconciliation, shop_webhooks
+from payments import c2b, callbacks, initiation, reconciliation, shop_webhooks
 from payments.container import Container
-from payments.jobs import DELIVER_WEBHOOK, PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
+from payments.jobs import (
+    DELIVER_WEBHOOK,
+    PROCESS_C2B,
+    PROCESS_CALLBACK,
+    QUERY_PAYMENT,
+    SEND_PUSH,
+)
 
 _container: Container | None = None
 
@@ -48,6 +54,10 @@ def send_push(payment_id: str) -> None:
 
 def process_callback(inbox_id: int) -> None:
     callbacks.process(_c(), inbox_id)
+
+
+def process_c2b(record_id: str) -> None:
+    c2b.process(_c(), record_id)
 
 
 def query_payment(payment_id: str) -> None:
@@ -96,6 +106,10 @@ def register(broker: dramatiq.Broker, *, expiry_s: int) -> dict[str, dramatiq.Ac
             queue_name=PROCESS_CALLBACK.queue, actor_name=PROCESS_CALLBACK.actor, broker=broker,
             max_retries=10, min_backoff=1_000, max_backoff=30_000, time_limit=30_000,
         )(process_callback),
+        PROCESS_C2B.actor: dramatiq.actor(
+            queue_name=PROCESS_C2B.queue, actor_name=PROCESS_C2B.actor, broker=broker,
+            max_retries=10, min_backoff=1_000, max_backoff=30_000, time_limit=30_000,
+        )(process_c2b),
         QUERY_PAYMENT.actor: dramatiq.actor(
             queue_name=QUERY_PAYMENT.queue, actor_name=QUERY_PAYMENT.actor, broker=broker,
             max_retries=2, min_backoff=2_000, max_backoff=10_000, time_limit=60_000,

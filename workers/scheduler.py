@@ -17,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
 from operations import alerts, metrics, retention
+from operations.dlq import queue_reader
 from payments import reconciliation, shop_webhooks
 from payments.container import Container
 from plumbing import correlation
@@ -111,10 +112,10 @@ def build_scheduler(
     fold of the /metrics counts every FOLD_INTERVAL_S."""
     scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
     leadership = SharedLeadership(container.engine)
-    redis_client = alerts.redis_for(container.settings)
+    queues = queue_reader(container.settings)
 
     def check(c: Container) -> None:
-        alerts.run(c, redis_client=redis_client)
+        alerts.run(c, queues=queues)
 
     every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
     scheduler.add_job(

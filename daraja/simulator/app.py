@@ -16,7 +16,7 @@ from litestar.di import Provide
 from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.types import ExceptionHandler
 
-from daraja.simulator import control_routes, daraja_routes, errors, ids
+from daraja.simulator import control_routes, daraja_routes, errors, ids, paybill_routes
 from daraja.simulator.answers import error_answer
 from daraja.simulator.config import SimulatorConfig
 from daraja.simulator.errors import Refusal
@@ -37,6 +37,10 @@ ROUTE_HANDLERS = (
     control_routes.read_chaos,
     control_routes.change_chaos,
     control_routes.reset,
+    paybill_routes.register_v1,
+    paybill_routes.register_v2,
+    paybill_routes.pay_by_paybill,
+    paybill_routes.read_paybill,
 )
 
 

@@ -83,6 +83,16 @@ async def query_request(request: AnyRequest, sim: Sim) -> Response[bytes]:
     return _query_answer(sim, query.checkout_request_id)
 
 
+async def gate(sim: SimulatorState, request: AnyRequest) -> Response[bytes] | None:
+    """Gateway, bearer token and spike arrest, as for a query (other Daraja APIs use it)."""
+    return await _before_payload(sim, request, is_push=False)
+
+
+def refuse(sim: SimulatorState, error: Refusal) -> Response[bytes]:
+    """Daraja's refusal `error`, with a fresh requestId."""
+    return _refuse(sim, error)
+
+
 async def _gateway(sim: SimulatorState) -> Response[bytes] | None:
     """What the Apigee gateway does before Daraja sees the call: lag, faults, HTML pages."""
     if sim.chaos.latency_ms:

@@ -20,6 +20,7 @@ from litestar.di import NamedDependency
 from daraja.simulator.chaos import Chaos
 from daraja.simulator.config import SimulatorConfig
 from daraja.simulator.ledger import Ledger, Tokens
+from daraja.simulator.paybill_ledger import Paybill
 
 log = logging.getLogger("daraja.simulator")
 
@@ -35,6 +36,7 @@ class SimulatorState:
         self.chaos = config.chaos
         self.rng = random.Random(config.chaos.seed)  # noqa: S311 - a simulator, not crypto
         self.ledger = Ledger()
+        self.paybill = Paybill()
         self.tokens = Tokens()
         self._tasks: set[asyncio.Task[None]] = set()
         self._recent_calls: deque[float] = deque()
@@ -75,9 +77,11 @@ class SimulatorState:
         return self._http
 
     async def reset(self) -> None:
-        """Forget every push and go back to the starting chaos; tokens stay valid."""
+        """Forget every push, PayBill payment and registered C2B URL, and go back to the
+        starting chaos; tokens stay valid."""
         await self._cancel_tasks()
         self.ledger = Ledger()
+        self.paybill = Paybill()
         self._recent_calls.clear()
         self.set_chaos(self.config.chaos, reseed=True)
 

@@ -25,7 +25,8 @@ class Started:
 
 def bootstrap(role: str, settings: Settings, *, in_process: bool = False) -> Started:
     """Set up `role`'s process; `in_process` gives the stub broker (dev) instead of Redis."""
-    setup_logging(role)
+    plain = settings.log_format == "plain" or (settings.log_format == "auto" and role == "dev")
+    setup_logging(role, settings.log_level, plain=plain)
     init_sentry(settings, role)  # before the broker: Sentry patches its constructor
     broker = build_broker(settings, in_process=in_process)
     return Started(broker, Container.build(settings, publisher(broker)))

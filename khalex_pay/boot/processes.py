@@ -21,9 +21,9 @@ def serve_api(host: str, port: int, workers: int) -> None:
     )  # fmt: skip
 
 
-def supervise_workers(processes: int, threads: int) -> int:
+def supervise_workers(settings: Settings, processes: int, threads: int) -> int:
     """`processes` worker processes (`khalex_pay.boot.worker`), each restarted if it dies."""
-    setup_logging("worker-supervisor")
+    setup_logging("worker-supervisor", settings.log_level, plain=settings.log_format == "plain")
     return supervise(processes, threads)
 
 

@@ -60,10 +60,13 @@ def test_checkout_page_is_served_at_the_root_and_calls_the_payment_api(dev: str)
 
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
+    # Built on the shop page's client module, from this server (no CDN).
+    assert 'import { createPayments, PaymentError } from "/khalex-pay.js";' in page.text
     assert 'fetch("/demo/orders"' in page.text
-    assert 'fetch("/api/payments/initiate"' in page.text
-    assert '"/api/payments/status/"' in page.text
-    assert '"Idempotency-Key": attempt.key' in page.text
+    assert "initiatePayment({phoneNumber: s.phone}, {idempotencyKey: key})" in page.text
+    assert "const key = s.retryKey || newKey();" in page.text
+    assert "payments.watchPayment(payment.paymentId" in page.text
+    assert "payments.getConfig()" in page.text
     assert "error.field" in page.text
 
 
@@ -79,6 +82,7 @@ def test_pages_load_nothing_from_outside(dev: str) -> None:
         page = httpx.get(f"{dev}{path}").text
         # No internet here: every script and style is inline.
         assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"https?:", page), path
+        assert not re.search(r"import[^;]*from \"https?:", page), path
         assert "<script src" not in page, path
 
 
@@ -261,3 +265,37 @@ def test_demo_checkout_pays_a_real_order_with_its_checkout_token(dev: str) -> No
     page = httpx.get(f"{dev}/").text
     assert "/demo/orders" in page
     assert "checkoutToken" in page
+
+
+def test_phone_page_has_a_pay_by_paybill_form_on_the_simulator(dev: str) -> None:
+    page = httpx.get(f"{dev}/phone").text
+
+    assert 'id="paybill-form"' in page
+    assert re.search(r'fetch\("/simulator/paybill", \{\s*method: "POST"', page)
+    for field in ("businessNumber", "accountReference", "amount"):
+        assert f"{field}: " in page, field
+
+
+def test_dev_registers_its_paybill_urls_and_a_paybill_payment_confirms_the_order(
+    dev: str, shop: Shop
+) -> None:
+    order = httpx.post(f"{dev}/demo/orders", json={
+        "productId": "travel-01", "phoneNumber": "0712000777", "customerName": "Akinyi",
+    }).json()  # fmt: skip
+    token = {"Authorization": f"Bearer {order['checkoutToken']}"}
+    paybill = httpx.get(f"{dev}/api/payments/config", headers=token).json()["paybill"]
+    deadline = time.monotonic() + 20
+    while httpx.get(f"{dev}/simulator/paybill").json()["registration"] is None:
+        assert time.monotonic() < deadline, "dev mode never registered its C2B URLs"
+        time.sleep(0.2)
+
+    tx = httpx.post(f"{dev}/simulator/paybill", json={
+        "businessNumber": paybill["businessNumber"],
+        "accountReference": paybill["accountReference"], "amount": order["totalAmount"],
+    }, timeout=20).json()["transaction"]  # fmt: skip
+
+    assert tx["status"] == "paid"
+    url = f"{dev}/api/orders/{order['orderId']}"
+    while (status := httpx.get(url, headers=shop.auth).json()["status"]) != "confirmed":
+        assert time.monotonic() < deadline + 20, status
+        time.sleep(0.2)

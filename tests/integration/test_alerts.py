@@ -22,6 +22,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from daraja.wire import QueryResult
 from operations import alerts
+from operations.dlq import RedisQueues
 from payments import reconciliation
 from plumbing.alerting import Alert
 from plumbing.observability import init_sentry
@@ -253,8 +254,8 @@ def test_a_queue_whose_oldest_job_waits_too_long_alerts_once(
     _enqueue(broker, age_s=300)
     _enqueue(broker, age_s=5)
 
-    first = alerts.run(h.container, redis_client=client, namespace=namespace)
-    again = alerts.run(h.container, redis_client=client, namespace=namespace)
+    first = alerts.run(h.container, queues=RedisQueues(client, namespace=namespace))
+    again = alerts.run(h.container, queues=RedisQueues(client, namespace=namespace))
 
     assert [(a.kind, a.details["queue"]) for a in first] == [("queue_stuck", "payments")]
     assert 295 <= first[0].details["oldestAgeSeconds"] <= 320
@@ -269,7 +270,7 @@ def test_a_queue_moving_within_the_threshold_does_not_alert(
     _enqueue(broker, age_s=300)
     _configure(h, alert_queue_age_s=600)
 
-    assert alerts.run(h.container, redis_client=client, namespace=namespace) == []
+    assert alerts.run(h.container, queues=RedisQueues(client, namespace=namespace)) == []
 
 
 def test_a_retried_job_has_waited_only_since_it_became_ready_again(
@@ -279,10 +280,26 @@ def test_a_retried_job_has_waited_only_since_it_became_ready_again(
     ready_ms = int((time.time() - 10) * 1000)
     _enqueue(broker, age_s=3600, queue="callbacks", eta=ready_ms)
 
-    ages = alerts.queue_ages(client, utcnow(), namespace=namespace)
+    reader = RedisQueues(client, namespace=namespace)
+    ages = {q.name: q.oldest_age_s for q in reader.stats() if q.depth}
 
     assert set(ages) == {"callbacks"}
     assert 9 <= ages["callbacks"] <= 30
+
+
+def test_the_alert_and_the_queue_figures_give_a_retried_job_the_same_age(
+    h: Harness, redis_broker: tuple[RedisBroker, redis.Redis[Any], str]
+) -> None:
+    broker, client, namespace = redis_broker
+    _configure(h, alert_queue_age_s=60)
+    _enqueue(broker, age_s=3600, queue="callbacks", eta=int((time.time() - 300) * 1000))
+    reader = RedisQueues(client, namespace=namespace)
+
+    (alert,) = alerts.run(h.container, queues=reader)
+    shown = {q.name: q.oldest_age_s for q in reader.stats()}["callbacks"]
+
+    assert 295 <= alert.details["oldestAgeSeconds"] <= 330
+    assert abs(alert.details["oldestAgeSeconds"] - shown) < 5
 
 
 def _dead_letter_in_redis(broker: RedisBroker) -> str:
@@ -313,10 +330,10 @@ def test_dead_letters_alert_once_per_queue_and_new_ones_alert_again(
     in_redis = _dead_letter_in_redis(broker)
     _dead_letter_in_db(h, "poisoned-1")
 
-    first = alerts.run(h.container, redis_client=client, namespace=namespace)
-    again = alerts.run(h.container, redis_client=client, namespace=namespace)
+    first = alerts.run(h.container, queues=RedisQueues(client, namespace=namespace))
+    again = alerts.run(h.container, queues=RedisQueues(client, namespace=namespace))
     newer = _dead_letter_in_redis(broker)
-    later = alerts.run(h.container, redis_client=client, namespace=namespace)
+    later = alerts.run(h.container, queues=RedisQueues(client, namespace=namespace))
 
     assert sorted((a.details["queue"], a.details["count"]) for a in first) == [
         ("callbacks", 1),
@@ -336,7 +353,7 @@ def test_a_dead_letter_seen_both_in_redis_and_the_database_alerts_once(
     message_id = _dead_letter_in_redis(broker)
     _dead_letter_in_db(h, message_id, queue="payments")  # our poison guard failed it
 
-    raised = alerts.run(h.container, redis_client=client, namespace=namespace)
+    raised = alerts.run(h.container, queues=RedisQueues(client, namespace=namespace))
 
     assert [(a.kind, a.details["count"]) for a in raised] == [("dead_letters", 1)]
 
@@ -344,7 +361,7 @@ def test_a_dead_letter_seen_both_in_redis_and_the_database_alerts_once(
 def test_without_redis_the_database_checks_still_run(h: Harness) -> None:
     _dead_letter_in_db(h, "poisoned-2")
 
-    raised = alerts.run(h.container, redis_client=None)
+    raised = alerts.run(h.container, queues=None)
 
     assert [(a.kind, a.details["queue"]) for a in raised] == [("dead_letters", "callbacks")]
 
@@ -355,7 +372,7 @@ def test_an_unreachable_redis_is_logged_and_the_other_checks_still_run(
     _late_success(h)
     gone: redis.Redis[Any] = redis.Redis(port=1, socket_connect_timeout=0.5)
 
-    raised = alerts.run(h.container, redis_client=gone)
+    raised = alerts.run(h.container, queues=RedisQueues(gone))
 
     assert [a.kind for a in raised] == ["late_success"]
     assert "could not read the queues in Redis" in caplog.text

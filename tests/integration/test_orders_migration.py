@@ -25,16 +25,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'khalex.db'}"
         return
     services.require_postgres()
-    name = f"khalex_mig_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(services.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield services.PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with services.fresh_database(migrated=False, prefix="khalex_mig") as url:
+        yield url
 
 
 def _old_payment(conn: sa.Connection, order_id: str | None, phone: str) -> str:

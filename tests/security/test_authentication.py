@@ -82,7 +82,10 @@ def test_api_auth_off_is_refused_in_production() -> None:
     with pytest.raises(SettingsError) as refused:
         load_settings({"MPESA_ENVIRONMENT": "production", "API_AUTH": "off"})
 
-    assert "production refuses API_AUTH=off (anyone could start payments)" in refused.value.problems
+    assert any(
+        p.startswith("production refuses API_AUTH=off (anyone could start payments)")
+        for p in refused.value.problems
+    )
 
 
 def test_api_auth_off_lets_anyone_start_a_payment_in_sandbox(h: Harness, app: App) -> None:

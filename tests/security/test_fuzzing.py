@@ -113,6 +113,16 @@ def shop_client(h: Harness) -> Iterator[TestClient[Any]]:
         yield as_shop(test_client, h)
 
 
+def too_large(answer: Any, body: bytes) -> bool:
+    """Whether `body` is over the limit: then it was refused (413) before anything read it.
+
+    `json_ish` can draw a body past 64 KiB (a few 5000-character strings), rarely."""
+    if len(body) <= MAX_BODY_BYTES:
+        return False
+    assert answer.status_code == 413, answer.text
+    return True
+
+
 def _stored(h: Harness) -> int:
     with h.container.engine.connect() as conn:
         return int(
@@ -130,6 +140,9 @@ def test_any_bytes_on_the_bare_webhook_are_stored_and_never_5xx(
 
     answer = client.post("/api/payments/webhook", content=body, headers=headers)
 
+    if too_large(answer, body):
+        assert _stored(h) == before
+        return
     assert answer.status_code in (200, 400, 403), answer.text
     assert _stored(h) == before + 1
 
@@ -143,6 +156,9 @@ def test_any_bytes_on_a_token_webhook_are_stored_and_never_5xx(
 
     answer = client.post(f"/api/payments/webhook/{_escaped(token)}", content=body)
 
+    if too_large(answer, body):
+        assert _stored(h) == before
+        return
     assert answer.status_code in (200, 400, 403, 404), answer.text
     if answer.status_code != 404:  # a token that decodes to another path reaches no webhook
         assert _stored(h) == before + 1

@@ -2,8 +2,12 @@
 
 Every operation is called with generated input, as the shop's server (an API key made in
 the test database), as the shop's page (a checkout token) and as an operator. Each answer
-must be below 500 and one the OpenAPI documents: its status code, content type, headers and
-(where documented) body schema. An undocumented answer is fixed in the OpenAPI, not here.
+must be below 500 and one the OpenAPI documents: its status code, content type, headers
+(Location, Retry-After where `required`) and body schema: every JSON answer is documented by
+a Struct (api/answers.py, or the error envelope), so `response_schema_conformance` checks
+each one field by field. Generated bodies start from the documented examples, so the
+answers include successes, not only refusals. An undocumented answer is fixed in the
+OpenAPI, not here.
 """
 
 # The fixtures `h` and `app` are imported to be used here, and parameters named after them

@@ -39,7 +39,6 @@ def test_a_safe_production_configuration_starts() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
-        ("MPESA_CALLBACK_ALLOWED_IPS", "", "MPESA_CALLBACK_ALLOWED_IPS"),
         ("MPESA_CALLBACK_ALLOWED_IPS", "*", "MPESA_CALLBACK_ALLOWED_IPS"),
         ("MPESA_CALLBACK_ALLOWED_IPS", "0.0.0.0/0", "MPESA_CALLBACK_ALLOWED_IPS"),
         ("MPESA_CALLBACK_ALLOWED_IPS", "196.201.214.200,::/0", "MPESA_CALLBACK_ALLOWED_IPS"),
@@ -74,6 +73,13 @@ def test_production_refuses_an_unsafe_setting_with_one_line_naming_it(
 
     assert len(refused.value.problems) == 1, refused.value.problems
     assert says in refused.value.problems[0]
+
+
+def test_an_empty_allow_list_in_production_is_unset_so_safaricoms_list() -> None:
+    s = load_settings({**SAFE, "MPESA_CALLBACK_ALLOWED_IPS": " "}, dotenv=None)
+
+    assert not s.callback_ip_allowed("8.8.8.8")
+    assert s.callback_ip_allowed("196.201.214.200")
 
 
 def test_sandbox_allows_any_sender_and_the_simulators_http_url() -> None:

@@ -155,9 +155,12 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {name.lower(): value for name, value in self.headers.items()}
         self.server.receiver.record(ReceivedCallback(self.path, headers, body, time.monotonic()))
-        # Paths under /fail answer 500, to prove the simulator never retries.
+        # Paths under /fail answer 500, to prove the simulator never retries; under
+        # /decline they refuse a C2B validation as Daraja's C2B00012.
         status = 500 if self.path.startswith("/fail") else 200
         answer = b'{"ResultCode": 0, "ResultDesc": "Accepted"}'
+        if self.path.startswith("/decline"):
+            answer = b'{"ResultCode": "C2B00012", "ResultDesc": "Rejected"}'
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))

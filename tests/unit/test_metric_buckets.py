@@ -14,11 +14,11 @@ from store.figures import bucket_label
 
 pytestmark = pytest.mark.unit
 
-MIGRATION = Path(__file__).parents[2] / "migrations" / "versions" / "0010_metric_counts.py"
+MIGRATION = Path(__file__).parents[2] / "migrations" / "versions" / "0011_metric_counts.py"
 
 
 def _migration() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("metric_counts_0010", MIGRATION)
+    spec = importlib.util.spec_from_file_location("metric_counts_0011", MIGRATION)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)

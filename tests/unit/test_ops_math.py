@@ -6,8 +6,9 @@ from collections import Counter
 
 import dramatiq
 import pytest
+from dramatiq.brokers.stub import StubBroker
 
-from operations.dlq import fresh_copy, ids_only
+from operations.dlq import StubQueues, fresh_copy, ids_only, waited_s
 from operations.ops import WindowSummary, mask_email, percentile
 
 pytestmark = pytest.mark.unit
@@ -67,3 +68,29 @@ def test_payment_ids_in_message_args_are_never_masked() -> None:
     payment_id = "0fa7a13c-3592-45bf-ba20-a712345678ab"
 
     assert ids_only([payment_id]) == [payment_id]
+
+
+def _sent(age_s: float, now_s: float, **options: object) -> dramatiq.Message[object]:
+    return dramatiq.Message(
+        queue_name="callbacks", actor_name="process_callback", args=(7,), kwargs={},
+        options=options, message_timestamp=int((now_s - age_s) * 1000),
+    )  # fmt: skip
+
+
+def test_a_message_has_waited_since_it_was_sent_or_since_its_eta_if_later() -> None:
+    now_s = 1_800_000_000.0
+
+    assert waited_s(_sent(42, now_s), now_s) == 42
+    assert waited_s(_sent(3600, now_s, eta=int((now_s - 10) * 1000)), now_s) == 10
+    assert waited_s(_sent(5, now_s, eta=int((now_s + 60) * 1000)), now_s) == 0
+
+
+def test_the_dev_queues_give_a_retried_message_its_age_since_its_eta() -> None:
+    now_s = 1_800_000_000.0
+    broker = StubBroker()
+    broker.declare_queue("callbacks")
+    broker.enqueue(_sent(3600, now_s, eta=int((now_s - 10) * 1000)))
+
+    (stats,) = StubQueues(broker, ("callbacks",), clock=lambda: now_s).stats()
+
+    assert stats.oldest_age_s == 10

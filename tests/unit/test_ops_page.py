@@ -36,6 +36,7 @@ def test_ops_page_is_served_with_its_script(client: TestClient[Any]) -> None:
     assert "<script>" in page
     for path in ("/api/ops/queues", "/api/ops/summary", "/api/ops/stuck", "/api/ops/dead-letters"):
         assert path in page
+    assert 'api("/api/ops/paybill")' in page  # PayBill payments that paid no order
     assert "localStorage" in page
     assert "setInterval(refresh" in page
 

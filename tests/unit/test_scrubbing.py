@@ -10,7 +10,8 @@ import pytest
 import sentry_sdk
 
 from plumbing.logs import MaskingJsonFormatter
-from plumbing.observability import before_send, scrub
+from plumbing.observability import before_send, scrub, scrub_text, secrets_of
+from plumbing.settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -42,6 +43,21 @@ def test_scrub_masks_numbers_in_strings_json_numbers_and_emails() -> None:
     assert "wanjiru@example.com" not in text
     assert "987 654" not in text
     assert "42" in text
+
+
+def test_secret_url_segments_are_masked_in_log_lines_and_sentry_events() -> None:
+    token, c2b_secret = "Jq3xV9sKd02LmPz7", "c2b-Secret_0123456789abcdefXYZ"
+    paths = (
+        f"POST /api/payments/webhook/{token}",
+        f"POST /api/payments/c2b/confirmation/{c2b_secret}",
+        f"POST /api/payments/c2b/validation/{c2b_secret}",
+    )
+
+    masked = [scrub_text(f"unhandled error on {path}") for path in paths]
+
+    assert not any(token in line or c2b_secret in line for line in masked)
+    assert masked[1].endswith("/c2b/confirmation/[token]")
+    assert c2b_secret in secrets_of(Settings(c2b_url_secret=c2b_secret))
 
 
 def test_sentry_events_leave_without_phone_numbers_or_locals() -> None:

@@ -133,3 +133,91 @@ def test_caller_and_limit_settings_are_read_and_bad_ones_named() -> None:
     assert len(bad.value.problems) == len(names)
     for name in names:
         assert any(p.startswith(name) for p in bad.value.problems), name
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["short", "has spaces in it 0123456789abcdef", "x" * 65, "abc-mpesa-0123456789abcdefgh"],
+)
+def test_a_c2b_url_secret_must_be_long_url_safe_and_free_of_words_daraja_bans(secret: str) -> None:
+    with pytest.raises(SettingsError, match="C2B_URL_SECRET"):
+        load_settings({"C2B_URL_SECRET": secret})
+
+
+def test_a_good_c2b_url_secret_is_kept() -> None:
+    secret = "Zq8_wT3-kLm9Rv2Pn4Hx7Jc5"
+
+    assert load_settings({"C2B_URL_SECRET": secret}).c2b_url_secret == secret
+
+
+def test_an_empty_value_is_unset_so_the_default_stays(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("JWT_SECRET=from-the-file-but-long-enough-for-it\n")
+
+    s = load_settings(
+        {"MPESA_TRANSACTION_TYPE": "", "DATABASE_URL": " ", "JWT_SECRET": "", "LOG_LEVEL": ""},
+        dotenv=env_file,
+    )
+
+    assert s.mpesa_transaction_type == "CustomerPayBillOnline"
+    assert s.database_url == "sqlite:///khalex-pay.db"
+    assert s.jwt_secret == "from-the-file-but-long-enough-for-it"
+    assert s.log_level == "INFO"
+
+
+def test_log_level_is_read_from_the_dotenv_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("LOG_LEVEL=debug\n")
+
+    assert load_settings({}, dotenv=env_file).log_level == "DEBUG"
+
+
+def test_a_bad_value_says_whether_it_came_from_the_environment_or_dotenv(
+    tmp_path: Path,
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("RECONCILE_AFTER_S=soon\nLOG_LEVEL=chatty\n")
+
+    with pytest.raises(SettingsError) as bad:
+        load_settings({"PAYMENT_EXPIRY_S": "-1"}, dotenv=env_file)
+
+    assert sorted(bad.value.problems) == [
+        "LOG_LEVEL must be DEBUG or INFO or WARNING or ERROR, not 'CHATTY' (from .env)",
+        "PAYMENT_EXPIRY_S must not be negative (from the environment)",
+        "RECONCILE_AFTER_S must be a whole number, not 'soon' (from .env)",
+    ]
+
+
+def test_a_rule_between_settings_names_where_each_was_set(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("RECONCILE_AFTER_S=300\n")
+
+    with pytest.raises(SettingsError) as bad:
+        load_settings({"PAYMENT_EXPIRY_S": "200"}, dotenv=env_file)
+
+    assert bad.value.problems == [
+        "PAYMENT_EXPIRY_S must be longer than RECONCILE_AFTER_S "
+        "(PAYMENT_EXPIRY_S from the environment; RECONCILE_AFTER_S from .env)"
+    ]
+
+
+def test_derived_defaults_follow_the_environment_and_the_shortcode() -> None:
+    s = load_settings({"MPESA_BUSINESS_SHORTCODE": "600100"})
+
+    assert s.mpesa_party_b == "600100"
+    assert s.mpesa_base_url == "https://sandbox.safaricom.co.ke"
+
+
+def test_settings_command_prints_values_with_their_source_and_hides_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("JWT_SECRET", "a-secret-nobody-should-see-printed")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://shop:pw@db/khalex")
+
+    assert main(["settings"]) == 0
+
+    out = capsys.readouterr().out
+    assert "JWT_SECRET=(hidden)  # the environment" in out
+    assert "DATABASE_URL=postgresql+psycopg://shop:***@db/khalex  # the environment" in out
+    assert "RECONCILE_AFTER_S=20  # default" in out
+    assert "a-secret-nobody" not in out

@@ -151,6 +151,7 @@ def test_bad_retry_schedule_is_refused(raw: str) -> None:
 
     assert bad.value.problems == [
         f"SHOP_WEBHOOK_RETRY_S must be comma-separated seconds (e.g. 5,300,1800), not {raw!r}"
+        " (from the environment)"
     ]
 
 
@@ -159,7 +160,7 @@ def test_bad_webhook_url_is_refused() -> None:
         load_settings({"SHOP_WEBHOOK_URL": "shop.example/hooks"})
 
     assert bad.value.problems == [
-        "SHOP_WEBHOOK_URL must be an http(s) URL, not 'shop.example/hooks'"
+        "SHOP_WEBHOOK_URL must be an http(s) URL, not 'shop.example/hooks' (from the environment)"
     ]
 
 
@@ -181,6 +182,7 @@ def test_production_refuses_a_webhook_url_without_a_secret() -> None:
 
     assert bad.value.problems == [
         "production needs SHOP_WEBHOOK_SECRET (whsec_...) with SHOP_WEBHOOK_URL"
+        " (SHOP_WEBHOOK_URL from the environment)"
     ]
 
 
@@ -190,7 +192,9 @@ def test_production_refuses_a_plain_http_webhook_url() -> None:
     with pytest.raises(SettingsError) as bad:
         load_settings(env)
 
-    assert bad.value.problems == ["production needs an https:// SHOP_WEBHOOK_URL"]
+    assert bad.value.problems == [
+        "production needs an https:// SHOP_WEBHOOK_URL (SHOP_WEBHOOK_URL from the environment)"
+    ]
 
 
 def test_production_accepts_https_webhook_with_its_secret() -> None:

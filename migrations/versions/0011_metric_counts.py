@@ -1,12 +1,12 @@
 """metric counts kept by triggers (metric_deltas, metric_totals), payments.created_at index
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-30 07:40:00.000000
 
 `/metrics` used to aggregate all of history at every scrape (seconds at a million
-payments). From here on, every INSERT, UPDATE or DELETE on `payments` and every INSERT or
-UPDATE on `daraja_exchanges` appends what it changed in each counted figure to
+payments). From here on, every INSERT, UPDATE or DELETE on `payments` and `c2b_payments` (PayBill confirmations by
+state) and every INSERT or UPDATE on `daraja_exchanges` appends what it changed in each counted figure to
 `metric_deltas`, in the same transaction, whoever writes (our code, an operator's SQL, a
 test). The scheduler folds the deltas into `metric_totals`; a scrape adds the two small
 tables. Appending, never updating a shared row, means no two transactions ever wait on
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -74,12 +74,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":
-        for table in ("payments", "daraja_exchanges"):
+        for table in _TABLES:
             for event in ("insert", "update", "delete"):
                 op.execute(f"DROP TRIGGER IF EXISTS khalex_counts_{event} ON {table}")
             op.execute(f"DROP FUNCTION IF EXISTS khalex_{table}_counts()")
     else:
-        for table in ("payments", "daraja_exchanges"):
+        for table in _TABLES:
             for event in ("insert", "update", "delete"):
                 op.execute(f"DROP TRIGGER IF EXISTS khalex_{table}_counts_{event}")
     op.drop_index("ix_payments_created", table_name="payments")
@@ -146,6 +146,13 @@ def _exchange_parts(_dialect: str, r: str, sign: int) -> list[Part]:
     ]  # fmt: skip
 
 
+def _c2b_parts(_dialect: str, r: str, sign: int) -> list[Part]:
+    """What each PayBill (C2B) row `r` counts for: confirmations by state."""
+    return [
+        (("'paybill'", f"{r}.state", "''", str(sign), "0"), f"{r}.kind = 'confirmation'"),
+    ]
+
+
 _COLUMNS = ("family", "label1", "label2", "n", "total")
 
 
@@ -171,9 +178,18 @@ def _insert_deltas(selects: list[str]) -> str:
     ))  # fmt: skip
 
 
-_TABLES = {"payments": _payment_parts, "daraja_exchanges": _exchange_parts}
-#: Exchanges are never counted down: the retention purge deletes old ones.
-_EVENTS = {"payments": ("insert", "update", "delete"), "daraja_exchanges": ("insert", "update")}
+_TABLES = {
+    "payments": _payment_parts,
+    "daraja_exchanges": _exchange_parts,
+    "c2b_payments": _c2b_parts,
+}
+#: Exchanges are never counted down: the retention purge deletes old ones. PayBill
+#: confirmations are a gauge of the rows stored (as before), so a purge counts them down.
+_EVENTS = {
+    "payments": ("insert", "update", "delete"),
+    "daraja_exchanges": ("insert", "update"),
+    "c2b_payments": ("insert", "update", "delete"),
+}
 
 
 def _backfill(dialect: str) -> list[str]:

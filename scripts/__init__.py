@@ -1,0 +1,1 @@
+"""Scripts run from the Makefile; importable so their decisions can be tested."""
