@@ -260,7 +260,9 @@ def _histogram(
             running += mine.get(figures.bucket_label(bound), (0, 0.0))[0]
             cumulative.append((str(float(bound)), running))
         count = sum(n for n, _ in mine.values())
-        total = sum(t for _, t in mine.values())
+        # Rounded to the microsecond: the same sum added in another order (before and after a
+        # fold or roll-up) may differ in its last binary digits.
+        total = round(sum(t for _, t in mine.values()), 6)
         family.add_metric([label] if label_name else [], [*cumulative, ("+Inf", count)], total)
     return family
 
