@@ -58,3 +58,17 @@ settings-table: install ## Rewrite the README's settings table from plumbing/set
 .PHONY: bench
 bench: install services ## Print the benchmark figures
 	@$(UV) run python -m benchmarks
+
+.PHONY: bench-scale
+bench-scale: install services ## The read paths at a million finished payments (minutes; a database of its own)
+	@$(UV) run python -m benchmarks.scale
+
+.PHONY: bench-burst
+bench-burst: install services ## A burst of 200 payments with Daraja at 2 s per call, and the inline peer
+	@$(UV) run python -m benchmarks.burst
+
+.PHONY: bench-smoke
+bench-smoke: install services ## Every benchmark at tiny sizes, so none rots (figures not judged)
+	@$(UV) run python -m benchmarks --quick
+	@$(UV) run python -m benchmarks.scale --quick
+	@$(UV) run python -m benchmarks.burst --quick

@@ -109,7 +109,7 @@ def _identify(container: Container, token: str) -> Caller | None:
     settings = container.settings
     if token.startswith(api_keys.KEY_PREFIX):
         try:
-            with container.engine.begin() as conn:
+            with container.reads.begin() as conn:  # a read, and at most one lone UPDATE
                 key = api_keys.authenticate(conn, token)
         except sa.exc.OperationalError as exc:
             raise payments_unavailable(container.settings.shop_contact, exc) from exc

@@ -92,7 +92,7 @@ def initiate_as(
 def status_as(container: Container, caller: Caller, ref: str) -> dict[str, object]:
     """The payment `ref` names, if `caller` may read it; else 404 as for an unknown one."""
     try:
-        with container.engine.connect() as conn:
+        with container.reads.connect() as conn:
             record = payments.get(conn, ref)
             if record is None and not isinstance(caller, Checkout):
                 # CheckoutRequestIDs end with the customer's MSISDN: never a token's key.

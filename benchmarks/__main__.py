@@ -21,11 +21,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     figures = domain_decide.run(quick=args.quick) + sealing_cost.run(quick=args.quick)
+    goals: list[report.Goal] = []
     if not args.domain_only:
         from benchmarks import system  # noqa: PLC0415 - needs PostgreSQL and Redis
 
-        figures += system.run(quick=args.quick)
+        measured = system.run(quick=args.quick)
+        figures += measured
+        goals = system.goals(measured)
     print(report.table(figures))
+    if goals:
+        print()
+        print(report.goals_table(goals))
     print(f"\n{'quick ' if args.quick else ''}run took {time.monotonic() - started:.0f} s")
     return 0
 

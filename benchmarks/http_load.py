@@ -30,6 +30,7 @@ class Call:
     path: str
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    method: str = "POST"
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Load:
 
 
 def post_all(base: str, calls: Sequence[Call], concurrency: int = CONCURRENCY) -> Load:
-    """POST every call to `base` (`http://host:port`) over `concurrency` connections."""
+    """Send every call to `base` (`http://host:port`) over `concurrency` connections."""
     cpu_before = time.process_time()
     load = asyncio.run(_post_all(base, calls, concurrency))
     return replace(load, client_cpu_s=time.process_time() - cpu_before)
@@ -97,7 +98,7 @@ async def _send_each(
 def _request(host: str, port: int, call: Call) -> bytes:
     headers = {"host": f"{host}:{port}", **call.headers, "content-length": str(len(call.body))}
     head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    return f"POST {call.path} HTTP/1.1\r\n{head}\r\n".encode("latin-1") + call.body
+    return f"{call.method} {call.path} HTTP/1.1\r\n{head}\r\n".encode("latin-1") + call.body
 
 
 async def _answer(reader: asyncio.StreamReader) -> int:

@@ -72,3 +72,35 @@ def _row(f: Figure) -> tuple[str, str, str, str, str, str]:
     )
     ratio = f"{f.ratio:.2f}x" if f.ratio is not None else "-"
     return (f.bench, f.name, f"{number(f.value)} {f.unit}", ceiling, ratio, f.note)
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A figure with the goal it must meet (issue 12): at most `limit` unless `at_least`."""
+
+    bench: str
+    name: str
+    value: float
+    unit: str
+    limit: float
+    at_least: bool = False
+    note: str = ""
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.limit if self.at_least else self.value <= self.limit
+
+
+def goals_table(goals: Iterable[Goal]) -> str:
+    """measured / goal / verdict, one row per goal."""
+    header = ("benchmark", "figure", "measured", "goal", "verdict", "note")
+    rows = [header] + [
+        (g.bench, g.name, f"{number(g.value)} {g.unit}",
+         f"{'>=' if g.at_least else '<='} {number(g.limit)} {g.unit}",
+         "PASS" if g.met else "FAIL", g.note)
+        for g in goals
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)

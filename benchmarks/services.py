@@ -70,9 +70,13 @@ class Processes:
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         """Start `khalex-pay ARGS`; its output goes to `<logs>/<name>.log`."""
+        return self.start_module(name, "khalex_pay.cli", *args)
+
+    def start_module(self, name: str, module: str, *args: str) -> subprocess.Popen[bytes]:
+        """Start `python -m MODULE ARGS` (a peer app, or `khalex-pay` itself)."""
         with (self.logs / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "khalex_pay.cli", *args],
+                [sys.executable, "-m", module, *args],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
                 start_new_session=True,
             )  # fmt: skip

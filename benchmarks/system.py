@@ -16,7 +16,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from benchmarks import drain, http_load, initiate, intake, procfs, services
-from benchmarks.report import Figure
+from benchmarks.reference import app as reference
+from benchmarks.report import Figure, Goal
 from benchmarks.services import Processes
 from plumbing import sealing
 from store import api_keys
@@ -67,7 +68,8 @@ def environment(database: str, redis: str, ports: Ports) -> dict[str, str]:
 
 
 def run(*, quick: bool = False) -> list[Figure]:
-    """Every system figure; raises if a process fails or a backlog is not drained."""
+    """Every system figure, the goals last; raises if a process fails or a backlog is
+    not drained."""
     logs = Path(tempfile.mkdtemp(prefix="khalex-bench-"))
     try:
         figures = _run(logs, quick=quick)
@@ -100,6 +102,7 @@ def _measure(procs: Processes, engine: sa.Engine, ports: Ports, *, quick: bool) 
         _, key = api_keys.create(conn, "benchmark shop")
     http_load.post_all(ports.api_url, initiate.calls(warm, key=key))
     figures = initiate.measure(ports.api_url, api.pid, count, offset=warm, key=key)
+    figures += _reference(procs, engine, count, warm)
     pushes = drain.drain(
         procs, engine, done=("pushed",), event="push_accepted", timeout_s=DRAIN_TIMEOUT_S
     )
@@ -111,6 +114,45 @@ def _measure(procs: Processes, engine: sa.Engine, ports: Ports, *, quick: bool) 
     figures += applied.figures("worker: callbacks")
     figures += _memory(procfs.peak_rss_kib(api.pid), max(pushes.peak_rss_kib, applied.peak_rss_kib))
     return figures
+
+
+#: The reference app's own bench name in the table.
+REFERENCE = "reference app (HTTP)"
+
+
+def _reference(procs: Processes, engine: sa.Engine, count: int, warm: int) -> list[Figure]:
+    """The same initiates against the reference app (benchmarks/reference), same run."""
+    reference.create_table(engine)
+    port = services.free_port()
+    app = procs.start_module("reference", "benchmarks.reference.app", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    services.wait_for_http(base + "/api/payments/initiate", app)
+    http_load.post_all(base, initiate.calls(warm, key="none"))
+    cpu_before = procfs.cpu_seconds(app.pid)
+    load = http_load.post_all(base, initiate.calls(count, warm, key="none"))
+    cpu_ms = (procfs.cpu_seconds(app.pid) - cpu_before) * 1000 / count
+    procs.stop(app)
+    return initiate.figures(REFERENCE, load, cpu_ms, expected_status=202)
+
+
+def goals(figures: list[Figure]) -> list[Goal]:
+    """Issue 12's goals that `make bench` measures, each from the figures of this run."""
+    found = {(f.bench, f.name): f.value for f in figures}
+    ours, ref = found[(initiate.BENCH, "throughput")], found[(REFERENCE, "throughput")]
+    return [
+        Goal("initiate", "req/s, ours / reference app", ours / ref, "x", 0.6, at_least=True,
+             note=f"{ours:,.0f} vs {ref:,.0f} req/s, same run"),
+        Goal("initiate", "API CPU per request", found[(initiate.BENCH, "api CPU")], "ms", 2.5,
+             note=f"reference app {found[(REFERENCE, 'api CPU')]:.2f} ms"),
+        Goal("callback intake", "API CPU per callback", found[(intake.BENCH, "api CPU")], "ms",
+             2.0),
+        Goal("worker", "CPU per STK push", found[("worker: STK pushes", "worker CPU")] / 1000,
+             "ms", 4.0),
+        Goal("worker", "CPU per callback", found[("worker: callbacks", "worker CPU")] / 1000,
+             "ms", 2.0),
+        Goal("memory", "API peak RSS", found[("peak RSS", "api process")], "MiB", 150.0),
+        Goal("memory", "worker peak RSS", found[("peak RSS", "worker process")], "MiB", 200.0),
+    ]  # fmt: skip
 
 
 def _memory(api_kib: int, worker_kib: int) -> list[Figure]:

@@ -9,7 +9,7 @@ STK push:
 |---|---|
 | 200, `ResponseCode` 0 and both ids | `PushAccepted` |
 | 404.001.03, 401.002.01, 400.003.01, Apigee token faults | `InvalidToken`: refresh once |
-| 500.003.02, Apigee SpikeArrest, HTTP 429 | `Refused(retryable)`, retried here |
+| 500.003.02, 429.001.01, Apigee SpikeArrest, HTTP 429 | `Refused(retryable)`, retried here |
 | 500.001.1001 "Unable to lock subscriber" | `Refused(retryable)`, retried here |
 | 500.003.03, Apigee Quota | `Refused(retryable)`, left to the worker |
 | 500.001.1001 "Merchant does not exist" / "Wrong credentials" | `Refused(not retryable)` |
@@ -59,6 +59,8 @@ TOKEN_CODES = frozenset({"404.001.03", "401.002.01", "400.003.01"})
 TOKEN_FAULT_MARKERS = ("invalid_access_token", "access_token_expired", "invalidaccesstoken")
 #: Gateway rate limit (SpikeArrest): refused before processing.
 RATE_LIMIT_CODE = "500.003.02"
+#: SpikeArrest as several SDKs report it, with HTTP 429: refused before processing too.
+SPIKE_ARREST_CODE = "429.001.01"
 #: Gateway quota: refused before processing, but only worth retrying much later.
 QUOTA_CODE = "500.003.03"
 #: Daraja's catch-all: its message says whether the push was refused (DARAJA.md §3).
@@ -197,7 +199,7 @@ def _shared_error(reply: Reply, body: ErrorBody) -> DarajaError | None:
     origin = _daraja_origin(reply, body)
     if body.code in TOKEN_CODES or "invalid access token" in body.message.lower():
         return _error(InvalidToken, origin, body.message, Reason.INVALID_TOKEN)
-    if body.code == RATE_LIMIT_CODE:
+    if body.code in (RATE_LIMIT_CODE, SPIKE_ARREST_CODE) or reply.status == 429:
         return _refused(origin, body.message, Reason.RATE_LIMITED, retryable=True)
     if body.code == QUOTA_CODE:
         return _refused(origin, body.message, Reason.QUOTA_EXCEEDED, retryable=True)

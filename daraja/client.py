@@ -17,8 +17,10 @@ What the client promises its callers (the payment workers):
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -103,6 +105,8 @@ class DarajaConfig:
     transaction_type: str
     party_b: str
     timeout_s: float = 10.0
+    #: Calls this client has in flight at once (a worker process's threads share it).
+    max_concurrency: int = 64
 
     @property
     def timeout(self) -> httpx.Timeout:
@@ -185,7 +189,18 @@ class DarajaClient:
         self._config = config
         self._tokens = tokens
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.Client(timeout=config.timeout)
+        limits = httpx.Limits(
+            max_connections=config.max_concurrency, max_keepalive_connections=config.max_concurrency
+        )
+        self._http = (
+            http if http is not None else httpx.Client(timeout=config.timeout, limits=limits)
+        )
+        # Waiting here sends nothing: a push that waits for a slot is still safe to drop.
+        self._slots = threading.BoundedSemaphore(config.max_concurrency)
+        # After a rate-limit answer every call of this client waits until then (monotonic),
+        # so the threads that share it back off together, not each on its own.
+        self._calm_until = 0.0
+        self._calm_lock = threading.Lock()
         self._now = now or (lambda: datetime.now(UTC))
         self._sleep = sleep
         self._max_refused_retries = max_refused_retries
@@ -214,8 +229,13 @@ class DarajaClient:
         attempt = 0
         while True:
             try:
-                accepted = self._with_token(lambda token: self._push_once(token, push, recorder))
+                # A retry has just backed off on its own: only a first attempt waits for calm.
+                accepted = self._with_token(
+                    functools.partial(self._push_once, push=push, recorder=recorder,
+                                      calm=attempt == 0)
+                )  # fmt: skip
             except Refused as exc:
+                self._calm_down(attempt + 1, exc)
                 if exc.reason not in RETRY_IN_CLIENT or attempt >= self._max_refused_retries:
                     _log_failure("stk push", exc)
                     raise
@@ -245,6 +265,10 @@ class DarajaClient:
             result = self._with_token(
                 lambda token: self._query_once(token, checkout_request_id, recorder)
             )
+        except Refused as exc:
+            self._calm_down(1, exc)
+            _log_failure(f"stk query {mask_checkout_id(checkout_request_id)}", exc)
+            raise
         except DarajaError as exc:
             _log_failure(f"stk query {mask_checkout_id(checkout_request_id)}", exc)
             raise
@@ -295,7 +319,7 @@ class DarajaClient:
         self.close()
 
     def _push_once(
-        self, token: str, push: _Push, recorder: ExchangeRecorder | None
+        self, token: str, push: _Push, recorder: ExchangeRecorder | None, *, calm: bool = True
     ) -> PushAccepted:
         cfg = self._config
         log.info("stk push to %s for KES %d", mask_msisdn(push.phone), push.amount)
@@ -311,7 +335,7 @@ class DarajaClient:
             account_reference=push.account_reference,
             description=push.description,
         )
-        return push_outcome(self._post(_PUSH, body, token, recorder))
+        return push_outcome(self._post(_PUSH, body, token, recorder, calm=calm))
 
     def _query_once(
         self, token: str, checkout_request_id: str, recorder: ExchangeRecorder | None
@@ -366,25 +390,46 @@ class DarajaClient:
         body: Mapping[str, object],
         token: str,
         recorder: ExchangeRecorder | None,
+        *,
+        calm: bool = True,
     ) -> Reply:
         url = self._config.base_url + operation.path
-        handle = _record_request(recorder, operation, url, body)
-        started = time.monotonic()
-        try:
-            response = self._http.post(
-                url,
-                json=dict(body),
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=self._config.timeout,
-            )
-        except httpx.RequestError as exc:
-            failure = operation.transport_failure(exc)
-            _record_answer(recorder, operation, handle, started, error=str(failure))
-            raise failure from exc
+        with self._slots:
+            if calm:
+                self._wait_for_calm()
+            handle = _record_request(recorder, operation, url, body)
+            started = time.monotonic()
+            try:
+                response = self._http.post(
+                    url,
+                    json=dict(body),
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=self._config.timeout,
+                )
+            except httpx.RequestError as exc:
+                failure = operation.transport_failure(exc)
+                _record_answer(recorder, operation, handle, started, error=str(failure))
+                raise failure from exc
         _record_answer(
             recorder, operation, handle, started, status=response.status_code, text=response.text
         )
         return _reply(response)
+
+    def _calm_down(self, attempt: int, exc: Refused) -> None:
+        """After a rate-limit answer, hold every call of this client for a backoff step
+        (or Daraja's Retry-After): one thread refused means the others would be too."""
+        if exc.reason is not Reason.RATE_LIMITED:
+            return
+        # Half a step: the least the refused thread's own jittered back-off waits.
+        step = min(BACKOFF_CAP_S, exc.retry_after_s or BACKOFF_BASE_S * 2 ** (attempt - 1) / 2)
+        with self._calm_lock:
+            self._calm_until = max(self._calm_until, time.monotonic() + step)
+
+    def _wait_for_calm(self) -> None:
+        wait = self._calm_until - time.monotonic()
+        if wait > 0:
+            log.info("Daraja asked us to slow down; waiting %.2fs before the next call", wait)
+            self._sleep(wait)
 
     def _back_off(self, attempt: int, exc: Refused) -> None:
         ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))

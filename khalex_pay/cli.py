@@ -178,7 +178,9 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     worker = sub.add_parser("worker", help="Dramatiq worker processes for all queues")
     worker.add_argument("--processes", type=int, default=2)
-    worker.add_argument("--threads", type=int, default=8)
+    # Threads mostly wait on Daraja (seconds per push at peak): many are cheap, and 2 x 64
+    # push a burst of 200 in two rounds. DARAJA_MAX_CONCURRENCY bounds the calls.
+    worker.add_argument("--threads", type=int, default=64)
     sub.add_parser("scheduler", help="the reconciliation loop (one leader at a time)")
     sub.add_parser("migrate", help="alembic upgrade head on DATABASE_URL")
     ops_cli.add_parsers(sub)

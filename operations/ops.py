@@ -15,15 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from domain.payment import Status
 from domain.phone import mask_msisdn, mask_msisdns_in
 from payments import reconciliation
 from payments.container import Container
-from store import exchanges, payments
+from store import exchanges, figures, payments
 from store.db import utcnow
 from store.payments import PaymentRecord
 from store.sealed import checkout_index
@@ -40,26 +37,6 @@ MAX_DURATIONS = 100_000
 STUCK_LIMIT = 100
 #: Failure reasons meaning the customer walked away rather than M-Pesa saying no.
 ABANDONED_REASONS = frozenset({"cancelled_by_user", "timeout"})
-
-
-class seconds_between(FunctionElement[float]):  # noqa: N801 - reads as the SQL function it is
-    """Seconds from the first timestamp to the second, on PostgreSQL and SQLite alike."""
-
-    type = sa.Float()
-    name = "seconds_between"
-    inherit_cache = True
-
-
-@compiles(seconds_between, "postgresql")
-def _seconds_pg(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS DOUBLE PRECISION)"
-
-
-@compiles(seconds_between, "sqlite")
-def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"((julianday({end}) - julianday({start})) * 86400.0)"
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
@@ -119,15 +96,9 @@ def summary(conn: sa.Connection, now: datetime | None = None) -> dict[str, Windo
 
 
 def _window(conn: sa.Connection, since: datetime) -> WindowSummary:
-    t = payments_table
-    counts = conn.execute(
-        sa.select(t.c.status, t.c.failure_reason, t.c.late_success, sa.func.count())
-        .where(t.c.created_at >= since)
-        .group_by(t.c.status, t.c.failure_reason, t.c.late_success)
-    ).all()  # fmt: skip
     window = WindowSummary()
-    for status, reason, late, n in counts:
-        _count(window, status, reason, bool(late), n)
+    for status, reason, late, n in figures.created_since(conn, since):
+        _count(window, status, reason, late, n)
     window.durations = _durations(conn, since)
     return window
 
@@ -145,15 +116,7 @@ def _count(window: WindowSummary, status: str, reason: str | None, late: bool, n
 
 
 def _durations(conn: sa.Connection, since: datetime) -> list[float]:
-    t = payments_table
-    seconds = seconds_between(t.c.created_at, t.c.finished_at)
-    rows = conn.execute(
-        sa.select(seconds)
-        .where(t.c.created_at >= since, t.c.finished_at.is_not(None))
-        .order_by(t.c.created_at.desc())
-        .limit(MAX_DURATIONS)
-    ).scalars()  # fmt: skip
-    return sorted(max(0.0, float(s)) for s in rows)
+    return sorted(max(0.0, s) for s in figures.processing_seconds_since(conn, since, MAX_DURATIONS))
 
 
 # --- Stuck payments -------------------------------------------------------------------------

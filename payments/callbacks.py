@@ -16,11 +16,12 @@ from domain.payment import ResultReported, Source, Status
 from payments.container import Container
 from payments.jobs import PROCESS_CALLBACK, QUERY_PAYMENT
 from payments.reconciliation import stored_push_answer, wants_query
-from payments.relay import relay
+from payments.relay import relay, relay_committed
 from payments.transitions import MAX_RACES, apply_fact
 from plumbing.settings import Settings
 from store import inbox, outbox, payments, raw
 from store.db import retrying, utcnow
+from store.outbox import Job
 from store.payments import Conflict, PaymentRecord
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def receive(
     arrival = _Arrival(body, headers, source_ip, token, *_read(body))
     kept = {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
 
-    def store() -> tuple[_Verdict, int, list[int]]:
+    def store() -> tuple[_Verdict, int, list[Job]]:
         # Safaricom never sends a callback again: ride out a database blip before giving up.
         with c.engine.begin() as conn:
             verdict = _screen(c, conn, arrival)
@@ -89,16 +90,16 @@ def receive(
                 checkout_request_id=verdict.checkout_request_id, state=verdict.state,
                 reason=verdict.reason, payment_id=suspect.id if suspect else None,
             )  # fmt: skip
-            jobs = [outbox.add(conn, *PROCESS_CALLBACK, inbox_id)] if trusted else []
+            jobs = [outbox.add_job(conn, *PROCESS_CALLBACK, inbox_id)] if trusted else []
             if ask and suspect is not None:
-                jobs.append(outbox.add(conn, *QUERY_PAYMENT, suspect.id))
+                jobs.append(outbox.add_job(conn, *QUERY_PAYMENT, suspect.id))
             return verdict, inbox_id, jobs
 
-    verdict, inbox_id, job_ids = retrying(store, attempts=4)
+    verdict, inbox_id, jobs = retrying(store, attempts=4)
     if verdict.reason:
         log.warning("callback %s %s (%s): %s", inbox_id, verdict.state, verdict.status_code,
                     verdict.reason)  # fmt: skip
-    relay(c, job_ids)
+    relay_committed(c, jobs)
     return Received(verdict.status_code, inbox_id, verdict.reason, verdict.state)
 
 

@@ -12,7 +12,7 @@ from daraja.client import DarajaClient, DarajaConfig, ExchangeRecorder
 from daraja.tokens import MemoryTokenCache, RedisTokenCache, TokenCache
 from daraja.wire import PushAccepted, QueryResult
 from plumbing.settings import Settings
-from store.db import make_engine
+from store.db import autocommit, make_engine
 from store.outbox import Job
 
 #: Hands one outbox job to the broker; raises if the broker cannot take it.
@@ -66,6 +66,11 @@ class Container:
         return cls(settings=settings, engine=make_engine(settings.database_url), publish=publish)
 
     @cached_property
+    def reads(self) -> Engine:
+        """The engine for one-statement reads: no transaction round trips around them."""
+        return autocommit(self.engine)
+
+    @cached_property
     def daraja(self) -> Daraja:
         """The Daraja client, made on first use (the API process never needs one)."""
         if self._daraja is not None:
@@ -90,6 +95,7 @@ def daraja_config(settings: Settings) -> DarajaConfig:
         transaction_type=settings.mpesa_transaction_type,
         party_b=settings.mpesa_party_b,
         timeout_s=settings.mpesa_timeout_s,
+        max_concurrency=settings.daraja_max_concurrency,
     )
 
 

@@ -23,12 +23,13 @@ from domain.phone import mask_msisdn
 from payments.container import Container
 from payments.jobs import PROCESS_CALLBACK, SEND_PUSH
 from payments.reconciliation import query_schedule
-from payments.relay import relay
+from payments.relay import relay, relay_committed
 from payments.transitions import transition
 from plumbing import sealing
 from store import inbox, orders, outbox, payments
 from store.db import retrying, utcnow
 from store.exchanges import StoreRecorder
+from store.outbox import Job
 from store.payments import NewPayment, OrderBusy, PaymentRecord, PhoneBusy
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,7 @@ def initiate(
     if idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
         return earlier
     try:
-        record, job_id = retrying(
-            lambda: _insert(c, new, idempotency_key, digest, guard), attempts=3
-        )
+        record, job = retrying(lambda: _insert(c, new, idempotency_key, digest, guard), attempts=3)
     except (PhoneBusy, OrderBusy, sa.exc.IntegrityError) as exc:
         # A concurrent request with the same key may have won the race: answer as it did.
         if idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
@@ -91,7 +90,7 @@ def initiate(
             raise OrderBusy(_order_in_flight(c, new.order_id)) from exc
         raise
     log.info("payment %s created for %s", record.id, mask_msisdn(record.phone_number))
-    relay(c, [job_id])
+    relay_committed(c, [job])
     return Initiated(record, replayed=False)
 
 
@@ -101,14 +100,14 @@ def _insert(
     key: str | None,
     digest: str,
     guard: Callable[[sa.Connection], None] | None,
-) -> tuple[PaymentRecord, int]:
+) -> tuple[PaymentRecord, Job]:
     with c.engine.begin() as conn:
         if guard:
             guard(conn)
         record = payments.insert(conn, new)
         if key:
             payments.claim_idempotency_key(conn, key, digest, record.id)
-        return record, outbox.add(conn, *SEND_PUSH, record.id)
+        return record, outbox.add_job(conn, *SEND_PUSH, record.id)
 
 
 def _in_flight(c: Container, phone: str) -> str:
@@ -122,7 +121,8 @@ def _order_in_flight(c: Container, order_id: str) -> str:
 
 
 def _replay(c: Container, key: str, digest: str) -> Initiated | None:
-    with c.engine.connect() as conn:
+    # Reads only, each row written once and never changed: no transaction needed.
+    with c.reads.connect() as conn:
         stored = payments.idempotency_key(conn, key)
         if stored is None:
             return None

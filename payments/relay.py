@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from payments.container import Container
 from store import outbox
+from store.outbox import Job
 
 log = logging.getLogger(__name__)
 
@@ -18,18 +20,51 @@ def relay(c: Container, job_ids: list[int] | None = None, limit: int = 200) -> i
     job tolerates. Each job keeps the correlation id of whoever queued it, also when the
     scheduler relays it.
     """
-    sent: list[int] = []
     with c.engine.begin() as conn:
         jobs = outbox.claim(conn, ids=job_ids, limit=limit)
-        for job in jobs:
-            try:
-                c.publish(job)
-            except Exception:
-                log.exception(
-                    "broker refused outbox job %s (%s); will retry", job.id, job.actor,
-                    extra={"correlation_id": job.correlation_id, "job": job.actor},
-                )  # fmt: skip
-                break
-            sent.append(job.id)
+        many = getattr(c.publish, "many", None)
+        if many is not None and len(jobs) > 1:
+            sent = _publish_many(many, jobs)
+        else:
+            sent = _publish_each(c, jobs)
+        outbox.mark_sent(conn, sent)
+    return len(sent)
+
+
+def _publish_many(many: Callable[[list[Job]], None], jobs: list[Job]) -> list[int]:
+    """The batch in one round trip (Redis); none is marked sent if it fails."""
+    try:
+        many(jobs)
+    except Exception:
+        log.exception("broker refused a batch of %d outbox jobs; will retry", len(jobs))
+        return []
+    return [job.id for job in jobs]
+
+
+def _publish_each(c: Container, jobs: list[Job]) -> list[int]:
+    sent: list[int] = []
+    for job in jobs:
+        try:
+            c.publish(job)
+        except Exception:
+            log.exception(
+                "broker refused outbox job %s (%s); will retry", job.id, job.actor,
+                extra={"correlation_id": job.correlation_id, "job": job.actor},
+            )  # fmt: skip
+            break
+        sent.append(job.id)
+    return sent
+
+
+def relay_committed(c: Container, jobs: list[Job]) -> int:
+    """Publish jobs their writer has just committed, then mark them sent; how many went.
+
+    The fast path after a request's own commit: the writer holds the jobs, so nothing is
+    claimed first and marking them is one statement outside a transaction. The scheduler's
+    relay may publish one of them too in that instant; every job tolerates a duplicate. A
+    job the broker refuses stays unsent, for the scheduler's relay.
+    """
+    sent = _publish_each(c, jobs)
+    with c.reads.begin() as conn:
         outbox.mark_sent(conn, sent)
     return len(sent)

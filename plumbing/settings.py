@@ -311,6 +311,13 @@ class Settings:
         check=one_of("off", "required"),
     )
     mpesa_timeout_s: float = setting(10.0, "read timeout for Daraja calls, in seconds")
+    daraja_max_concurrency: int = setting(
+        64,
+        "Daraja calls one worker process has in flight at once (threads beyond it wait, "
+        "sending nothing); after a rate-limit answer every call of the process waits a "
+        "backoff step",
+        check=at_least(1),
+    )
     jwt_secret: str = setting(
         "dev-jwt-secret-change-me",
         "signs operator and checkout tokens (`ops-token` refuses the dev value outside sandbox)",

@@ -90,17 +90,20 @@ def authenticate(conn: sa.Connection, key: str) -> ApiKey | None:
     if row is None:
         return None
     now = utcnow()
-    conn.execute(
-        api_keys.update()
-        .where(
-            api_keys.c.id == row.id,
-            sa.or_(
-                api_keys.c.last_used_at.is_(None),
-                api_keys.c.last_used_at < now - LAST_USED_GRANULARITY,
-            ),
+    last_used = row.last_used_at
+    if last_used is None or last_used < now - LAST_USED_GRANULARITY:
+        # At most one write a minute per key: most requests only read.
+        conn.execute(
+            api_keys.update()
+            .where(
+                api_keys.c.id == row.id,
+                sa.or_(
+                    api_keys.c.last_used_at.is_(None),
+                    api_keys.c.last_used_at < now - LAST_USED_GRANULARITY,
+                ),
+            )
+            .values(last_used_at=now)
         )
-        .values(last_used_at=now)
-    )
     return _record(row)
 
 

@@ -7,6 +7,7 @@ correlation id of the request or job that wrote it, for the message to carry on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,27 @@ def add(conn: sa.Connection, queue: str, actor: str, *args: str | int) -> int:
         .returning(outbox.c.id)
     )  # fmt: skip
     return int(result.scalar_one())
+
+
+def add_job(conn: sa.Connection, queue: str, actor: str, *args: str | int) -> Job:
+    """`add`, returning the job itself, for its writer to publish once it commits."""
+    job_id = add(conn, queue, actor, *args)
+    return Job(job_id, queue, actor, list(args), correlation.current())
+
+
+def add_many(
+    conn: sa.Connection, queue: str, actor: str, args: Sequence[Sequence[str | int]]
+) -> None:
+    """`add` for many jobs of one actor, in one statement: `actor(*a)` for each `a` in `args`."""
+    if not args:
+        return
+    now, correlation_id = utcnow(), correlation.current()
+    # executemany: one cached statement SQLAlchemy batches, whatever the number of jobs.
+    conn.execute(outbox.insert(), [
+        {"queue": queue, "actor": actor, "args": list(a), "created_at": now,
+         "correlation_id": correlation_id}
+        for a in args
+    ])  # fmt: skip
 
 
 def claim(conn: sa.Connection, *, ids: list[int] | None = None, limit: int = 100) -> list[Job]:

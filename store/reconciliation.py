@@ -66,11 +66,23 @@ def lock_due_queries(
 
 def schedule_query(conn: sa.Connection, payment_id: str, at: datetime, attempts: int) -> None:
     """The payment's next query is at `at`; `attempts` queries were queued so far."""
-    conn.execute(
-        payments.update()
-        .where(payments.c.id == payment_id)
-        .values(next_query_at=at, query_attempts=attempts)
-    )
+    schedule_queries(conn, [payment_id], at, attempts)
+
+
+def schedule_queries(conn: sa.Connection, ids: list[str], at: datetime, attempts: int) -> None:
+    """`schedule_query` for several payments sharing `at` and `attempts`, in one UPDATE."""
+    if ids:
+        conn.execute(
+            payments.update()
+            .where(payments.c.id.in_(ids))
+            .values(next_query_at=at, query_attempts=attempts)
+        )
+
+
+def stop_querying(conn: sa.Connection, ids: list[str]) -> None:
+    """Ask Daraja no more about these payments (too old for a late query), in one UPDATE."""
+    if ids:
+        conn.execute(payments.update().where(payments.c.id.in_(ids)).values(next_query_at=None))
 
 
 def lock_stale_callbacks(conn: sa.Connection, received_before: datetime, limit: int) -> list[int]:

@@ -182,6 +182,8 @@ payments = sa.Table(
     ),
     # Recent outcomes, for the success-rate alert.
     sa.Index("ix_payments_finished_at", "finished_at"),
+    # The ops summary's windows (payments created in the last hour, day).
+    sa.Index("ix_payments_created", "created_at"),
     sa.Index(
         # Payments that want an STK query: pending ones, and expired ones whose success may
         # still come (a late success is honoured, never dropped).
@@ -396,6 +398,44 @@ webhook_attempts = sa.Table(
     sa.Column("error", sa.String(500)),  # timeout, refused connection, ...
     sa.Column("manual", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_webhook_attempts_event", "event_id", "id"),
+)
+
+#: What each write to `payments` and `daraja_exchanges` changed in the figures /metrics
+#: counts, appended by database triggers in the writer's own transaction (migration 0011
+#: writes them; store/figures.py reads and folds them). `family` names the figure,
+#: `label1`/`label2` its labels (or a histogram bucket's bound), `n` a count and `total`
+#: a histogram's sum.
+_NUMBER = sa.Numeric(asdecimal=False)
+metric_deltas = sa.Table(
+    "metric_deltas",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("family", sa.String(32), nullable=False),
+    sa.Column("label1", sa.String(64), nullable=False),
+    sa.Column("label2", sa.String(64), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("total", _NUMBER, nullable=False),
+)
+
+#: The deltas the scheduler folded, one row per figure and labels; also the roll-ups of
+#: figures whose rows stop changing (see `metric_watermarks`).
+metric_totals = sa.Table(
+    "metric_totals",
+    metadata,
+    sa.Column("family", sa.String(32), primary_key=True),
+    sa.Column("label1", sa.String(64), primary_key=True),
+    sa.Column("label2", sa.String(64), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("total", _NUMBER, nullable=False),
+)
+
+#: How far a roll-up has counted (e.g. payments finished before `through`): a scrape
+#: counts only the rows after it.
+metric_watermarks = sa.Table(
+    "metric_watermarks",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("through", TZ, nullable=False),
 )
 
 #: PayBill (C2B) payments: every validation and confirmation request Safaricom sent, its raw

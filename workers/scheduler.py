@@ -16,7 +16,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
-from operations import alerts, retention
+from operations import alerts, metrics, retention
 from operations.dlq import queue_reader
 from payments import reconciliation, shop_webhooks
 from payments.container import Container
@@ -96,11 +96,20 @@ def retention_job(container: Container, leadership: Leader) -> None:
         retention.purge(container)
 
 
+def metrics_job(container: Container, leadership: Leader) -> None:
+    """Fold the /metrics counts (`operations.metrics.fold`), on the leader only."""
+    if not leadership.acquire():
+        return
+    with correlation.bound(correlation.new_id(ID_PREFIX)):
+        metrics.fold(container.engine)
+
+
 def build_scheduler(
     container: Container, *, blocking: bool, tick_s: float = TICK_S
 ) -> BaseScheduler:
     """A scheduler running the reconciliation and webhook passes every `tick_s` seconds, the
-    alert checks every ALERT_INTERVAL_S and the retention purge every few minutes."""
+    alert checks every ALERT_INTERVAL_S, the retention purge every few minutes and the
+    fold of the /metrics counts every FOLD_INTERVAL_S."""
     scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
     leadership = SharedLeadership(container.engine)
     queues = queue_reader(container.settings)
@@ -124,5 +133,9 @@ def build_scheduler(
     scheduler.add_job(
         retention_job, "interval", seconds=retention.INTERVAL_S, args=(container, leadership),
         id="retention", **every,
+    )  # fmt: skip
+    scheduler.add_job(
+        metrics_job, "interval", seconds=metrics.FOLD_INTERVAL_S, args=(container, leadership),
+        id="metrics", **every,
     )  # fmt: skip
     return scheduler

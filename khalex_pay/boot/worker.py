@@ -23,7 +23,7 @@ SHUTDOWN_TIMEOUT_MS = 30_000
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="khalex_pay.boot.worker")
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=64)
     args = parser.parse_args(argv)
 
     started = bootstrap("worker", load_settings())

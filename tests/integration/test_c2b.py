@@ -18,7 +18,7 @@ from prometheus_client.core import CollectorRegistry
 
 from api.app import create_app
 from domain import paybill
-from operations import alerts, retention
+from operations import alerts, metrics, retention
 from operations.metrics import DatabaseCollector
 from operations.operator_tokens import issue_token
 from payments import c2b, orders
@@ -448,6 +448,33 @@ def test_metrics_count_paybill_confirmations_by_state(h: Harness) -> None:
 
     assert counts == {"received": 0, "matched": 1, "refund_due": 0, "unmatched": 1,
                       "duplicate": 1}  # fmt: skip
+
+
+def _paybill_counts(h: Harness) -> dict[str, float]:
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(h.container.engine))
+    return {
+        s.labels["state"]: s.value
+        for family in registry.collect() if family.name == "khalex_paybill_confirmations"
+        for s in family.samples
+    }  # fmt: skip
+
+
+def test_paybill_figures_survive_a_fold_and_fall_when_rows_are_purged(h: Harness) -> None:
+    _, ref = _new_order(h)
+    _confirm(h.container, c2b_request("RCP0000112", bill_ref=ref, amount="3200"))
+    gone = _confirm(h.container, c2b_request("RCP0000113", bill_ref="nobody"))
+    _confirm(h.container, c2b_request("RCP0000114", bill_ref="nobody either"))
+    before = _paybill_counts(h)
+
+    metrics.fold(h.container.engine)
+    folded = _paybill_counts(h)
+    with h.container.engine.begin() as conn:  # what the retention purge does to an old row
+        conn.execute(sa.delete(c2b_payments).where(c2b_payments.c.id == gone))
+
+    assert folded == before
+    assert (before["matched"], before["unmatched"]) == (1, 2)
+    assert (_paybill_counts(h)["matched"], _paybill_counts(h)["unmatched"]) == (1, 1)
 
 
 # An operator's hand ---------------------------------------------------------------------------

@@ -112,6 +112,8 @@ REFUSED_PUSHES = [
     ),
     (page(403, "<html>Forbidden</html>"), Reason.REJECTED, False),
     (page(429, "", "text/plain"), Reason.RATE_LIMITED, True),
+    # Spike arrest as several SDKs see it: HTTP 429 with Daraja's error body.
+    (error(429, "429.001.01", "Spike arrest violation"), Reason.RATE_LIMITED, True),
 ]
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -740,3 +742,62 @@ def test_daraja_error_str_names_reason_code_and_status() -> None:
         http_status=500,
     )
     assert str(exc) == "rate_limited 500.003.02 HTTP 500: System is busy"
+
+
+def test_no_more_calls_are_in_flight_at_once_than_the_configured_bound(
+    daraja: FakeDaraja,
+) -> None:
+    bound, in_flight, most = 3, [0], [0]
+    lock, release = threading.Lock(), threading.Event()
+
+    def slow(_: httpx.Request) -> httpx.Response:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        release.wait(2)
+        with lock:
+            in_flight[0] -= 1
+        return httpx.Response(200, json=ACCEPTED)
+
+    daraja.script(PUSH_PATH, *([slow] * 8))
+    http = httpx.Client(transport=httpx.MockTransport(daraja.handler))
+    client = DarajaClient(
+        dataclasses.replace(CONFIG, max_concurrency=bound), MemoryTokenCache(), http=http,
+        now=lambda: UTC_NOW,
+    )  # fmt: skip
+    threads = [threading.Thread(target=push, args=(client,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    release.set()
+    for t in threads:
+        t.join(5)
+
+    assert most[0] == bound
+    assert len(daraja.seen(PUSH_PATH)) == 8
+
+
+def test_a_rate_limit_answer_holds_the_next_calls_of_every_thread(
+    daraja: FakeDaraja, sleeps: list[float]
+) -> None:
+    client = make_client(daraja, sleeps, max_refused_retries=0)
+    daraja.script(PUSH_PATH, RATE_LIMITED)
+    with pytest.raises(Refused):
+        push(client)
+
+    push(client)  # another payment, as another thread would send it
+
+    assert len(sleeps) == 1
+    assert 0 < sleeps[0] <= 0.25  # half the first backoff step, less the time gone by
+
+
+def test_a_spike_arrest_429_is_refused_and_retried_after_a_backoff(
+    daraja: FakeDaraja, sleeps: list[float]
+) -> None:
+    daraja.script(PUSH_PATH, error(429, "429.001.01", "Spike arrest violation"))
+
+    accepted = push(make_client(daraja, sleeps))
+
+    assert accepted.checkout_request_id == ACCEPTED["CheckoutRequestID"]
+    assert len(daraja.seen(PUSH_PATH)) == 2
+    assert len(sleeps) == 1

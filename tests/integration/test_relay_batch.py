@@ -1,0 +1,73 @@
+"""The relay's batch: many outbox jobs in one round trip to Redis, each a whole message."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from payments.container import Container
+from payments.relay import relay
+from store import outbox
+from store.tables import outbox as outbox_table
+from tests.integration.conftest import Harness
+from tests.services import REDIS_URL
+from workers.broker import build_broker, publisher
+from workers.correlation import OPTION
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def broker(h: Harness) -> Iterator[RedisBroker]:
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    built = build_broker(dataclasses.replace(h.container.settings, redis_url=REDIS_URL))
+    assert isinstance(built, RedisBroker)
+    yield built
+    built.close()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def test_a_relayed_batch_arrives_whole_and_in_order_on_each_queue(
+    h: Harness, broker: RedisBroker
+) -> None:
+    with h.container.engine.begin() as conn:
+        for n in range(5):
+            outbox.add(conn, "payments", "send_push", f"p-{n}")
+        outbox.add(conn, "reconcile", "query_payment", "p-9")
+    container = Container(h.container.settings, h.container.engine, publisher(broker))
+
+    assert relay(container) == 6
+
+    pushes = _messages(broker, "payments")
+    assert [m.args for m in pushes] == [(f"p-{n}",) for n in range(5)]
+    assert {m.actor_name for m in pushes} == {"send_push"}
+    assert [m.args for m in _messages(broker, "reconcile")] == [("p-9",)]
+    with h.container.engine.connect() as conn:
+        unsent = conn.execute(outbox_table.select().where(outbox_table.c.sent_at.is_(None)))
+        assert unsent.all() == []
+
+
+def test_a_batch_keeps_each_jobs_correlation_id(h: Harness, broker: RedisBroker) -> None:
+    with h.container.engine.begin() as conn:
+        first = outbox.add_job(conn, "payments", "send_push", "p-1")
+        second = outbox.add_job(conn, "payments", "send_push", "p-2")
+    jobs = [dataclasses.replace(first, correlation_id="req-1"),
+            dataclasses.replace(second, correlation_id="req-2")]  # fmt: skip
+
+    publisher(broker).many(jobs)  # type: ignore[attr-defined]
+
+    options = [m.options for m in _messages(broker, "payments")]
+    assert [o[OPTION] for o in options] == ["req-1", "req-2"]
+    assert [o["outbox_id"] for o in options] == [first.id, second.id]
+
+
+def _messages(broker: RedisBroker, queue: str) -> list[dramatiq.Message[object]]:
+    client = broker.client
+    ids = client.lrange(f"{broker.namespace}:{queue}", 0, -1)
+    bodies = client.hmget(f"{broker.namespace}:{queue}.msgs", ids) if ids else []
+    return [dramatiq.Message.decode(body) for body in bodies if body]  # oldest first
