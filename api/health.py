@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from litestar import Response, get
 
 from api import openapi_docs as docs
 from api.types import Deps
 from payments.container import Container
+from store import db
 
 
 @get("/health/live", sync_to_thread=False, tags=["health"], **docs.LIVE)
@@ -40,7 +40,7 @@ def _passes(check: object) -> bool:
 
 def _database(container: Container) -> bool:
     with container.engine.connect() as conn:
-        return conn.execute(sa.select(1)).scalar() == 1
+        return db.ping(conn)
 
 
 def _redis(url: str) -> bool:

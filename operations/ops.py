@@ -20,12 +20,10 @@ from domain.payment import Status
 from domain.phone import mask_msisdn, mask_msisdns_in
 from payments import reconciliation
 from payments.container import Container
-from store import exchanges, figures, payments
+from store import exchanges, figures, inbox, payments
 from store.db import utcnow
 from store.payments import PaymentRecord
-from store.sealed import checkout_index
-from store.tables import IN_FLIGHT, callback_inbox
-from store.tables import payments as payments_table
+from store.tables import IN_FLIGHT
 
 #: The summary's windows: (name in the answer, length).
 WINDOWS = (("lastHour", timedelta(hours=1)), ("lastDay", timedelta(days=1)))
@@ -140,12 +138,8 @@ def stuck(
 ) -> tuple[int, list[StuckPayment]]:
     """Pending payments created more than `older_than_s` ago: how many, and the oldest."""
     now = now or utcnow()
-    t = payments_table
-    cutoff = now - timedelta(seconds=older_than_s)
-    where = sa.and_(t.c.status.in_(IN_FLIGHT), t.c.created_at < cutoff)
-    total = conn.execute(sa.select(sa.func.count()).where(where)).scalar_one()
-    rows = conn.execute(sa.select(t).where(where).order_by(t.c.created_at).limit(limit))
-    return int(total), [_stuck(PaymentRecord.from_row(row), now) for row in rows]
+    total, oldest = payments.in_flight_before(conn, now - timedelta(seconds=older_than_s), limit)
+    return total, [_stuck(record, now) for record in oldest]
 
 
 def _stuck(p: PaymentRecord, now: datetime) -> StuckPayment:
@@ -177,19 +171,9 @@ def details(conn: sa.Connection, ref: str) -> PaymentDetails | None:
     return PaymentDetails(
         payment=record,
         events=payments.events(conn, record.id),
-        inbox=_inbox_rows(conn, record),
+        inbox=inbox.for_payment(conn, record.id, record.callback_token, record.checkout_request_id),
         exchanges=exchanges.for_payment(conn, record.id),
     )
-
-
-def _inbox_rows(conn: sa.Connection, record: PaymentRecord) -> list[dict[str, Any]]:
-    t = callback_inbox
-    matches = [t.c.payment_id == record.id, t.c.path_token == record.callback_token]
-    if record.checkout_request_id:
-        matches.append(t.c.checkout_index == checkout_index(record.checkout_request_id))
-    columns = (t.c.id, t.c.received_at, t.c.state, t.c.reason, t.c.attempts, t.c.processed_at)
-    query = sa.select(*columns).where(sa.or_(*matches)).order_by(t.c.id)
-    return [dict(row._mapping) for row in conn.execute(query)]
 
 
 _EMAIL = re.compile(r"^(.)[^@]*(@.*)$")

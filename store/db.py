@@ -112,3 +112,13 @@ def retrying(work: Callable[[], T], *, attempts: int = 6, first_wait_s: float = 
             time.sleep(wait)
             wait *= 2
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def ping(conn: sa.Connection) -> bool:
+    """True when the database answers on `conn`."""
+    return conn.execute(sa.select(1)).scalar() == 1
+
+
+def try_advisory_lock(conn: sa.Connection, key: int) -> bool:
+    """PostgreSQL's session advisory lock `key`, held by `conn`'s session if it was free."""
+    return bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar())

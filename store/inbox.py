@@ -121,3 +121,16 @@ def reopen_unmatched(conn: sa.Connection, checkout_request_id: str) -> list[int]
         .returning(callback_inbox.c.id)
     )
     return [int(i) for i in conn.execute(query).scalars()]
+
+
+def for_payment(
+    conn: sa.Connection, payment_id: str, callback_token: str, checkout_request_id: str | None
+) -> list[dict[str, Any]]:
+    """The callbacks stored for a payment: named by it, on its URL, or with its id (no bodies)."""
+    t = callback_inbox
+    matches = [t.c.payment_id == payment_id, t.c.path_token == callback_token]
+    if checkout_request_id:
+        matches.append(t.c.checkout_index == checkout_index(checkout_request_id))
+    columns = (t.c.id, t.c.received_at, t.c.state, t.c.reason, t.c.attempts, t.c.processed_at)
+    query = sa.select(*columns).where(sa.or_(*matches)).order_by(t.c.id)
+    return [dict(row._mapping) for row in conn.execute(query)]

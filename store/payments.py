@@ -14,7 +14,7 @@ from domain.payment import FINAL, Change, Payment, Status
 from store import history
 from store.db import is_unique_violation, utcnow
 from store.sealed import checkout_index, phone_index
-from store.tables import idempotency_keys, payment_events, payments
+from store.tables import IN_FLIGHT, idempotency_keys, payment_events, payments
 
 #: `payment_events.data["analytics"]` of the `created` event.
 ANALYTICS_INITIATED = "payment_initiated"
@@ -192,6 +192,18 @@ def by_token(conn: sa.Connection, token: str) -> PaymentRecord | None:
 
 def by_receipt(conn: sa.Connection, receipt: str) -> PaymentRecord | None:
     return _one(conn, payments.c.mpesa_receipt_number == receipt)
+
+
+def in_flight_before(
+    conn: sa.Connection, cutoff: datetime, limit: int
+) -> tuple[int, list[PaymentRecord]]:
+    """How many payments in flight were created before `cutoff`, and the oldest `limit`."""
+    where = sa.and_(payments.c.status.in_(IN_FLIGHT), payments.c.created_at < cutoff)
+    total = conn.execute(sa.select(sa.func.count()).where(where)).scalar_one()
+    rows = conn.execute(
+        sa.select(payments).where(where).order_by(payments.c.created_at).limit(limit)
+    )
+    return int(total), [PaymentRecord.from_row(row) for row in rows]
 
 
 def _one(conn: sa.Connection, where: sa.ColumnElement[bool]) -> PaymentRecord | None:

@@ -12,6 +12,8 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from store import db
+
 log = logging.getLogger(__name__)
 
 #: Advisory lock key: "khalex-scheduler" folded into a bigint.
@@ -31,7 +33,7 @@ class Leadership:
             return True
         self.release()
         conn = self._engine.connect()
-        got = bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(LOCK_KEY))).scalar())
+        got = db.try_advisory_lock(conn, LOCK_KEY)
         conn.commit()
         if not got:
             conn.close()
@@ -43,7 +45,7 @@ class Leadership:
     def _alive(self) -> bool:
         assert self._conn is not None
         try:
-            self._conn.execute(sa.select(1))
+            db.ping(self._conn)
             self._conn.commit()
         except sa.exc.DBAPIError:
             log.warning("lost the leader connection; trying to lead again")
