@@ -125,8 +125,27 @@ def open_tree(node: Any) -> Any:
     if isinstance(node, list):
         return [open_tree(v) for v in node]
     if _sealed(node):
-        return json.loads(sealing.open_value(node))
+        return _opened(node)
     return node
+
+
+def _opened(token: str) -> Any:
+    """A sealed JSON value of a raw record, or the token as stored when it does not open."""
+    clear = _open_text(token)
+    return token if clear is None else json.loads(clear)
+
+
+def _open_text(token: str) -> str | None:
+    """The clear text of `token`; None when it does not open.
+
+    Raw records hold strangers' bytes: a body may carry text shaped like our sealed values,
+    which the walker keeps as it is. Such a look-alike (or a value under a lost key) is
+    then shown as stored rather than making the whole record unreadable.
+    """
+    try:
+        return sealing.open_value(token)
+    except sealing.SealingError:
+        return None
 
 
 def seal_personal(text: str) -> str:
@@ -142,7 +161,8 @@ def seal_personal(text: str) -> str:
 def open_personal(text: str) -> str:
     """A stored raw body as it was received (JSON re-written, values unchanged)."""
     if sealing.is_sealed(text):
-        return sealing.open_value(text)
+        clear = _open_text(text)
+        return text if clear is None else clear
     try:
         return json.dumps(open_tree(json.loads(text)), ensure_ascii=True)
     except (ValueError, RecursionError):

@@ -208,3 +208,14 @@ def test_a_strangers_text_starting_like_a_sealed_value_is_sealed_and_read_back()
     stored = raw.seal_personal(json.dumps(body))
 
     assert json.loads(raw.open_personal(stored)) == body
+
+
+def test_a_strangers_well_formed_look_alike_of_a_sealed_value_is_read_back_as_sent() -> None:
+    # Sealed under a key this keyring never had: shaped like ours, but it does not open.
+    forged = Keyring((B,), INDEX).seal("0712345678")
+    body = {"Body": {"note": forged, "ResultCode": 0}}
+
+    stored = raw.seal_personal(json.dumps(body))
+
+    assert json.loads(raw.open_personal(stored)) == body
+    assert raw.open_personal(forged) == forged  # a whole body that is only a look-alike
