@@ -9,6 +9,10 @@ The scheduler's leader runs `run()` every ALERT_INTERVAL_S. It raises:
 - `late_success`: money arrived for a payment we had already failed (fulfil or refund it);
 - `refund_due`: money arrived for an order that was cancelled or already paid (refund it),
   by STK or by PayBill (then with its receipt);
+- `outcome_unknown`: a payment ended `timeout` with no CheckoutRequestID although its push
+  was started: the push's answer and its callback were both lost (or the job died before
+  the request left), so no Daraja API can tell whether the customer paid: look for the
+  money on the M-Pesa statement (README, "Limits");
 - `paybill_unmatched`: a PayBill (C2B) payment that names no order, or that came on the bare
   C2B URL while C2B_URL_SECRET is set: find its order or refund it.
 
@@ -60,6 +64,7 @@ DEAD_LETTERS = "dead_letters"
 LATE_SUCCESS = "late_success"
 REFUND_DUE = "refund_due"
 PAYBILL_UNMATCHED = "paybill_unmatched"
+OUTCOME_UNKNOWN = "outcome_unknown"
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ def run(
             *queue_alerts(conn, c.settings, ages, now),
             *dead_letter_alerts(conn, [*dead, *_poisoned(conn, now)], now),
             *late_success_alerts(conn, now),
+            *unknown_outcome_alerts(conn, now),
             *refund_due_alerts(conn, now),
             *paybill_alerts(conn, now),
         ]
@@ -185,6 +191,24 @@ def _late_success(row: sa.RowMapping) -> Alert:
         {"paymentId": row["payment_id"], "amount": row["amount"],
          "receipt": row["mpesa_receipt_number"], "previousReason": data.get("previousReason"),
          "processingMs": data.get("processingMs"), "paidAt": row["created_at"].isoformat()},
+    )  # fmt: skip
+
+
+def unknown_outcome_alerts(conn: sa.Connection, now: datetime) -> list[Alert]:
+    """One `outcome_unknown` alert for each payment whose outcome no one can tell us."""
+    rows = claims.unknown_outcomes(conn, now - LOOKBACK, BATCH)
+    by_key = {f"outcome_unknown:{row['id']}": row for row in rows}
+    claimed = claim_once(conn, OUTCOME_UNKNOWN, list(by_key), now)
+    return [_unknown_outcome(by_key[key]) for key in claimed]
+
+
+def _unknown_outcome(row: sa.RowMapping) -> Alert:
+    return Alert(
+        OUTCOME_UNKNOWN,
+        f"payment {row['id']} (KES {row['amount']}) timed out without a CheckoutRequestID: "
+        "its prompt may have been paid; check the M-Pesa statement, then fulfil or refund",
+        {"paymentId": row["id"], "amount": row["amount"],
+         "endedAt": row["finished_at"].isoformat()},
     )  # fmt: skip
 
 

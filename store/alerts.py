@@ -84,6 +84,24 @@ def late_successes(conn: sa.Connection, since: datetime, limit: int) -> list[sa.
     )  # fmt: skip
 
 
+def unknown_outcomes(conn: sa.Connection, since: datetime, limit: int) -> list[sa.RowMapping]:
+    """Payments that failed with `timeout` since `since` although a push was started, and
+    never learned their CheckoutRequestID: id, amount, finished_at, newest first."""
+    p = payments
+    return list(
+        conn.execute(
+            sa.select(p.c.id, p.c.amount, p.c.finished_at)
+            .where(
+                p.c.finished_at >= since, p.c.status == "failed",
+                p.c.failure_reason == "timeout", p.c.push_attempts > 0,
+                p.c.checkout_index.is_(None),
+            )
+            .order_by(p.c.finished_at.desc())
+            .limit(limit)
+        ).mappings()
+    )  # fmt: skip
+
+
 def refund_events(conn: sa.Connection, since: datetime, limit: int) -> list[sa.RowMapping]:
     """Order events since `since` that may owe money back (`refund_due`, `cancelled`),
     newest first: order_id, kind, data, to_status, created_at."""

@@ -16,6 +16,7 @@ import pytest
 
 from daraja.wire import QueryResult
 from domain.payment import Expired, PushAccepted, PushStarted
+from operations import alerts
 from payments import callbacks, initiation, reconciliation
 from payments.jobs import QUERY_PAYMENT, SEND_PUSH
 from payments.transitions import transition
@@ -186,3 +187,35 @@ def test_push_answer_applied_after_expiry_keeps_the_payment_queried(
     assert (expired.status, expired.failure_reason) == ("failed", "timeout")
     assert expired.checkout_request_id == "ws_CO_TEST000001"
     assert expired.next_query_at is not None  # a late success is still looked for
+
+
+def test_a_push_that_timed_out_without_an_answer_or_callback_is_alerted_once(h: Harness) -> None:
+    payment_id = _killed_after_answer(h, answer=None)
+    later = utcnow() + timedelta(seconds=h.container.settings.payment_expiry_s + 1)
+    reconciliation.tick(
+        h.container, utcnow() + timedelta(seconds=reconciliation.SENDING_STALE_S + 1)
+    )
+    reconciliation.tick(h.container, later)
+    assert h.get(payment_id).status == "failed"
+
+    first = alerts.run(h.container, now=later)
+    again = alerts.run(h.container, now=later)
+
+    assert [
+        (a.kind, a.details["paymentId"]) for a in first if a.kind == alerts.OUTCOME_UNKNOWN
+    ] == [(alerts.OUTCOME_UNKNOWN, payment_id)]
+    assert [a for a in again if a.kind == alerts.OUTCOME_UNKNOWN] == []
+
+
+def test_a_push_whose_answer_was_recovered_is_not_an_unknown_outcome(h: Harness) -> None:
+    payment_id = _killed_after_answer(h)
+    later = utcnow() + timedelta(seconds=h.container.settings.payment_expiry_s + 1)
+    reconciliation.tick(
+        h.container, utcnow() + timedelta(seconds=reconciliation.SENDING_STALE_S + 1)
+    )
+    reconciliation.tick(h.container, later)
+
+    raised = alerts.run(h.container, now=later)
+
+    assert h.get(payment_id).checkout_request_id == CHECKOUT
+    assert [a for a in raised if a.kind == alerts.OUTCOME_UNKNOWN] == []
