@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from tests import services
-from tests.processes import Processes, Shop, children_of, new_shop_key, wiring
+from tests.processes import Shop, children_of, new_shop_key, start_system
 
 pytestmark = pytest.mark.e2e
 
@@ -31,20 +31,11 @@ RECOVERY_S = 60
 def processes(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Shop, subprocess.Popen[bytes]]]:
     redis_url = services.REDIS_URL.rsplit("/", 1)[0] + "/11"
     redis.Redis.from_url(redis_url).flushdb()
-    api_port, sim_port = services.free_port(), services.free_port()
-    env = {
-        **wiring(postgres_url, redis_url, api_port, sim_port),
-        "MPESA_TIMEOUT_S": "50",
-        "SIM_CALLBACK_DELAY": "0.3",
-        "SIM_CHAOS": '{"hangS": 45}',
-    }
-    with Processes(env, tmp_path) as procs:
-        sim = procs.start("simulator", "simulator", "--port", str(sim_port))
-        api = procs.start("api", "api", "--port", str(api_port))
-        worker = procs.start("worker", "worker", "--processes", "1", "--threads", "1")
-        services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
-        services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-        yield Shop(f"http://127.0.0.1:{api_port}", token=new_shop_key(postgres_url)), worker
+    with start_system(
+        tmp_path, postgres_url, redis_url, worker_threads=1, schedulers=0,
+        MPESA_TIMEOUT_S="50", SIM_CALLBACK_DELAY="0.3", SIM_CHAOS='{"hangS": 45}',
+    ) as system:  # fmt: skip
+        yield Shop(system.api, token=new_shop_key(postgres_url)), system.worker
 
 
 def test_jobs_held_by_a_killed_worker_run_again_within_a_minute(
