@@ -182,17 +182,6 @@ def start_system(
         )
 
 
-def wait_until(
-    predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.1, what: str = ""
-) -> None:
-    """Poll `predicate` until it holds; fail the test if it still does not after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what or predicate}")
-        time.sleep(interval_s)
-
-
 def wiring(database_url: str, redis_url: str, api_port: int, sim_port: int) -> dict[str, str]:
     """The settings that join the API, workers and simulator of one test system.
 
