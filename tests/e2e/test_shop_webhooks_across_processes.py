@@ -37,7 +37,7 @@ class Outage:
 
     def __call__(self) -> int:
         if time.monotonic() < self.up_at:
-            time.sleep(0.5)
+            time.sleep(0.5)  # a shop that is down is slow to say so: not a wait for anything
             return 503
         return 200
 
