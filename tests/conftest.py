@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
 
 from plumbing import sealing
 from tests import services
+from tests.processes import System, start_system
 
 #: Personal-data keys of the tests (fixed, so processes started by tests share them).
 TEST_DATA_KEYS = "dGVzdC1kYXRhLWtleS0xLWtoYWxleC1wYXktdGVzdHM="
@@ -34,3 +37,18 @@ def redis_url() -> str:
     services.require_redis()
     redis.Redis.from_url(services.REDIS_URL).flushdb()
     return services.REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def launch_system(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[..., AbstractContextManager[System]]:
+    """`launch_system(name, database_url, redis_url, **options)`: `start_system` with its logs
+    in a fresh temporary directory named for `name` (usable from module-scoped fixtures)."""
+
+    def launch(
+        name: str, database_url: str, redis_url: str, **options: Any
+    ) -> AbstractContextManager[System]:
+        return start_system(tmp_path_factory.mktemp(name), database_url, redis_url, **options)
+
+    return launch

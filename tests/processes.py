@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -127,6 +129,57 @@ class Shop:
 
     def chaos(self, knobs: dict[str, Any]) -> None:
         httpx.put(f"{self.simulator}/simulator/chaos", json=knobs).raise_for_status()
+
+
+@dataclass
+class System:
+    """One running test system: API, worker, scheduler(s) and simulator processes."""
+
+    api: str  # the API's base URL
+    simulator: str  # the simulator's base URL
+    env: dict[str, str]  # the settings every process was started with
+    procs: Processes  # start more `khalex-pay` commands with the same settings
+    logs: Path  # one `<name>.log` per process
+    worker: subprocess.Popen[bytes]  # the worker supervisor
+
+    def shop(self, token: str | None = None) -> Shop:
+        """The shop's frontend against this system, sending `token` if given."""
+        return Shop(self.api, self.simulator, token=token)
+
+
+@contextmanager
+def start_system(
+    logs: Path,
+    database_url: str,
+    redis_url: str,
+    *,
+    api_workers: int = 1,
+    worker_processes: int = 1,
+    worker_threads: int | None = None,
+    schedulers: int = 1,
+    **settings: str,
+) -> Iterator[System]:
+    """Start simulator, API, worker and scheduler(s) wired together; stop them all on exit.
+
+    `settings` are environment overrides on top of `wiring()` (e.g. `SIM_CALLBACK_DELAY="0.5"`).
+    Returns once the simulator and the API answer HTTP.
+    """
+    api_port, sim_port = services.free_port(), services.free_port()
+    env = {**wiring(database_url, redis_url, api_port, sim_port), **settings}
+    with Processes(env, logs) as procs:
+        sim = procs.start("simulator", "simulator", "--port", str(sim_port))
+        api_args = ("--workers", str(api_workers)) if api_workers != 1 else ()
+        api = procs.start("api", "api", "--port", str(api_port), *api_args)
+        threads = ("--threads", str(worker_threads)) if worker_threads is not None else ()
+        worker = procs.start("worker", "worker", "--processes", str(worker_processes), *threads)
+        for n in range(1, schedulers + 1):
+            procs.start("scheduler" if schedulers == 1 else f"scheduler-{n}", "scheduler")
+        # Several processes start at once; on a busy machine their imports alone take a while.
+        services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
+        services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
+        yield System(
+            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}", env, procs, logs, worker
+        )
 
 
 def wiring(database_url: str, redis_url: str, api_port: int, sim_port: int) -> dict[str, str]:

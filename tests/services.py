@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -106,3 +106,14 @@ def khalex_pay(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[b
         stderr=subprocess.STDOUT,
         cwd=ROOT,
     )
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.1, what: str = ""
+) -> None:
+    """Poll `predicate` until it holds; fail the test if it still does not after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what or predicate}")
+        time.sleep(interval_s)

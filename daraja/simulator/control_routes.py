@@ -23,8 +23,10 @@ AnyRequest = Request[Any, Any, Any]
 
 @get("/simulator/ledger")
 async def read_ledger(sim: Sim) -> Response[bytes]:
-    """Every accepted push, oldest first, with its outcome and callbacks sent."""
-    return json_answer({"pushes": [push.to_json() for push in sim.ledger.pushes()]})
+    """Every accepted push, oldest first, with its outcome and callbacks sent; `pending`
+    counts the prompt timers and callback deliveries still to run (0: nothing more is sent)."""
+    pushes = [push.to_json() for push in sim.ledger.pushes()]
+    return json_answer({"pushes": pushes, "pending": sim.pending})
 
 
 @get("/simulator/prompts")

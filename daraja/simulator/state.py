@@ -64,6 +64,11 @@ class SimulatorState:
         self._recent_calls.append(now)
         return False
 
+    @property
+    def pending(self) -> int:
+        """Background work still to run: prompt timers and callback deliveries."""
+        return len(self._tasks)
+
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` in the background, keeping a reference so it is not collected."""
         task = asyncio.get_running_loop().create_task(work)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from payments.jobs import QUEUES
 from tests import services
-from tests.processes import Processes, Shop, new_shop_key, wiring
+from tests.processes import Shop, new_shop_key
 
 pytestmark = pytest.mark.e2e
 
@@ -42,28 +44,18 @@ class System(Shop):
 
 
 @pytest.fixture(scope="module")
-def system(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system(
+    redis_url: str, launch_system: Callable[..., AbstractContextManager[Any]]
+) -> Iterator[System]:
     """API, worker, scheduler and simulator on a database of this module's own."""
     services.require_postgres()
-    api_port, sim_port = services.free_port(), services.free_port()
-    with services.fresh_database() as database_url:
-        env = {
-            **wiring(database_url, redis_url, api_port, sim_port),
-            "JWT_SECRET": SECRET,
-            "MPESA_TIMEOUT_S": "3",
-            "SIM_CALLBACK_DELAY": "0.5",
-            # Late enough that the scheduler leaves the silent payment to `payments requery`.
-            "RECONCILE_AFTER_S": "60",
-            "PAYMENT_EXPIRY_S": "180",
-        }
-        with Processes(env, tmp_path_factory.mktemp("e2e-ops-logs")) as procs:
-            sim = procs.start("simulator", "simulator", "--port", str(sim_port))
-            api = procs.start("api", "api", "--port", str(api_port))
-            procs.start("worker", "worker", "--processes", "1")
-            procs.start("scheduler", "scheduler")
-            services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
-            services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-            yield System(f"http://127.0.0.1:{api_port}", env, new_shop_key(database_url))
+    with services.fresh_database() as database_url, launch_system(
+        "e2e-ops-logs", database_url, redis_url,
+        JWT_SECRET=SECRET, MPESA_TIMEOUT_S="3", SIM_CALLBACK_DELAY="0.5",
+        # Late enough that the scheduler leaves the silent payment to `payments requery`.
+        RECONCILE_AFTER_S="60", PAYMENT_EXPIRY_S="180",
+    ) as running:  # fmt: skip
+        yield System(running.api, running.env, new_shop_key(database_url))
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -14,8 +15,7 @@ from standardwebhooks import Webhook
 
 from store import api_keys
 from store.db import make_engine
-from tests import services
-from tests.processes import Processes, Shop, wiring
+from tests.processes import Shop, System
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -102,34 +102,20 @@ class OrderShop(Shop):
 
 @pytest.fixture(scope="module")
 def shop(
-    postgres_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    postgres_url: str, redis_url: str, launch_system: Callable[..., AbstractContextManager[System]]
 ) -> Iterator[OrderShop]:
     engine = make_engine(postgres_url)
     with engine.begin() as conn:
         _, key = api_keys.create(conn, "e2e shop server")
     engine.dispose()
     receiver = Receiver()  # the shop's webhook endpoint
-    api_port, sim_port = services.free_port(), services.free_port()
-    env = {
-        **wiring(postgres_url, redis_url, api_port, sim_port),
-        "MPESA_TIMEOUT_S": "3",
-        "SIM_CALLBACK_DELAY": "0.5",
-        "SIM_LATE_CALLBACK_DELAY": "6",
-        "RECONCILE_AFTER_S": "2",
-        "PAYMENT_EXPIRY_S": "150",
-        "SHOP_WEBHOOK_URL": receiver.url,
-        "SHOP_WEBHOOK_SECRET": SECRET,
-    }
-    with receiver, Processes(env, tmp_path_factory.mktemp("e2e-orders-logs")) as procs:
-        sim = procs.start("simulator", "simulator", "--port", str(sim_port))
-        api = procs.start("api", "api", "--port", str(api_port))
-        procs.start("worker", "worker", "--processes", "1")
-        procs.start("scheduler", "scheduler")
-        services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
-        services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-        yield OrderShop(
-            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}", key, receiver
-        )
+    with receiver, launch_system(
+        "e2e-orders-logs", postgres_url, redis_url,
+        MPESA_TIMEOUT_S="3", SIM_CALLBACK_DELAY="0.5", SIM_LATE_CALLBACK_DELAY="6",
+        RECONCILE_AFTER_S="2", PAYMENT_EXPIRY_S="150",
+        SHOP_WEBHOOK_URL=receiver.url, SHOP_WEBHOOK_SECRET=SECRET,
+    ) as system:  # fmt: skip
+        yield OrderShop(system.api, system.simulator, key, receiver)
 
 
 def test_order_paid_from_its_page_is_confirmed_with_the_receipt_the_customer_got(

@@ -8,16 +8,16 @@ phone's control endpoint, and the confirmation confirms the order.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests import services
 from tests.e2e.test_orders_across_processes import ORDER, TOTAL
-from tests.processes import Processes, new_shop_key, wiring
+from tests.processes import Processes, System, new_shop_key
 
 pytestmark = pytest.mark.e2e
 
@@ -72,26 +72,14 @@ class PaybillShop:
 
 @pytest.fixture(scope="module")
 def shop(
-    postgres_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    postgres_url: str, redis_url: str, launch_system: Callable[..., AbstractContextManager[System]]
 ) -> Iterator[PaybillShop]:
     key = new_shop_key(postgres_url, "e2e paybill shop")
-    api_port, sim_port = services.free_port(), services.free_port()
-    env = {
-        **wiring(postgres_url, redis_url, api_port, sim_port),
-        "SIM_CALLBACK_DELAY": "0.5",
-        "C2B_URL_SECRET": SECRET,
-    }
-    logs = tmp_path_factory.mktemp("e2e-paybill-logs")
-    with Processes(env, logs) as procs:
-        sim = procs.start("simulator", "simulator", "--port", str(sim_port))
-        api = procs.start("api", "api", "--port", str(api_port))
-        procs.start("worker", "worker", "--processes", "1")
-        procs.start("scheduler", "scheduler")
-        services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
-        services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-        shop = PaybillShop(
-            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}", key, procs, logs
-        )
+    with launch_system(
+        "e2e-paybill-logs", postgres_url, redis_url,
+        SIM_CALLBACK_DELAY="0.5", C2B_URL_SECRET=SECRET,
+    ) as system:  # fmt: skip
+        shop = PaybillShop(system.api, system.simulator, key, system.procs, system.logs)
         status, output = shop.command("register", "c2b", "register")
         assert status == 0, output
         yield shop

@@ -2,40 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import httpx
 import pytest
 
-from tests import services
-from tests.processes import Processes, Shop, new_shop_key, wiring
+from tests.processes import Shop, System, new_shop_key
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def shop(
-    postgres_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    postgres_url: str, redis_url: str, launch_system: Callable[..., AbstractContextManager[System]]
 ) -> Iterator[Shop]:
-    api_port, sim_port = services.free_port(), services.free_port()
-    env = {
-        **wiring(postgres_url, redis_url, api_port, sim_port),
-        "MPESA_TIMEOUT_S": "3",
-        "SIM_CALLBACK_DELAY": "0.5",
-        "RECONCILE_AFTER_S": "2",
-        "PAYMENT_EXPIRY_S": "150",
-    }
-    with Processes(env, tmp_path_factory.mktemp("e2e-logs")) as procs:
-        sim = procs.start("simulator", "simulator", "--port", str(sim_port))
-        api = procs.start("api", "api", "--port", str(api_port))
-        procs.start("worker", "worker", "--processes", "1")
-        procs.start("scheduler", "scheduler")
-        services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
-        services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-        yield Shop(
-            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}",
-            token=new_shop_key(postgres_url),
-        )  # fmt: skip
+    with launch_system(
+        "e2e-logs", postgres_url, redis_url,
+        MPESA_TIMEOUT_S="3", SIM_CALLBACK_DELAY="0.5", RECONCILE_AFTER_S="2",
+        PAYMENT_EXPIRY_S="150",
+    ) as system:  # fmt: skip
+        yield system.shop(new_shop_key(postgres_url))
 
 
 def test_api_is_ready_when_database_and_redis_answer(shop: Shop) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +17,7 @@ from standardwebhooks import Webhook
 
 from store.db import make_engine
 from store.tables import webhook_attempts, webhook_events
-from tests import services
-from tests.processes import Processes, Shop, new_shop_key, wiring
+from tests.processes import Shop, new_shop_key
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -37,13 +37,15 @@ class Outage:
 
     def __call__(self) -> int:
         if time.monotonic() < self.up_at:
-            time.sleep(0.5)
+            time.sleep(0.5)  # a shop that is down is slow to say so: not a wait for anything
             return 503
         return 200
 
 
 @dataclass
-class System:
+class Webhooked:
+    """The shop's frontend and its webhook receiver (with its outage) on one running system."""
+
     shop: Shop
     receiver: Receiver
     outage: Outage
@@ -52,43 +54,22 @@ class System:
 
 @pytest.fixture(scope="module")
 def system(
-    postgres_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[System]:
-    api_port, sim_port = services.free_port(), services.free_port()
+    postgres_url: str, redis_url: str, launch_system: Callable[..., AbstractContextManager[Any]]
+) -> Iterator[Webhooked]:
     outage = Outage()
-    with Receiver(outage) as receiver:
-        env = {
-            **wiring(postgres_url, redis_url, api_port, sim_port),
-            "SIM_CALLBACK_DELAY": "0.5",
-            "RECONCILE_AFTER_S": "2",
-            "SHOP_WEBHOOK_URL": receiver.url,
-            "SHOP_WEBHOOK_SECRET": SECRET,
-            "SHOP_WEBHOOK_RETRY_S": RETRY_S,
-        }
-        with Processes(env, tmp_path_factory.mktemp("e2e-webhook-logs")) as procs:
-            sim = procs.start("simulator", "simulator", "--port", str(sim_port))
-            api = procs.start("api", "api", "--port", str(api_port))
-            procs.start("worker", "worker", "--processes", "1")
-            procs.start("scheduler", "scheduler")
-            services.wait_for_http(
-                f"http://127.0.0.1:{sim_port}/simulator/ledger", timeout_s=60, proc=sim
-            )
-            services.wait_for_http(
-                f"http://127.0.0.1:{api_port}/health/live", timeout_s=60, proc=api
-            )
-            shop = Shop(
-                f"http://127.0.0.1:{api_port}",
-                f"http://127.0.0.1:{sim_port}",
-                token=new_shop_key(postgres_url),
-            )
-            yield System(shop, receiver, outage, postgres_url)
+    with Receiver(outage) as receiver, launch_system(
+        "e2e-webhook-logs", postgres_url, redis_url,
+        SIM_CALLBACK_DELAY="0.5", RECONCILE_AFTER_S="2",
+        SHOP_WEBHOOK_URL=receiver.url, SHOP_WEBHOOK_SECRET=SECRET, SHOP_WEBHOOK_RETRY_S=RETRY_S,
+    ) as system:  # fmt: skip
+        yield Webhooked(system.shop(new_shop_key(postgres_url)), receiver, outage, postgres_url)
 
 
 def _for_payment(receiver: Receiver, payment_id: str) -> list[Any]:
     return [r for r in receiver.received if f'"paymentId":"{payment_id}"' in r.body]
 
 
-def test_event_sent_while_the_shop_is_down_arrives_once_it_is_back(system: System) -> None:
+def test_event_sent_while_the_shop_is_down_arrives_once_it_is_back(system: Webhooked) -> None:
     shop, receiver = system.shop, system.receiver
     started = time.monotonic()
     system.outage.up_at = started + DOWN_S

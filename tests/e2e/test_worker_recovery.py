@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from payments.jobs import SEND_PUSH
 from tests import services
-from tests.processes import Processes, Shop, children_of, new_shop_key, wiring
+from tests.processes import Shop, children_of, new_shop_key, start_system
 
 pytestmark = pytest.mark.e2e
 
@@ -29,22 +30,13 @@ RECOVERY_S = 60
 
 @pytest.fixture
 def processes(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Shop, subprocess.Popen[bytes]]]:
-    redis_url = services.REDIS_URL.rsplit("/", 1)[0] + "/11"
+    redis_url = _redis_url()
     redis.Redis.from_url(redis_url).flushdb()
-    api_port, sim_port = services.free_port(), services.free_port()
-    env = {
-        **wiring(postgres_url, redis_url, api_port, sim_port),
-        "MPESA_TIMEOUT_S": "50",
-        "SIM_CALLBACK_DELAY": "0.3",
-        "SIM_CHAOS": '{"hangS": 45}',
-    }
-    with Processes(env, tmp_path) as procs:
-        sim = procs.start("simulator", "simulator", "--port", str(sim_port))
-        api = procs.start("api", "api", "--port", str(api_port))
-        worker = procs.start("worker", "worker", "--processes", "1", "--threads", "1")
-        services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", proc=sim)
-        services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", proc=api)
-        yield Shop(f"http://127.0.0.1:{api_port}", token=new_shop_key(postgres_url)), worker
+    with start_system(
+        tmp_path, postgres_url, redis_url, worker_threads=1, schedulers=0,
+        MPESA_TIMEOUT_S="50", SIM_CALLBACK_DELAY="0.3", SIM_CHAOS='{"hangS": 45}',
+    ) as system:  # fmt: skip
+        yield system.shop(new_shop_key(postgres_url)), system.worker
 
 
 def test_jobs_held_by_a_killed_worker_run_again_within_a_minute(
@@ -56,11 +48,17 @@ def test_jobs_held_by_a_killed_worker_run_again_within_a_minute(
         time.sleep(0.2)
     [child] = children_of(supervisor.pid)
     # The worker's only thread hangs on this push (the simulator holds it for 45 s)...
-    shop.pay("254700000008")
-    time.sleep(2)
-    # ...so these two jobs sit in its prefetch buffer, fetched but never acknowledged.
+    hung = shop.pay("254700000008")
+    services.wait_until(
+        lambda: shop.status(hung).get("status") == "pending" and len(shop.ledger()) == 1,
+        20, what="the hanging push reached the simulator",
+    )  # fmt: skip
+    # ...so of these two jobs one sits in its prefetch buffer (two messages for one thread,
+    # the hung one included), fetched but never acknowledged, the other in Redis.
     held = [shop.pay("254711110001"), shop.pay("254711110002")]
-    time.sleep(2)
+    services.wait_until(
+        lambda: _published_and_fetched(3, 2), 20, what="both jobs published, one of them fetched"
+    )
 
     os.kill(child, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -76,3 +74,15 @@ def test_jobs_held_by_a_killed_worker_run_again_within_a_minute(
         assert final["status"] == "completed", f"held job not run again within {RECOVERY_S} s"
     assert supervisor.poll() is None
     print(f"held jobs ran again {time.monotonic() - killed_at:.1f} s after the kill")
+
+
+def _redis_url() -> str:
+    return services.REDIS_URL.rsplit("/", 1)[0] + "/11"
+
+
+def _published_and_fetched(published: int, fetched: int) -> bool:
+    """`published` push jobs in Redis, `fetched` of them held (unacked) by the worker."""
+    client = redis.Redis.from_url(_redis_url())
+    queue = f"dramatiq:{SEND_PUSH.queue}"
+    held = sum(client.scard(k) for k in client.keys(f"dramatiq:__acks__.*.{SEND_PUSH.queue}"))
+    return client.hlen(f"{queue}.msgs") == published and held == fetched

@@ -38,7 +38,7 @@ from standardwebhooks import Webhook
 
 from plumbing import sealing
 from tests import services
-from tests.processes import Processes, Shop, children_of, wiring
+from tests.processes import Shop, children_of, start_system
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.faults
@@ -171,40 +171,20 @@ def system(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     logs = tmp_path_factory.mktemp("fault-logs")
     redis = OwnRedis(logs)
     redis.start()
-    api_port, sim_port = services.free_port(), services.free_port()
     refuse = random.Random(20261130)
     receiver = Receiver(lambda: 503 if refuse.random() < WEBHOOK_REFUSE_RATE else 200)
-    env = {
-        **wiring(postgres_url, redis.url, api_port, sim_port),
-        "MPESA_TIMEOUT_S": "2",
-        "SIM_CALLBACK_DELAY": "1",
-        "SIM_LATE_CALLBACK_DELAY": "20",
-        "RECONCILE_AFTER_S": "3",
-        "PAYMENT_EXPIRY_S": str(EXPIRY_S),
-        "SIM_CHAOS": '{"seed": 20261126}',
-        "SHOP_WEBHOOK_URL": receiver.url,
-        "SHOP_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "SHOP_WEBHOOK_RETRY_S": "1,2,4" + ",5" * 60,
-    }
     try:
-        with receiver, Processes(env, logs) as procs:
-            sim = procs.start("simulator", "simulator", "--port", str(sim_port))
-            api = procs.start("api", "api", "--port", str(api_port), "--workers", "2")
-            worker = procs.start("worker", "worker", "--processes", "2", "--threads", "6")
-            procs.start("scheduler-1", "scheduler")
-            procs.start("scheduler-2", "scheduler")
-            # Seven processes start at once; on a busy machine their imports alone take a while.
-            services.wait_for_http(
-                f"http://127.0.0.1:{sim_port}/simulator/ledger", timeout_s=90, proc=sim
-            )
-            services.wait_for_http(
-                f"http://127.0.0.1:{api_port}/health/live", timeout_s=90, proc=api
-            )
-            shop = Shop(
-                f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}",
-                token=key,
-            )  # fmt: skip
-            yield System(shop, postgres_url, worker, redis, logs, key, receiver)
+        with receiver, start_system(
+            logs, postgres_url, redis.url,
+            api_workers=2, worker_processes=2, worker_threads=6, schedulers=2,
+            MPESA_TIMEOUT_S="2", SIM_CALLBACK_DELAY="1", SIM_LATE_CALLBACK_DELAY="20",
+            RECONCILE_AFTER_S="3", PAYMENT_EXPIRY_S=str(EXPIRY_S),
+            SIM_CHAOS='{"seed": 20261126}',
+            SHOP_WEBHOOK_URL=receiver.url, SHOP_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            SHOP_WEBHOOK_RETRY_S="1,2,4" + ",5" * 60,
+        ) as running:  # fmt: skip
+            shop = running.shop(key)
+            yield System(shop, postgres_url, running.worker, redis, logs, key, receiver)
     finally:
         redis.stop()
 
@@ -351,6 +331,26 @@ class Report:
 
     def bad(self, what: str) -> None:
         self.mismatches.append(what)
+
+
+#: Longest wait for the simulator's last callbacks (late ones come 20 s after their push)
+#: and the callback jobs lost with Redis (queued again by the scheduler after a minute).
+QUIET_WAIT_S = 120
+
+
+def _quiet(system: System) -> bool:
+    """The simulator has no callback left to send and every stored callback was handled."""
+    if httpx.get(f"{system.shop.simulator}/simulator/ledger", timeout=15).json()["pending"]:
+        return False
+    engine = sa.create_engine(system.db_url)
+    try:
+        with engine.connect() as conn:
+            waiting = conn.execute(
+                sa.text("SELECT count(*) FROM callback_inbox WHERE state = 'received'")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return bool(waiting == 0)
 
 
 def _check(system: System, payment_ids: list[str]) -> Report:
@@ -546,7 +546,8 @@ def test_every_payment_reaches_its_true_end_under_faults(
     deadline = time.monotonic() + SETTLE_S
     for payment_id in ids:
         system.shop.wait_final(payment_id, max(1.0, deadline - time.monotonic()))
-    time.sleep(5)  # let duplicate and late callbacks land before the count
+    # Duplicate and late callbacks land, and are applied, before the count.
+    services.wait_until(lambda: _quiet(system), QUIET_WAIT_S, 0.5, "the last callbacks applied")
     report = _check(system, ids)
 
     with capsys.disabled():  # the counts are the point: show them even when it passes

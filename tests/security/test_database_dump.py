@@ -15,7 +15,8 @@ import re
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ import sqlalchemy as sa
 from store.db import make_engine
 from tests import services
 from tests.factories import stk_callback
-from tests.processes import Processes, Shop, new_shop_key, wiring
+from tests.processes import Shop, System, new_shop_key
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.integration
@@ -66,27 +67,16 @@ def database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def shop(database: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    api_port, sim_port = services.free_port(), services.free_port()
-    env = {
-        **wiring(database, redis_url, api_port, sim_port),
-        "SIM_CALLBACK_DELAY": "0.3",
-        "RECONCILE_AFTER_S": "1",  # STK queries too, with the CheckoutRequestID in them
-        "PAYMENT_EXPIRY_S": "150",
-    }
-    with Receiver() as receiver, Processes(env | {
-        "SHOP_WEBHOOK_URL": receiver.url, "SHOP_WEBHOOK_SECRET": SECRET,
-    }, tmp_path_factory.mktemp("dump-logs")) as procs:  # fmt: skip
-        sim = procs.start("simulator", "simulator", "--port", str(sim_port))
-        api = procs.start("api", "api", "--port", str(api_port))
-        procs.start("worker", "worker", "--processes", "1")
-        procs.start("scheduler", "scheduler")
-        services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", 60, proc=sim)
-        services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", 60, proc=api)
-        yield Shop(
-            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}",
-            token=new_shop_key(database),
-        )  # fmt: skip
+def shop(
+    database: str, redis_url: str, launch_system: Callable[..., AbstractContextManager[System]]
+) -> Iterator[Shop]:
+    with Receiver() as receiver, launch_system(
+        "dump-logs", database, redis_url,
+        SIM_CALLBACK_DELAY="0.3",
+        RECONCILE_AFTER_S="1",  # STK queries too, with the CheckoutRequestID in them
+        PAYMENT_EXPIRY_S="150", SHOP_WEBHOOK_URL=receiver.url, SHOP_WEBHOOK_SECRET=SECRET,
+    ) as system:  # fmt: skip
+        yield system.shop(new_shop_key(database))
 
 
 def _post(shop: Shop, path: str, **kwargs: Any) -> httpx.Response:

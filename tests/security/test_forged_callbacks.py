@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -20,9 +21,8 @@ import sqlalchemy as sa
 from store.db import make_engine
 from store.sealed import checkout_index
 from store.tables import callback_inbox
-from tests import services
 from tests.factories import stk_callback
-from tests.processes import Processes, Shop, new_shop_key, wiring
+from tests.processes import Shop, System, new_shop_key
 
 pytestmark = pytest.mark.integration
 
@@ -33,28 +33,14 @@ _phones = (f"2547110{n:05d}" for n in itertools.count(1))
 
 @pytest.fixture(scope="module")
 def shop(
-    postgres_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    postgres_url: str, redis_url: str, launch_system: Callable[..., AbstractContextManager[System]]
 ) -> Iterator[Shop]:
-    api_port, sim_port = services.free_port(), services.free_port()
-    env = {
-        **wiring(postgres_url, redis_url, api_port, sim_port),
-        "MPESA_CALLBACK_ALLOWED_IPS": f"{ALLOWED}/32",  # as tight as Safaricom's list
-        "SIM_CALLBACK_DELAY": "0.2",
-        "RECONCILE_AFTER_S": "2",
-        "PAYMENT_EXPIRY_S": "150",
-    }
-    with Processes(env, tmp_path_factory.mktemp("security-logs")) as procs:
-        sim = procs.start("simulator", "simulator", "--port", str(sim_port))
-        api = procs.start("api", "api", "--port", str(api_port))
-        procs.start("worker", "worker", "--processes", "1")
-        procs.start("scheduler", "scheduler")
-        services.wait_for_http(f"http://127.0.0.1:{sim_port}/simulator/ledger", 60, proc=sim)
-        services.wait_for_http(f"http://127.0.0.1:{api_port}/health/live", 60, proc=api)
-        shop = Shop(
-            f"http://127.0.0.1:{api_port}",
-            f"http://127.0.0.1:{sim_port}",
-            token=new_shop_key(postgres_url),
-        )
+    with launch_system(
+        "security-logs", postgres_url, redis_url,
+        MPESA_CALLBACK_ALLOWED_IPS=f"{ALLOWED}/32",  # as tight as Safaricom's list
+        SIM_CALLBACK_DELAY="0.2", RECONCILE_AFTER_S="2", PAYMENT_EXPIRY_S="150",
+    ) as system:  # fmt: skip
+        shop = system.shop(new_shop_key(postgres_url))
         shop.chaos({"manual": True, "promptTimeoutS": None})  # the test is the customer
         yield shop
 

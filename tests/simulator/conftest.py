@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from plumbing.settings import SANDBOX_PASSKEY, SANDBOX_SHORTCODE
+from tests import services
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSUMER_KEY = "sim-test-consumer-key"
@@ -359,6 +360,14 @@ class Sim:
     def ledger(self) -> list[dict[str, Any]]:
         pushes: list[dict[str, Any]] = self.http.get("/simulator/ledger").json()["pushes"]
         return pushes
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Until the simulator has no prompt timer or callback delivery left to run: after
+        this, a callback that has not come will not come."""
+        services.wait_until(
+            lambda: self.http.get("/simulator/ledger").json()["pending"] == 0,
+            timeout, 0.05, "the simulator's timers and callbacks to finish",
+        )  # fmt: skip
 
     def entry(self, checkout_id: str) -> dict[str, Any]:
         """The ledger entry for `checkout_id`."""

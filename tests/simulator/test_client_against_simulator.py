@@ -187,7 +187,7 @@ def test_paid_without_callback_shows_only_in_the_query(daraja: Connected, sim: S
     accepted = daraja.push("254700000005", callback_url=sim.receiver.url())
     sim.wait_resolved(accepted.checkout_request_id)
     assert daraja.client.stk_query(accepted.checkout_request_id).result_code == 0
-    time.sleep(0.3)
+    sim.wait_idle()
     assert sim.receiver.calls(accepted.checkout_request_id) == []
 
 
@@ -283,7 +283,7 @@ def test_short_lived_token_is_replaced_before_daraja_refuses_it(connect: Connect
     sim.set_chaos(tokenLifetimeS=1)
     daraja = connect()
     daraja.push("254711000002", callback_url=sim.receiver.url())
-    time.sleep(1.1)
+    time.sleep(1.1)  # the simulator's own token expiry (1 s) must really pass
     daraja.push("254711000003", callback_url=sim.receiver.url())
     assert daraja.traffic.count(OAUTH_PATH) == 2
     assert daraja.traffic.statuses(PUSH_PATH) == [200, 200]
@@ -294,7 +294,7 @@ def test_expired_token_is_refreshed_once_when_daraja_refuses_it(connect: Connect
     frozen = MemoryTokenCache(clock=lambda: 0.0)  # never notices the expiry by itself
     daraja = connect(frozen)
     daraja.push("254711000004", callback_url=sim.receiver.url())
-    time.sleep(1.1)
+    time.sleep(1.1)  # the simulator's own token expiry (1 s) must really pass
     daraja.push("254711000005", callback_url=sim.receiver.url())
     assert daraja.traffic.statuses(PUSH_PATH) == [200, 404, 200]
     assert daraja.traffic.count(OAUTH_PATH) == 2

@@ -50,7 +50,7 @@ def test_ledger_lists_pushes_oldest_first(sim: Sim) -> None:
 def test_manual_phone_prompt_stays_open_and_is_listed(sim: Sim) -> None:
     sim.set_chaos(manualPhones=[PAYING_PHONE])
     accepted = sim.push_ok(PAYING_PHONE, amount=99)
-    time.sleep(0.4)
+    time.sleep(0.4)  # proves a negative: longer than the automatic delay, still open
 
     prompts = sim.http.get("/simulator/prompts").json()["prompts"]
 
@@ -64,7 +64,7 @@ def test_manual_flag_leaves_every_prompt_open(sim: Sim) -> None:
     sim.set_chaos(manual=True)
     sim.push_ok("254700000002")
     sim.push_ok(PAYING_PHONE)
-    time.sleep(0.4)
+    time.sleep(0.4)  # proves a negative: longer than the automatic delay, still open
 
     assert len(sim.http.get("/simulator/prompts").json()["prompts"]) == 2
 
@@ -108,7 +108,7 @@ def test_an_automatic_prompt_can_be_resolved_by_hand_before_its_delay(sim: Sim) 
     checkout_id = sim.push_ok()["CheckoutRequestID"]
 
     answer = sim.http.post(f"/simulator/prompts/{checkout_id}/cancel")
-    time.sleep(0.4)
+    sim.wait_idle()  # the automatic resolution's timer has run out: it changed nothing
 
     assert answer.status_code == 200
     assert sim.entry(checkout_id)["resultCode"] == 1032
@@ -159,7 +159,7 @@ def test_reset_forgets_pushes_cancels_timers_and_restores_chaos(sim: Sim) -> Non
     checkout_id = sim.push_ok()["CheckoutRequestID"]
 
     assert sim.http.post("/simulator/reset").status_code == 200
-    time.sleep(0.4)
+    sim.wait_idle()
 
     assert sim.ledger() == []
     assert sim.receiver.calls(checkout_id) == []
@@ -180,3 +180,13 @@ def test_wrong_method_answers_method_not_allowed(sim: Sim) -> None:
 
     assert answer.status_code == 405
     assert answer.json()["errorCode"] == "405.001"
+
+
+def test_ledger_counts_pending_timers_and_callbacks_until_the_last_is_sent(sim: Sim) -> None:
+    checkout_id = sim.push_ok()["CheckoutRequestID"]
+
+    assert sim.http.get("/simulator/ledger").json()["pending"] >= 1  # the prompt's timer
+    sim.wait_idle()
+
+    assert sim.http.get("/simulator/ledger").json()["pending"] == 0
+    assert len(sim.receiver.calls(checkout_id)) == 1  # sent by the time nothing is pending

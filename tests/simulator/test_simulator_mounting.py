@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +9,7 @@ from litestar import Litestar, get
 from litestar.testing import TestClient
 
 from daraja.simulator import SimulatorConfig, SimulatorState, route_handlers
+from tests import services
 from tests.simulator.conftest import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
@@ -76,7 +76,9 @@ def test_mounted_simulator_serves_daraja_next_to_the_host_routes(
     pushed = host.post(
         "/mpesa/stkpush/v1/processrequest", json=body, headers={"Authorization": f"Bearer {token}"}
     )
-    time.sleep(0.3)
+    services.wait_until(
+        lambda: host.get("/simulator/ledger").json()["pending"] == 0, 5, 0.05, "prompt resolved"
+    )
 
     assert pushed.status_code == 200, pushed.text
     assert host.get("/api/ping").json() == {"ping": "pong"}

@@ -107,7 +107,7 @@ def test_token_lifetime_knob_sets_expires_in_and_the_token_then_expires(sim: Sim
     )
     assert fresh.json()["errorMessage"] == "The transaction does not Exist"
 
-    time.sleep(1.1)
+    time.sleep(1.1)  # the simulator's own token expiry (1 s) must really pass
     stale = sim.http.post(
         "/mpesa/stkpush/v1/processrequest", json=sim.push_body(), headers=sim.bearer(token)
     )

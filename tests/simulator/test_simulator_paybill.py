@@ -129,7 +129,7 @@ def test_a_declined_validation_stops_the_payment(sim: Sim) -> None:
     tx = _pay(sim).json()["transaction"]
 
     assert (tx["status"], tx["validationResult"], tx["transId"]) == ("declined", "C2B00012", None)
-    time.sleep(0.3)
+    sim.wait_idle()
     assert not [c for c in sim.receiver.calls() if c.path.startswith("/c2b/confirmation")]
 
 
@@ -155,7 +155,7 @@ def test_the_callback_chaos_knobs_apply_to_confirmations(sim: Sim) -> None:
     assert len(_wait(sim.receiver, "/c2b/confirmation", count=2)) == 2
     sim.set_chaos(callbackDuplicateRate=0.0, callbackDropRate=1.0)
     tx = _pay(sim).json()["transaction"]
-    time.sleep(0.3)
+    sim.wait_idle()
     assert tx["status"] == "paid"
     assert len([c for c in sim.receiver.calls() if c.path.startswith("/c2b/confirmation")]) == 2
 

@@ -116,7 +116,7 @@ def test_number_005_pays_but_its_callback_is_never_sent(sim: Sim) -> None:
     checkout_id = sim.push_ok("254700000005")["CheckoutRequestID"]
 
     entry = sim.wait_resolved(checkout_id)
-    time.sleep(0.3)
+    sim.wait_idle()
 
     assert entry["resultCode"] == 0
     assert entry["receipt"] is not None
@@ -225,7 +225,7 @@ def test_callback_is_never_retried_when_the_receiver_answers_500(sim: Sim) -> No
 
     sim.receiver.wait_for(checkout_id)
     statuses = sim.wait_statuses(checkout_id, 1)
-    time.sleep(0.5)
+    sim.wait_idle()
 
     assert statuses == [500]
     assert len(sim.receiver.calls(checkout_id)) == 1
@@ -237,7 +237,7 @@ def test_callback_to_an_unreachable_receiver_is_recorded_and_not_retried(sim: Si
     checkout_id = sim.push_ok(CallBackURL=url)["CheckoutRequestID"]
 
     statuses = sim.wait_statuses(checkout_id, 1)
-    time.sleep(0.3)
+    sim.wait_idle()
 
     assert statuses == [None]
     assert sim.entry(checkout_id)["callbacksSent"] == 1

@@ -30,6 +30,7 @@ from daraja.tokens import MemoryTokenCache, RedisTokenCache, TokenCache
 from daraja.wire import OAUTH_PATH, PUSH_PATH, QUERY_PATH, REDACTED
 from payments.container import daraja_config
 from plumbing.settings import Settings
+from tests import services
 
 pytestmark = pytest.mark.unit
 
@@ -768,7 +769,8 @@ def test_no_more_calls_are_in_flight_at_once_than_the_configured_bound(
     threads = [threading.Thread(target=push, args=(client,)) for _ in range(8)]
     for t in threads:
         t.start()
-    time.sleep(0.3)
+    services.wait_until(lambda: in_flight[0] >= bound, 5, 0.01, "the first calls in flight")
+    time.sleep(0.2)  # proves a negative: while those are held, no further call gets in
     release.set()
     for t in threads:
         t.join(5)

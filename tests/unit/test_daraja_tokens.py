@@ -119,7 +119,7 @@ def test_redis_cache_fetches_again_once_the_cached_copy_expired(
     issuer = Issuer(expires_in_s=1)
     cache = _redis_cache(server)
     assert cache.token(SCOPE, issuer) == "token-1"
-    time.sleep(1.0)  # cached for 0.9 s
+    time.sleep(1.0)  # cached for 0.9 s: Redis's own expiry, on its own clock, must pass
     assert cache.token(SCOPE, issuer) == "token-2"
 
 
