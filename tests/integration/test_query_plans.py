@@ -64,7 +64,7 @@ def test_every_query_of_an_alert_pass_uses_an_index(h: Harness) -> None:
         engine, lambda: alerts.run(h.container), ("payments", "payment_events", "job_deliveries")
     )
 
-    assert len(selects) == 3  # success rate, poisoned jobs, late successes
+    assert len(selects) == 4  # success rate, poisoned jobs, late successes, unknown outcomes
     _assert_no_table_scan(engine, selects)
 
 
