@@ -24,7 +24,7 @@ from payments.container import Container
 from payments.jobs import PROCESS_CALLBACK, SEND_PUSH
 from payments.reconciliation import query_schedule
 from payments.relay import relay, relay_committed
-from payments.transitions import transition
+from payments.transitions import transition, transition_record
 from plumbing import sealing
 from store import inbox, orders, outbox, payments
 from store.db import retrying, utcnow
@@ -145,12 +145,10 @@ def send_push(c: Container, payment_id: str) -> None:
     second delivery of this job can never push twice: only a refusal Daraja gives before
     processing puts the payment back to `created`.
     """
-    started = transition(c.engine, c.settings, payment_id, PushStarted())
-    if started is None:
+    applied = transition_record(c.engine, c.settings, payment_id, PushStarted())
+    if applied is None:
         return  # already sent, or final: a redelivered job must not push again
-    with c.engine.connect() as conn:
-        record = payments.get(conn, payment_id)
-    assert record is not None
+    record, started = applied  # the payment as `sending` was committed: no second read
     try:
         accepted = c.daraja.stk_push(
             phone=record.phone_number,
