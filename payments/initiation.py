@@ -209,16 +209,34 @@ def _accepted(c: Container, payment_id: str, checkout_id: str, merchant_id: str)
         # Also when the expiry overtook the answer: a late success must still be found.
         return query_schedule(change, next_query)
 
-    _record(c, payment_id, PushAccepted(checkout_id, merchant_id), extra)
-    retrying(lambda: _rematch_early_callbacks(c, checkout_id))
+    job_ids: list[int] = []
+
+    def rematch(conn: sa.Connection) -> None:
+        job_ids[:] = _reopen_early_callbacks(conn, checkout_id)  # a retried write redoes it
+
+    fact = PushAccepted(checkout_id, merchant_id)
+    # The early callbacks are reopened in the transaction that records the answer, so a
+    # push costs no transaction of its own for the (usually absent) early callbacks.
+    applied = retrying(
+        lambda: transition_record(c.engine, c.settings, payment_id, fact, extra, also=rematch),
+        attempts=8,
+    )
+    if applied is None:  # nothing changed (a redelivery): still look for early callbacks
+        retrying(lambda: _rematch_early_callbacks(c, checkout_id))
+    elif job_ids:
+        relay(c, job_ids)
+
+
+def _reopen_early_callbacks(conn: sa.Connection, checkout_id: str) -> list[int]:
+    # A callback can overtake the push's answer; it waited as `unmatched` until now.
+    return [
+        outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
+        for inbox_id in inbox.reopen_unmatched(conn, checkout_id)
+    ]
 
 
 def _rematch_early_callbacks(c: Container, checkout_id: str) -> None:
-    # A callback can overtake the push's answer; it waited as `unmatched` until now.
     with c.engine.begin() as conn:
-        job_ids = [
-            outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
-            for inbox_id in inbox.reopen_unmatched(conn, checkout_id)
-        ]
+        job_ids = _reopen_early_callbacks(conn, checkout_id)
     if job_ids:
         relay(c, job_ids)

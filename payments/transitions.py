@@ -51,8 +51,13 @@ def transition_record(
     payment_id: str,
     fact: Fact,
     extra: Callable[[Change], dict[str, object]] | None = None,
+    *,
+    also: Callable[[sa.Connection], None] | None = None,
 ) -> tuple[PaymentRecord, Change] | None:
-    """`transition`, also giving the payment as written (no second read for the caller)."""
+    """`transition`, also giving the payment as written (no second read for the caller).
+
+    `also` runs in the same transaction after the write, only when the payment changed.
+    """
     for _ in range(MAX_RACES):
         try:
             with engine.begin() as conn:
@@ -63,6 +68,8 @@ def transition_record(
                 if change is None:
                     return None
                 updated = _write(conn, settings, record, change, extra(change) if extra else {})
+                if also is not None:
+                    also(conn)
                 return updated, change
         except Conflict:
             continue
