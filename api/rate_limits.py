@@ -15,8 +15,10 @@ import time
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.errors import StorageError
-from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.storage import MemoryStorage, RedisStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from redis.commands.core import Script
+from redis.exceptions import RedisError
 
 from api.callers import Caller, Checkout, Operator, ShopServer
 from api.errors import ApiError
@@ -24,6 +26,10 @@ from plumbing.settings import Rate, Settings
 from store.sealed import phone_index
 
 log = logging.getLogger(__name__)
+
+#: One limit to count: the window, the kind of counter, whose counter, and (for the
+#: refusal's message) what it counts.
+_Hit = tuple[RateLimitItem, str, str, str]
 
 #: How long a limit check may wait for Redis before counting in this process instead.
 REDIS_TIMEOUT_S = 0.5
@@ -39,13 +45,45 @@ class RateLimits:
         self.phone = _item(settings.rate_limit_phone)
         self.address = _item(settings.rate_limit_ip)
         self.key = _item(settings.rate_limit_key)
+        self._acquire_in_turn: Script | None = None
+        shared = self._limiter.storage
+        if isinstance(shared, RedisStorage):
+            connection = shared.get_connection()
+            self._acquire_in_turn = connection.register_script(_ACQUIRE_IN_TURN.encode())
+            self._prefix = shared.key_prefix
 
     def initiate_by(self, address: str, caller: Caller) -> None:
-        """Count an initiate from `address` by `caller`; 429 past RATE_LIMIT_IP or _KEY."""
-        self._hit(self.address, "initiate-ip", address, "this address")
+        """Count an initiate from `address` by `caller`; 429 past RATE_LIMIT_IP or _KEY.
+
+        In Redis both windows are counted in one round trip (`_ACQUIRE_IN_TURN`), as two
+        calls would count them: the address first; the key only if the address allowed it.
+        """
         subject = _subject(caller)
-        if subject is not None:
-            self._hit(self.key, "initiate-key", subject, "this API key or checkout token")
+        if subject is None:
+            self._hit(self.address, "initiate-ip", address, "this address")
+            return
+        hits: list[_Hit] = [
+            (self.address, "initiate-ip", address, "this address"),
+            (self.key, "initiate-key", subject, "this API key or checkout token"),
+        ]
+        if self._acquire_in_turn is None:
+            for hit in hits:
+                self._hit(*hit)
+            return
+        try:
+            keys, args = [], [time.time()]
+            for item, kind, who, _ in hits:
+                keys.append(f"{self._prefix}:{item.key_for(kind, who)}")
+                args += [item.amount, item.get_expiry()]
+            refused = int(self._acquire_in_turn(keys, args))
+        except (StorageError, OSError, RedisError) as exc:
+            log.warning("rate limits counted in this process: storage failed (%s)", exc)
+            for item, kind, who, what in hits:
+                allowed = self._fallback.hit(item, kind, who)
+                self._refuse_unless(self._fallback, allowed, (item, kind, who, what))
+            return
+        if refused:
+            self._refuse_unless(self._limiter, False, hits[refused - 1])
 
     def prompt_to(self, msisdn: str) -> None:
         """Count a prompt to the phone `msisdn`; 429 past RATE_LIMIT_PHONE."""
@@ -62,8 +100,18 @@ class RateLimits:
             log.warning("rate limits counted in this process: storage failed (%s)", exc)
             limiter = self._fallback
             allowed = limiter.hit(item, kind, who)
+        self._refuse_unless(limiter, allowed, (item, kind, who, what), field)
+
+    def _refuse_unless(
+        self,
+        limiter: MovingWindowRateLimiter,
+        allowed: bool,
+        hit: _Hit,
+        field: str | None = None,
+    ) -> None:
         if allowed:
             return
+        item, kind, who, what = hit
         try:
             reset = limiter.get_window_stats(item, kind, who).reset_time
         except (StorageError, OSError):
@@ -76,6 +124,31 @@ class RateLimits:
             field,
             headers={"Retry-After": str(retry)},
         )
+
+
+#: Moving windows counted in turn, atomically, as `limits`' own acquire script counts one
+#: (a list of hit times per key, newest first). KEYS: one per window; ARGV: the time, then
+#: each window's limit and length in seconds. Returns 0 when every window took the hit,
+#: else the (1-based) number of the first window that refused; the windows before it
+#: counted the hit, the later ones were not asked.
+_ACQUIRE_IN_TURN = """
+local now = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+    local limit = tonumber(ARGV[2 * i])
+    local expiry = tonumber(ARGV[2 * i + 1])
+    if limit < 1 then
+        return i
+    end
+    local entry = redis.call('lindex', key, limit - 1)
+    if entry and tonumber(entry) >= now - expiry then
+        return i
+    end
+    redis.call('lpush', key, now)
+    redis.call('ltrim', key, 0, limit - 1)
+    redis.call('expire', key, expiry)
+end
+return 0
+"""
 
 
 def _item(rate: Rate) -> RateLimitItem:

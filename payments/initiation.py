@@ -24,7 +24,7 @@ from payments.container import Container
 from payments.jobs import PROCESS_CALLBACK, SEND_PUSH
 from payments.reconciliation import query_schedule
 from payments.relay import relay, relay_committed
-from payments.transitions import transition
+from payments.transitions import transition, transition_record
 from plumbing import sealing
 from store import inbox, orders, outbox, payments
 from store.db import retrying, utcnow
@@ -145,12 +145,10 @@ def send_push(c: Container, payment_id: str) -> None:
     second delivery of this job can never push twice: only a refusal Daraja gives before
     processing puts the payment back to `created`.
     """
-    started = transition(c.engine, c.settings, payment_id, PushStarted())
-    if started is None:
+    applied = transition_record(c.engine, c.settings, payment_id, PushStarted())
+    if applied is None:
         return  # already sent, or final: a redelivered job must not push again
-    with c.engine.connect() as conn:
-        record = payments.get(conn, payment_id)
-    assert record is not None
+    record, started = applied  # the payment as `sending` was committed: no second read
     try:
         accepted = c.daraja.stk_push(
             phone=record.phone_number,
@@ -211,16 +209,34 @@ def _accepted(c: Container, payment_id: str, checkout_id: str, merchant_id: str)
         # Also when the expiry overtook the answer: a late success must still be found.
         return query_schedule(change, next_query)
 
-    _record(c, payment_id, PushAccepted(checkout_id, merchant_id), extra)
-    retrying(lambda: _rematch_early_callbacks(c, checkout_id))
+    job_ids: list[int] = []
+
+    def rematch(conn: sa.Connection) -> None:
+        job_ids[:] = _reopen_early_callbacks(conn, checkout_id)  # a retried write redoes it
+
+    fact = PushAccepted(checkout_id, merchant_id)
+    # The early callbacks are reopened in the transaction that records the answer, so a
+    # push costs no transaction of its own for the (usually absent) early callbacks.
+    applied = retrying(
+        lambda: transition_record(c.engine, c.settings, payment_id, fact, extra, also=rematch),
+        attempts=8,
+    )
+    if applied is None:  # nothing changed (a redelivery): still look for early callbacks
+        retrying(lambda: _rematch_early_callbacks(c, checkout_id))
+    elif job_ids:
+        relay(c, job_ids)
+
+
+def _reopen_early_callbacks(conn: sa.Connection, checkout_id: str) -> list[int]:
+    # A callback can overtake the push's answer; it waited as `unmatched` until now.
+    return [
+        outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
+        for inbox_id in inbox.reopen_unmatched(conn, checkout_id)
+    ]
 
 
 def _rematch_early_callbacks(c: Container, checkout_id: str) -> None:
-    # A callback can overtake the push's answer; it waited as `unmatched` until now.
     with c.engine.begin() as conn:
-        job_ids = [
-            outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
-            for inbox_id in inbox.reopen_unmatched(conn, checkout_id)
-        ]
+        job_ids = _reopen_early_callbacks(conn, checkout_id)
     if job_ids:
         relay(c, job_ids)

@@ -41,6 +41,23 @@ def transition(
     extra: Callable[[Change], dict[str, object]] | None = None,
 ) -> Change | None:
     """Apply `fact` to payment `payment_id` in its own transaction; None if nothing changed."""
+    applied = transition_record(engine, settings, payment_id, fact, extra)
+    return applied[1] if applied else None
+
+
+def transition_record(
+    engine: Engine,
+    settings: Settings,
+    payment_id: str,
+    fact: Fact,
+    extra: Callable[[Change], dict[str, object]] | None = None,
+    *,
+    also: Callable[[sa.Connection], None] | None = None,
+) -> tuple[PaymentRecord, Change] | None:
+    """`transition`, also giving the payment as written (no second read for the caller).
+
+    `also` runs in the same transaction after the write, only when the payment changed.
+    """
     for _ in range(MAX_RACES):
         try:
             with engine.begin() as conn:
@@ -50,8 +67,10 @@ def transition(
                 change = decide(record.to_domain(), fact)
                 if change is None:
                     return None
-                _write(conn, settings, record, change, extra(change) if extra else {})
-                return change
+                updated = _write(conn, settings, record, change, extra(change) if extra else {})
+                if also is not None:
+                    also(conn)
+                return updated, change
         except Conflict:
             continue
     raise Conflict(payment_id)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from store import raw
-from store.db import retrying, utcnow
+from store.db import autocommit, retrying, utcnow
 from store.tables import daraja_exchanges
 
 #: Longest answer body kept (an HTML error page can be large).
@@ -24,7 +24,9 @@ class StoreRecorder:
     """
 
     def __init__(self, engine: Engine, payment_id: str | None) -> None:
-        self._engine = engine
+        # Each write is one statement: in autocommit it is committed by itself, without
+        # the BEGIN and COMMIT round trips (on SQLite, a transaction of its own as before).
+        self._engine = autocommit(engine)
         self._payment_id = payment_id
 
     def request_sent(self, operation: str, url: str, body: Mapping[str, object]) -> object:

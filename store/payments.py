@@ -246,16 +246,16 @@ def apply(
         payments.update()
         .where(payments.c.id == record.id, payments.c.version == record.version)
         .values(**values)
+        .returning(*payments.c)  # the row as written: no read after the write
     )
-    if conn.execute(stmt).rowcount != 1:
+    row = conn.execute(stmt).first()
+    if row is None:
         raise Conflict(record.id)
     history.append(
         conn, payment_events.c.payment_id, record.id, change.event.kind,
         change.before.status.value, after.status.value, _event_data(record, change, now), now,
     )  # fmt: skip
-    updated = get(conn, record.id)
-    assert updated is not None
-    return updated
+    return PaymentRecord.from_row(row)
 
 
 def _event_data(record: PaymentRecord, change: Change, now: datetime) -> dict[str, object]:

@@ -15,6 +15,7 @@ from dramatiq.middleware import Middleware, SkipMessage
 from sqlalchemy.engine import Engine
 
 from store import deliveries
+from store.db import autocommit
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,10 @@ MAX_UNFINISHED = 3
 
 class PoisonGuard(Middleware):
     def __init__(self, engine: Engine, max_unfinished: int = MAX_UNFINISHED) -> None:
-        self.engine = engine
+        # Each write is one statement, committed by itself: no BEGIN and COMMIT round trips
+        # around the two a job costs. A crash between counting a start and marking the
+        # message dead only counts it again at its next delivery, which marks it then.
+        self.engine = autocommit(engine)
         self.max_unfinished = max_unfinished
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
