@@ -16,9 +16,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    """The system Chromium, headless, with a fresh profile."""
+    """The system Chromium, headless, with a fresh profile.
+
+    Package-scoped: Playwright's sync API keeps an event loop marked running in the main
+    thread while it is open, and code run by later tests (asyncio.run) would refuse to start.
+    """
     with sync_playwright() as playwright:
         context = launch(playwright, tmp_path_factory.mktemp("chromium-profile"))
         yield context
