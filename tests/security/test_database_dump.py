@@ -179,8 +179,15 @@ def test_a_dump_of_the_database_holds_no_customers_phone_name_or_email(
         "completed", "cancelled", "completed",
     )  # fmt: skip
     engine = make_engine(database)
-    with engine.connect() as conn:  # the shop's webhooks went out, so they are in the dump
-        assert conn.execute(sa.text("SELECT count(*) FROM webhook_attempts")).scalar_one() > 0
+
+    def webhook_attempted() -> bool:
+        with engine.connect() as conn:
+            return bool(conn.execute(sa.text("SELECT count(*) FROM webhook_attempts")).scalar_one())
+
+    # The shop's webhooks go out from a worker after the payments end: wait for them, so
+    # that their attempts are in the dump too.
+    services.wait_until(webhook_attempted, 60, 0.2, "a shop webhook attempt stored")
+    with engine.connect() as conn:
         paybill = sa.text("SELECT count(*) FROM c2b_payments WHERE trans_id = 'RDUMPC2B01'")
         assert conn.execute(paybill).scalar_one() == 1
     engine.dispose()
