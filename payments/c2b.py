@@ -37,12 +37,11 @@ from payments.callbacks import KEPT_HEADERS, signed
 from payments.container import Container
 from payments.jobs import PROCESS_C2B
 from payments.relay import relay
-from payments.transitions import MAX_RACES
+from payments.transitions import in_races
 from plumbing.settings import Settings
 from store import c2b, orders, outbox, payments, raw
 from store.c2b import C2bRecord
 from store.db import retrying
-from store.payments import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -222,19 +221,15 @@ def _refusal(status: Status, total: int, amount: int | None) -> paybill.Refusal 
 
 def process(c: Container, record_id: str) -> None:
     """Match stored confirmation `record_id` to its order (worker job; safe to run twice)."""
-    for _ in range(MAX_RACES):
-        try:
-            with c.engine.begin() as conn:
-                settled = _process(conn, c.settings, record_id)
-        except Conflict:
-            continue
-        if settled is not None:
-            state, reason = settled
-            log.log(logging.INFO if state == c2b.MATCHED else logging.WARNING,
-                    "c2b confirmation %s %s%s", record_id, state,
-                    f": {reason}" if reason else "")  # fmt: skip
-        return
-    raise Conflict(f"c2b confirmation {record_id}")
+    settled = in_races(
+        c.engine, lambda conn: _process(conn, c.settings, record_id),
+        f"c2b confirmation {record_id}",
+    )  # fmt: skip
+    if settled is not None:
+        state, reason = settled
+        log.log(logging.INFO if state == c2b.MATCHED else logging.WARNING,
+                "c2b confirmation %s %s%s", record_id, state,
+                f": {reason}" if reason else "")  # fmt: skip
 
 
 def _process(
@@ -326,25 +321,23 @@ def assign(c: Container, record_id: str, order_id: str) -> tuple[str, str | None
         NotAssignable: no such confirmation, not in an assignable state, an amount with
             cents, or no such order.
     """
-    for _ in range(MAX_RACES):
-        try:
-            with c.engine.begin() as conn:
-                record = c2b.get(conn, record_id)
-                if record is None or record.kind != c2b.CONFIRMATION:
-                    raise NotAssignable(f"no PayBill confirmation {record_id}")
-                if record.state not in ASSIGNABLE or record.amount is None:
-                    raise NotAssignable(_not_assignable(record))
-                if orders.get(conn, order_id) is None:
-                    raise NotAssignable(f"no order {order_id}")
-                settled = _duplicate(conn, record) or _pay_order(
-                    conn, c.settings, record, order_id, record.amount, note=ASSIGNED
-                )
-        except Conflict:
-            continue
-        log.warning("c2b confirmation %s assigned to order %s by an operator: %s", record_id,
-                    order_id, settled[0])  # fmt: skip
-        return settled
-    raise Conflict(f"c2b confirmation {record_id}")
+
+    def attempt(conn: sa.Connection) -> tuple[str, str | None]:
+        record = c2b.get(conn, record_id)
+        if record is None or record.kind != c2b.CONFIRMATION:
+            raise NotAssignable(f"no PayBill confirmation {record_id}")
+        if record.state not in ASSIGNABLE or record.amount is None:
+            raise NotAssignable(_not_assignable(record))
+        if orders.get(conn, order_id) is None:
+            raise NotAssignable(f"no order {order_id}")
+        return _duplicate(conn, record) or _pay_order(
+            conn, c.settings, record, order_id, record.amount, note=ASSIGNED
+        )
+
+    settled = in_races(c.engine, attempt, f"c2b confirmation {record_id}")
+    log.warning("c2b confirmation %s assigned to order %s by an operator: %s", record_id,
+                order_id, settled[0])  # fmt: skip
+    return settled
 
 
 def _not_assignable(record: C2bRecord) -> str:

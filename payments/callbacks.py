@@ -17,12 +17,12 @@ from payments.container import Container
 from payments.jobs import PROCESS_CALLBACK, QUERY_PAYMENT
 from payments.reconciliation import stored_push_answer, wants_query
 from payments.relay import relay, relay_committed
-from payments.transitions import MAX_RACES, apply_fact
+from payments.transitions import apply_fact, in_races
 from plumbing.settings import Settings
 from store import inbox, outbox, payments, raw
 from store.db import retrying, utcnow
 from store.outbox import Job
-from store.payments import Conflict, PaymentRecord
+from store.payments import PaymentRecord
 
 log = logging.getLogger(__name__)
 
@@ -189,15 +189,10 @@ def signed(c: Container, body: bytes, headers: dict[str, str]) -> bool:
 
 def process(c: Container, inbox_id: int) -> None:
     """Apply stored callback `inbox_id` to its payment (worker job; safe to run twice)."""
-    for _ in range(MAX_RACES):
-        try:
-            with c.engine.begin() as conn:
-                jobs = _process(conn, c.settings, inbox_id)
-        except Conflict:
-            continue
-        relay(c, jobs)
-        return
-    raise Conflict(f"callback {inbox_id}")
+    jobs = in_races(
+        c.engine, lambda conn: _process(conn, c.settings, inbox_id), f"callback {inbox_id}"
+    )
+    relay(c, jobs)
 
 
 def _process(conn: sa.Connection, settings: Settings, inbox_id: int) -> list[int]:

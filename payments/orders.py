@@ -19,12 +19,12 @@ import sqlalchemy as sa
 from domain.order import PAID, InvalidTransition, Moved, Status, decide
 from payments import initiation, shop_webhooks
 from payments.container import Container
-from payments.transitions import MAX_RACES
+from payments.transitions import in_races
 from plumbing import sealing
 from store import c2b, orders
 from store.c2b import C2bRecord
 from store.db import retrying
-from store.orders import Conflict, NewOrder, OrderRecord
+from store.orders import NewOrder, OrderRecord
 from store.payments import NewPayment
 
 __all__ = [
@@ -179,20 +179,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 def move(c: Container, order_id: str, to: Status) -> OrderView:
     """Move the order to `to` (shop or operator); `InvalidTransition` if the machine forbids it."""
-    for _ in range(MAX_RACES):
-        try:
-            with c.engine.begin() as conn:
-                record = orders.get(conn, order_id)
-                if record is None:
-                    raise OrderNotFound(order_id)
-                change = decide(record.to_domain(), Moved(to))
-                if change is not None:
-                    updated = orders.apply(conn, record, change)
-                    shop_webhooks.order_changed(conn, c.settings, updated, change)
-            return get(c, order_id)
-        except Conflict:
-            continue
-    raise Conflict(order_id)
+
+    def attempt(conn: sa.Connection) -> None:
+        record = orders.get(conn, order_id)
+        if record is None:
+            raise OrderNotFound(order_id)
+        change = decide(record.to_domain(), Moved(to))
+        if change is not None:
+            updated = orders.apply(conn, record, change)
+            shop_webhooks.order_changed(conn, c.settings, updated, change)
+
+    in_races(c.engine, attempt, order_id)
+    return get(c, order_id)
 
 
 def initiate_payment(

@@ -8,6 +8,7 @@ payment settles its order (`settle_order`), both in the payment's own transactio
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -21,6 +22,23 @@ from store.payments import COMPLETION_EVENTS, Conflict, PaymentRecord
 
 #: How often we re-decide when another transaction changed the payment first.
 MAX_RACES = 5
+
+T = TypeVar("T")
+
+
+def in_races(engine: Engine, work: Callable[[sa.Connection], T], what: str) -> T:
+    """`work` in a transaction of its own, run again when it lost a race.
+
+    A compare-and-set that finds its row changed by another transaction raises `Conflict`;
+    `work` then decides afresh on what that transaction wrote, up to MAX_RACES times.
+    """
+    for _ in range(MAX_RACES):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except Conflict:
+            continue
+    raise Conflict(what)
 
 
 def apply_fact(
@@ -58,22 +76,20 @@ def transition_record(
 
     `also` runs in the same transaction after the write, only when the payment changed.
     """
-    for _ in range(MAX_RACES):
-        try:
-            with engine.begin() as conn:
-                record = payments.get(conn, payment_id)
-                if record is None:
-                    return None
-                change = decide(record.to_domain(), fact)
-                if change is None:
-                    return None
-                updated = _write(conn, settings, record, change, extra(change) if extra else {})
-                if also is not None:
-                    also(conn)
-                return updated, change
-        except Conflict:
-            continue
-    raise Conflict(payment_id)
+
+    def attempt(conn: sa.Connection) -> tuple[PaymentRecord, Change] | None:
+        record = payments.get(conn, payment_id)
+        if record is None:
+            return None
+        change = decide(record.to_domain(), fact)
+        if change is None:
+            return None
+        updated = _write(conn, settings, record, change, extra(change) if extra else {})
+        if also is not None:
+            also(conn)
+        return updated, change
+
+    return in_races(engine, attempt, payment_id)
 
 
 def _write(
