@@ -1,9 +1,10 @@
-"""(b)-(e): the real processes against a throwaway PostgreSQL database and Redis database.
+"""(b)-(f): the real processes against a throwaway PostgreSQL database and Redis database.
 
 One run, in order: `khalex-pay simulator` and `khalex-pay api` start; the initiates are sent
 (b); a worker pushes them all to the simulator and stops (d); a paid callback per payment is
-posted (c); a worker applies them all and stops (d); the peak memory of the API and of the
-worker is read (e). Everything started here is stopped before `run` returns.
+posted (c); a worker applies them all and stops (d); payments are paid end to end with the
+simulator calling back at once (f); the peak memory of the API and of the worker is read (e).
+Everything started here is stopped before `run` returns.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from benchmarks import drain, http_load, initiate, intake, procfs, services
+from benchmarks import drain, end_to_end, http_load, initiate, intake, procfs, services
 from benchmarks.reference import app as reference
 from benchmarks.report import Figure, Goal
 from benchmarks.services import Processes
@@ -29,6 +30,8 @@ KEYS = {"DATA_ENCRYPTION_KEYS": sealing.new_key(), "BLIND_INDEX_KEY": sealing.ne
 PAYMENTS, QUICK_PAYMENTS = 1_500, 60
 #: Initiates sent first and not timed, so connection pools and code paths are warm.
 WARM_UP, QUICK_WARM_UP = 100, 10
+#: Payments paid end to end, and in a `--quick` run.
+END_TO_END, QUICK_END_TO_END = 500, 20
 #: Longest a worker may take to drain one backlog.
 DRAIN_TIMEOUT_S = 120.0
 
@@ -112,6 +115,10 @@ def _measure(procs: Processes, engine: sa.Engine, ports: Ports, *, quick: bool) 
         procs, engine, done=("completed",), event="completed", timeout_s=DRAIN_TIMEOUT_S
     )
     figures += applied.figures("worker: callbacks")
+    figures += end_to_end.measure(
+        procs, engine, ports.api_url, ports.simulator_url, key=key,
+        count=QUICK_END_TO_END if quick else END_TO_END, offset=2 * (warm + count),
+    )  # fmt: skip
     figures += _memory(procfs.peak_rss_kib(api.pid), max(pushes.peak_rss_kib, applied.peak_rss_kib))
     return figures
 
@@ -139,6 +146,7 @@ def goals(figures: list[Figure]) -> list[Goal]:
     """Issue 12's goals that `make bench` measures, each from the figures of this run."""
     found = {(f.bench, f.name): f.value for f in figures}
     ours, ref = found[(initiate.BENCH, "throughput")], found[(REFERENCE, "throughput")]
+    e2e = found[(end_to_end.BENCH, "completed payments/s")]
     return [
         Goal("initiate", "req/s, ours / reference app", ours / ref, "x", 0.6, at_least=True,
              note=f"{ours:,.0f} vs {ref:,.0f} req/s, same run"),
@@ -150,6 +158,8 @@ def goals(figures: list[Figure]) -> list[Goal]:
              "ms", 4.0),
         Goal("worker", "CPU per callback", found[("worker: callbacks", "worker CPU")] / 1000,
              "ms", 2.0),
+        Goal("end to end", "completed/s, over initiate-only req/s", e2e / ours, "x", 0.25,
+             at_least=True, note=f"{e2e:,.1f} payments/s vs {ours:,.0f} req/s, same run"),
         Goal("memory", "API peak RSS", found[("peak RSS", "api process")], "MiB", 150.0),
         Goal("memory", "worker peak RSS", found[("peak RSS", "worker process")], "MiB", 200.0),
     ]  # fmt: skip

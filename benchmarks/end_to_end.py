@@ -1,0 +1,102 @@
+"""(f) End to end at zero Daraja delay: initiate -> STK push -> Safaricom's callback -> completed.
+
+Everything is real: `khalex-pay api`, `khalex-pay worker` (its defaults, as deployed) and
+`khalex-pay simulator`, told to call back at once. The clock starts as the first initiate is
+sent and stops at the last payment's `completed` event; the rate is set against the
+initiate-only rate measured earlier in the same run (issue 12, goal 3: at least 0.25x).
+One payment goes through first, untimed, so the worker is up and its access token cached.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import UTC, datetime
+
+import httpx
+import sqlalchemy as sa
+
+from benchmarks import http_load, initiate
+from benchmarks.report import Figure
+from benchmarks.services import Processes
+from store.tables import payment_events, payments
+
+BENCH = "end to end"
+#: How often the payments are counted while they complete.
+POLL_S = 0.05
+#: Longest the whole batch may take to complete.
+TIMEOUT_S = 180.0
+
+
+def measure(
+    procs: Processes, engine: sa.Engine, api_url: str, simulator_url: str, *,
+    key: str, count: int, offset: int,
+) -> list[Figure]:  # fmt: skip
+    """Pay `count` payments end to end (phone numbers from `offset`); their rate and span."""
+    _call_back_at_once(simulator_url)
+    worker = procs.start("worker-e2e", "worker")
+    try:
+        _pay(engine, api_url, key, (1, offset), worker)  # warm-up: the worker is up and ready
+        started = datetime.now(UTC)
+        began = time.monotonic()
+        load = _pay(engine, api_url, key, (count, offset + 1), worker)
+        waited = time.monotonic() - began
+    finally:
+        procs.stop(worker)
+    span = (_last_completed(engine) - started).total_seconds()
+    rate = count / span if span > 0 else float("nan")
+    note = f"{count:,} payments, c={http_load.CONCURRENCY}, worker defaults"
+    return [
+        Figure(BENCH, "completed payments/s", rate, "payments/s", note=note),
+        Figure(BENCH, "first initiate -> last completed", span, "s",
+               note=f"initiates took {load.seconds:.1f} s; waited {waited:.1f} s in all"),
+    ]  # fmt: skip
+
+
+def _call_back_at_once(simulator_url: str) -> None:
+    body = json.dumps({"callbackDelayS": [0, 0]})
+    answer = httpx.put(
+        f"{simulator_url}/simulator/chaos", content=body,
+        headers={"content-type": "application/json"}, timeout=10.0,
+    )  # fmt: skip
+    answer.raise_for_status()
+
+
+def _pay(
+    engine: sa.Engine,
+    api_url: str,
+    key: str,
+    batch: tuple[int, int],
+    worker: subprocess.Popen[bytes],
+) -> http_load.Load:
+    """Initiate `batch` (how many, first phone offset) and wait until all are completed."""
+    count, offset = batch
+    done_before = _completed(engine)
+    load = http_load.post_all(api_url, initiate.calls(count, offset, key=key))
+    bad = sum(n for status, n in load.statuses.items() if status != 202)
+    if bad:
+        raise RuntimeError(f"{BENCH}: {bad} initiates were not accepted: {load.statuses}")
+    deadline = time.monotonic() + TIMEOUT_S
+    while (done := _completed(engine) - done_before) < count:
+        if worker.poll() is not None:
+            raise RuntimeError(f"{BENCH}: the worker exited")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{BENCH}: {done} of {count} payments completed in time")
+        time.sleep(POLL_S)
+    return load
+
+
+def _completed(engine: sa.Engine) -> int:
+    query = sa.select(sa.func.count()).select_from(payments)
+    with engine.connect() as conn:
+        return int(conn.execute(query.where(payments.c.status == "completed")).scalar_one())
+
+
+def _last_completed(engine: sa.Engine) -> datetime:
+    query = sa.select(sa.func.max(payment_events.c.created_at)).where(
+        payment_events.c.kind == "completed"
+    )
+    with engine.connect() as conn:
+        last: datetime = conn.execute(query).scalar_one()
+    return last
