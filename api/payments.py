@@ -81,8 +81,8 @@ def initiate_as(
     key = request.headers.get("idempotency-key")
     with refused.kept(container, request, body, key):
         require_rollout(container.settings, caller)  # outside the M-Pesa rollout: 503
-        rate_limits.initiate_by(client_address(request, container.settings.trusted_proxies), caller)
-        result = _initiate(container, rate_limits, caller, body, key)
+        address = client_address(request, container.settings.trusted_proxies)
+        result = _initiate(container, rate_limits, caller, body, key, address)
     headers = {"Location": f"/api/payments/status/{result.payment.id}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -104,20 +104,30 @@ def status_as(container: Container, caller: Caller, ref: str) -> dict[str, objec
     return present(record, caller)
 
 
-def _initiate(
-    container: Container, rate_limits: RateLimits, caller: Caller, body: bytes, key: str | None
+def _initiate(  # noqa: PLR0917 - the request's parts, in the order they are checked
+    container: Container,
+    rate_limits: RateLimits,
+    caller: Caller,
+    body: bytes,
+    key: str | None,
+    address: str,
 ) -> initiation.Initiated:
-    data = decode_object(body)
-    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and _printable_ascii(key)):
-        raise ApiError(
-            422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
-        )
     try:
-        if order_api.wants_order(data, caller):
+        data = decode_object(body)
+        _check_key(key)
+        # The seed body, from the shop's server (a checkout token always pays an order).
+        new = None if order_api.wants_order(data, caller) else parse_initiate(body)
+    except ApiError:
+        # A refused body counts against the address and key too, and past their limits
+        # the answer is 429, not what is wrong with the body.
+        rate_limits.initiate_by(address, caller)
+        raise
+    # The address, key and phone limits in one count (one round trip to Redis).
+    rate_limits.initiate_by(address, caller, None if new is None else new.phone_number)
+    try:
+        if new is None:
             result = order_api.initiate_for_order(container, rate_limits, data, caller, key)
-        else:  # the seed body, from the shop's server (a checkout token always pays an order)
-            new = parse_initiate(body)
-            rate_limits.prompt_to(new.phone_number)
+        else:
             result = initiation.initiate(container, new, key)
     except initiation.IdempotencyKeyReused as exc:
         raise _key_reused() from exc
@@ -135,6 +145,13 @@ def _initiate(
     if result.replayed and not may_read_payment(caller, result.payment.order_id):
         raise _key_reused()  # another caller's key: never hand its payment over
     return result
+
+
+def _check_key(key: str | None) -> None:
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and _printable_ascii(key)):
+        raise ApiError(
+            422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
+        )
 
 
 def _readable(container: Container, caller: Caller, payment_id: str) -> str | None:
