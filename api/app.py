@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler
 
 from api import client_js, health, ops, schema_viewer
 from api.c2b import C2bController
-from api.callers import provide_caller
+from api.callers import VerifiedKeys, caller_provider
 from api.content_type import require_json
 from api.correlation import correlation_middleware
 from api.errors import (
@@ -45,11 +45,13 @@ def create_app(
     on_shutdown: Sequence[Callable[[], Any]] = (),
     debug: bool = False,
     queues: QueueReader | None = None,
+    verified_keys: VerifiedKeys | None = None,
 ) -> Litestar:
     """The API, serving `container`; `extra_handlers` mounts e.g. the simulator in dev.
 
     `queues` is what `/metrics` and `/api/ops/queues` read the broker with (default: Redis
-    when REDIS_URL is set, else the dev process's stub broker).
+    when REDIS_URL is set, else the dev process's stub broker). `verified_keys` holds the
+    API keys verified lately (api/callers.py; a test may bring its own clock).
     """
     settings = container.settings
     rate_limits = RateLimits(settings)
@@ -71,7 +73,7 @@ def create_app(
         dependencies={
             "container": Provide(lambda: container, sync_to_thread=False),
             # Resolved only for handlers that declare `caller: Caller` (api/callers.py).
-            "caller": Provide(provide_caller, sync_to_thread=True),
+            "caller": Provide(caller_provider(container, verified_keys)),
             "rate_limits": Provide(lambda: rate_limits, sync_to_thread=False),
         },
         guards=[require_json],
