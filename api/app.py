@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler
 
 from api import client_js, health, ops, schema_viewer
 from api.c2b import C2bController
-from api.callers import VerifiedKeys, caller_provider
+from api.callers import Caller, VerifiedKeys, caller_provider
 from api.content_type import require_json
 from api.correlation import correlation_middleware
 from api.errors import (
@@ -29,7 +29,8 @@ from api.openapi_docs import COMPONENTS, OVERVIEW
 from api.orders import OrderController
 from api.payment_config import payment_config
 from api.payments import PaymentController
-from api.rate_limits import RateLimits
+from api.rate_limits import Limits, RateLimits
+from api.types import AnyRequest, Deps
 from operations.dlq import QueueReader
 from payments.container import Container
 
@@ -55,6 +56,17 @@ def create_app(
     """
     settings = container.settings
     rate_limits = RateLimits(settings)
+    resolve_caller = caller_provider(container, verified_keys)
+
+    # Litestar resolves a handler's independent dependencies as tasks of a task group, which
+    # costs more than these providers do; each one names the one before it (container, then
+    # rate limits, then caller), so they are resolved in turn instead.
+    def provide_rate_limits(container: Deps) -> RateLimits:
+        return rate_limits
+
+    async def provide_caller(request: AnyRequest, rate_limits: Limits) -> Caller:
+        return await resolve_caller(request)
+
     return Litestar(
         route_handlers=[
             PaymentController,
@@ -73,8 +85,8 @@ def create_app(
         dependencies={
             "container": Provide(lambda: container, sync_to_thread=False),
             # Resolved only for handlers that declare `caller: Caller` (api/callers.py).
-            "caller": Provide(caller_provider(container, verified_keys)),
-            "rate_limits": Provide(lambda: rate_limits, sync_to_thread=False),
+            "caller": Provide(provide_caller),
+            "rate_limits": Provide(provide_rate_limits, sync_to_thread=False),
         },
         guards=[require_json],
         # Off unless the shop names its origins: no other site's page may call us.

@@ -6,7 +6,6 @@ import logging
 
 import sqlalchemy as sa
 from litestar import Controller, MediaType, Response, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
@@ -17,7 +16,7 @@ from api.client_address import client_address
 from api.errors import ApiError, payments_unavailable
 from api.openapi_docs import CALLBACK, PAYMENT_INITIATE, PAYMENT_STATUS
 from api.payment_config import require_rollout
-from api.rate_limits import RateLimits
+from api.rate_limits import Limits, RateLimits
 from api.schemas import MAX_IDEMPOTENCY_KEY, decode_object, parse_initiate, present
 from api.types import AnyRequest, Deps
 from payments import callbacks, initiation
@@ -29,8 +28,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds a client should wait before initiating again for a phone with a payment in flight.
 RETRY_AFTER_BUSY_S = 30
-#: The per-app rate limits, injected by name.
-Limits = NamedDependency[RateLimits]
 
 
 class PaymentController(Controller):

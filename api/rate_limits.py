@@ -17,6 +17,7 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from litestar.di import NamedDependency
 from redis.commands.core import Script
 from redis.exceptions import RedisError
 
@@ -123,6 +124,10 @@ class RateLimits:
             field,
             headers={"Retry-After": str(retry)},
         )
+
+
+#: The per-app rate limits, injected by name.
+Limits = NamedDependency[RateLimits]
 
 
 #: Moving windows counted in turn, atomically, as `limits`' own acquire script counts one
