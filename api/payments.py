@@ -22,7 +22,7 @@ from api.types import AnyRequest, Deps
 from payments import callbacks, initiation
 from payments.container import Container
 from store import payments
-from store.payments import PhoneBusy
+from store.payments import NewPayment, PhoneBusy
 
 log = logging.getLogger(__name__)
 
@@ -112,20 +112,26 @@ def _initiate(  # noqa: PLR0917 - the request's parts, in the order they are che
     try:
         data = decode_object(body)
         _check_key(key)
-        # The seed body, from the shop's server (a checkout token always pays an order).
-        new = None if order_api.wants_order(data, caller) else parse_initiate(body)
+        # An order's payment ({orderId, phoneNumber}), or the seed body from the shop's
+        # server (a checkout token always pays an order).
+        asked: NewPayment | order_api.OrderPayment = (
+            order_api.order_payment(data, caller)
+            if order_api.wants_order(data, caller)
+            else parse_initiate(body)
+        )
     except ApiError:
-        # A refused body counts against the address and key too, and past their limits
-        # the answer is 429, not what is wrong with the body.
+        # A refused request counts against the address and key too, and past their limits
+        # the answer is 429, not what is wrong with the request.
         rate_limits.initiate_by(address, caller)
         raise
     # The address, key and phone limits in one count (one round trip to Redis).
-    rate_limits.initiate_by(address, caller, None if new is None else new.phone_number)
+    phone = asked.phone if isinstance(asked, order_api.OrderPayment) else asked.phone_number
+    rate_limits.initiate_by(address, caller, phone)
     try:
-        if new is None:
-            result = order_api.initiate_for_order(container, rate_limits, data, caller, key)
+        if isinstance(asked, order_api.OrderPayment):
+            result = order_api.initiate_for_order(container, asked, key)
         else:
-            result = initiation.initiate(container, new, key)
+            result = initiation.initiate(container, asked, key)
     except initiation.IdempotencyKeyReused as exc:
         raise _key_reused() from exc
     except PhoneBusy as exc:

@@ -69,10 +69,6 @@ class RateLimits:
             hits.append(self._phone_hit(phone))
         self._count(hits)
 
-    def prompt_to(self, msisdn: str) -> None:
-        """Count a prompt to the phone `msisdn`; 429 past RATE_LIMIT_PHONE."""
-        self._count([self._phone_hit(msisdn)])
-
     def _phone_hit(self, msisdn: str) -> _Hit:
         digest = phone_index(msisdn)  # the blind index: the number itself never reaches Redis
         return (self.phone, "prompt-phone", digest, "this phone number", "phoneNumber")
