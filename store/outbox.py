@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 #: How long published jobs wait to be marked sent together, in one UPDATE.
 MARK_EVERY_S = 0.05
+#: A marker thread with nothing to mark for this long ends (a process that rarely publishes
+#: keeps no thread waiting).
+IDLE_EXIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,11 @@ class SentMarker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._due.wait()
+            if not self._due.wait(IDLE_EXIT_S):
+                with self._lock:
+                    if not self._pending:  # idle: the next `add` starts a thread again
+                        self._thread = None
+                        return
             self._stop.wait(self._every_s)  # gather a batch (returns at once when stopping)
             self._due.clear()
             self.flush()
