@@ -76,7 +76,10 @@ def initiate(
     paid or cancelled meanwhile).
     """
     digest = fingerprint(new)
-    if idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
+    # Without a guard, a replay is found by the insert itself (the key is taken, or the
+    # phone busy with the first request's payment): a new request makes no read first. A
+    # guard may refuse a replay (its order since paid), so it is answered before.
+    if guard and idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
         return earlier
     try:
         record, job = retrying(lambda: _insert(c, new, idempotency_key, digest, guard), attempts=3)
@@ -101,13 +104,14 @@ def _insert(
     digest: str,
     guard: Callable[[sa.Connection], None] | None,
 ) -> tuple[PaymentRecord, Job]:
+    claim = (key, digest) if key else None
+    if guard is None:
+        # Atomic by itself on PostgreSQL: no BEGIN and COMMIT round trips (store.payments.create).
+        with c.reads.begin() as conn:
+            return payments.create(conn, new, SEND_PUSH, claim)
     with c.engine.begin() as conn:
-        if guard:
-            guard(conn)
-        record = payments.insert(conn, new)
-        if key:
-            payments.claim_idempotency_key(conn, key, digest, record.id)
-        return record, outbox.add_job(conn, *SEND_PUSH, record.id)
+        guard(conn)
+        return payments.create(conn, new, SEND_PUSH, claim)
 
 
 def _in_flight(c: Container, phone: str) -> str:

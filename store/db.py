@@ -28,7 +28,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+#: Connections a process keeps to PostgreSQL, at most. All are kept once opened: the pool
+#: closes an overflow connection as soon as it is returned, so a busy process would open and
+#: close connections (a backend start each) many times a second.
+POOL_SIZE = 15
+
+
+def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
     """An engine for `url`; SQLite gets WAL and a busy timeout so threads can share it."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(
@@ -48,7 +54,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         url,
         pool_pre_ping=not libpq_check,  # another driver: SQLAlchemy's own ping
         pool_size=pool_size,
-        max_overflow=pool_size * 2,
+        max_overflow=0,
     )
     if libpq_check:
         event.listen(engine, "checkout", _check_on_checkout)

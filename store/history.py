@@ -40,3 +40,20 @@ def of(conn: sa.Connection, owner: sa.Column[Any], owner_id: str) -> list[dict[s
     query = sa.select(table).where(owner == owner_id).order_by(table.c.id)
     rows = [dict(row._mapping) for row in conn.execute(query)]
     return [{**row, "data": raw.open_tree(row["data"])} for row in rows]
+
+
+def row(  # noqa: PLR0917 - as `append`
+    owner: sa.Column[Any],
+    owner_id: str,
+    kind: str,
+    from_status: str | None,
+    to_status: str,
+    data: dict[str, object],
+    at: datetime,
+) -> dict[str, object]:
+    """The values `append` writes, for a writer that inserts the row in a statement of its own
+    (store/payments.py: a new payment's rows in one statement)."""
+    return {
+        owner.name: owner_id, "kind": kind, "from_status": from_status, "to_status": to_status,
+        "data": raw.seal_tree(data), "created_at": at,
+    }  # fmt: skip

@@ -11,10 +11,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.payment import FINAL, Change, Payment, Status
+from plumbing import correlation
 from store import history
 from store.db import is_unique_violation, utcnow
+from store.outbox import Job
 from store.sealed import checkout_index, phone_index
-from store.tables import IN_FLIGHT, idempotency_keys, payment_events, payments
+from store.tables import IN_FLIGHT, idempotency_keys, outbox, payment_events, payments
 
 #: `payment_events.data["analytics"]` of the `created` event.
 ANALYTICS_INITIATED = "payment_initiated"
@@ -110,39 +112,138 @@ class PaymentRecord:
         )
 
 
+def _bound(table: sa.Table, names: tuple[str, ...], prefix: str) -> dict[str, Any]:
+    # Named apart from the columns: SQLAlchemy keeps a column's own name for its VALUES.
+    return {name: sa.bindparam(prefix + name, type_=table.c[name].type) for name in names}
+
+
+#: A new payment's rows as pre-built statements, bound by name: the payment, its
+#: `created` event, its Idempotency-Key (if any) and the outbox job that pushes it. They
+#: share the payment's id and time, so PostgreSQL runs them as one statement (`create`).
+_PAYMENT_VALUES = _bound(payments, (
+    "id", "amount", "phone_number", "phone_index", "product_id", "product_name",
+    "customer_name", "customer_email", "order_id", "status", "callback_token", "created_at",
+), "p_")  # fmt: skip
+_PAYMENT = (
+    payments.insert()
+    .values({**_PAYMENT_VALUES, "updated_at": _PAYMENT_VALUES["created_at"]})
+    .returning(*payments.c)
+)
+_SHARED = {"payment_id": _PAYMENT_VALUES["id"], "created_at": _PAYMENT_VALUES["created_at"]}
+_EVENT = payment_events.insert().values({
+    **_bound(payment_events, ("kind", "from_status", "to_status", "data"), "e_"), **_SHARED,
+})  # fmt: skip
+_KEY = idempotency_keys.insert().values({
+    **_bound(idempotency_keys, ("key", "fingerprint"), "k_"), **_SHARED,
+})  # fmt: skip
+_JOB = (
+    outbox.insert()
+    .values({
+        **_bound(outbox, ("queue", "actor", "args", "correlation_id"), "j_"),
+        "created_at": _PAYMENT_VALUES["created_at"],
+    })
+    .returning(outbox.c.id.label("job_id"))
+)  # fmt: skip
+
+
+def _one_statement(with_key: bool) -> sa.Select[Any]:
+    """The four inserts as data-modifying CTEs of one statement (PostgreSQL).
+
+    PostgreSQL checks foreign keys at the end of a statement, so the event, key and job rows
+    may name the payment a sibling CTE inserts; one statement in autocommit is atomic.
+    """
+    payment, job = _PAYMENT.cte("new_payment"), _JOB.cte("new_job")
+    one_row_each = payment.join(job, sa.true())
+    query = sa.select(payment, job.c.job_id).select_from(one_row_each)
+    query = query.add_cte(_EVENT.cte("new_event"))
+    return query.add_cte(_KEY.cte("new_key")) if with_key else query
+
+
+_CREATE = {True: _one_statement(True), False: _one_statement(False)}
+
+
+def create(
+    conn: sa.Connection,
+    new: NewPayment,
+    job: tuple[str, str],
+    key: tuple[str, str] | None = None,
+) -> tuple[PaymentRecord, Job]:
+    """Insert a `created` payment, its first event, its Idempotency-Key `key` (key,
+    fingerprint) if any, and the outbox job `job` (queue, actor) with the payment's id.
+
+    On PostgreSQL this is one statement, atomic by itself (in autocommit too); elsewhere
+    the same statements run one by one, so call it inside a transaction.
+
+    Raises:
+        PhoneBusy: the phone has a payment in flight.
+        OrderBusy: the order has a payment in flight.
+        sa.exc.IntegrityError: another unique violation (the Idempotency-Key is taken).
+    """
+    now, payment_id, correlation_id = utcnow(), str(uuid.uuid4()), correlation.current()
+    params: dict[str, Any] = {
+        **{f"p_{name}": value for name, value in new.__dict__.items()},
+        "p_phone_index": phone_index(new.phone_number),
+        "p_id": payment_id,
+        "p_status": Status.CREATED.value,
+        "p_callback_token": secrets.token_urlsafe(24),
+        "p_created_at": now,
+        **{f"e_{name}": value for name, value in _created_event(new, payment_id, now).items()},
+        "j_queue": job[0], "j_actor": job[1], "j_args": [payment_id],
+        "j_correlation_id": correlation_id,
+    }  # fmt: skip
+    if key is not None:
+        params["k_key"], params["k_fingerprint"] = key
+    try:
+        if conn.dialect.name == "postgresql":
+            row = conn.execute(_CREATE[key is not None], params).one()
+            job_id = row.job_id
+        else:
+            row = conn.execute(_PAYMENT, params).one()
+            conn.execute(_EVENT, params)
+            if key is not None:
+                conn.execute(_KEY, params)
+            job_id = conn.execute(_JOB, params).scalar_one()
+    except sa.exc.IntegrityError as exc:
+        _raise_busy(exc)
+        raise
+    record = PaymentRecord.from_row(row)
+    return record, Job(int(job_id), job[0], job[1], [payment_id], correlation_id)
+
+
 def insert(conn: sa.Connection, new: NewPayment) -> PaymentRecord:
     """Insert a `created` payment and its first event; `PhoneBusy` if the phone is in flight."""
-    now = utcnow()
-    payment_id = str(uuid.uuid4())
-    values = {
-        **new.__dict__,
-        "phone_index": phone_index(new.phone_number),
-        "id": payment_id,
-        "status": Status.CREATED.value,
-        "callback_token": secrets.token_urlsafe(24),
-        "created_at": now,
-        "updated_at": now,
+    now, payment_id = utcnow(), str(uuid.uuid4())
+    params: dict[str, Any] = {
+        **{f"p_{name}": value for name, value in new.__dict__.items()},
+        "p_phone_index": phone_index(new.phone_number),
+        "p_id": payment_id,
+        "p_status": Status.CREATED.value,
+        "p_callback_token": secrets.token_urlsafe(24),
+        "p_created_at": now,
+        **{f"e_{name}": value for name, value in _created_event(new, payment_id, now).items()},
     }
     try:
-        row = conn.execute(payments.insert().values(**values).returning(payments)).one()
+        row = conn.execute(_PAYMENT, params).one()
     except sa.exc.IntegrityError as exc:
-        if is_unique_violation(exc, "uq_payments_phone_in_flight"):
-            # The transaction is spoilt now; the caller looks the other payment up.
-            raise PhoneBusy("") from exc
-        if is_unique_violation(exc, "uq_payments_order_in_flight"):
-            raise OrderBusy("") from exc
+        _raise_busy(exc)  # the transaction is spoilt now; the caller looks the other up
         raise
-    history.append(
-        conn,
-        payment_events.c.payment_id,
-        payment_id,
-        "created",
-        None,
-        Status.CREATED.value,
-        _initiated(new),
-        now,
-    )
+    conn.execute(_EVENT, params)
     return PaymentRecord.from_row(row)
+
+
+def _raise_busy(exc: sa.exc.IntegrityError) -> None:
+    if is_unique_violation(exc, "uq_payments_phone_in_flight"):
+        raise PhoneBusy("") from exc
+    if is_unique_violation(exc, "uq_payments_order_in_flight"):
+        raise OrderBusy("") from exc
+
+
+def _created_event(new: NewPayment, payment_id: str, at: datetime) -> dict[str, object]:
+    values = history.row(
+        payment_events.c.payment_id, payment_id, "created", None, Status.CREATED.value,
+        _initiated(new), at,
+    )  # fmt: skip
+    return {k: v for k, v in values.items() if k not in _SHARED}
 
 
 def _initiated(new: NewPayment) -> dict[str, object]:
@@ -277,14 +378,6 @@ def stop_querying(conn: sa.Connection, payment_id: str) -> None:
 def events(conn: sa.Connection, payment_id: str) -> list[dict[str, Any]]:
     """The payment's events, oldest first."""
     return history.of(conn, payment_events.c.payment_id, payment_id)
-
-
-def claim_idempotency_key(conn: sa.Connection, key: str, fingerprint: str, payment_id: str) -> None:
-    conn.execute(
-        idempotency_keys.insert().values(
-            key=key, fingerprint=fingerprint, payment_id=payment_id, created_at=utcnow()
-        )
-    )
 
 
 def idempotency_key(conn: sa.Connection, key: str) -> tuple[str, str] | None:
