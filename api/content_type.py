@@ -22,9 +22,11 @@ _NOT_SHOP = ("/api/payments/webhook", "/api/payments/c2b/")
 
 def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """An app-wide guard: a shop request with a body must say `Content-Type: application/json`."""
-    path = connection.url.path
-    shop_path = path.startswith(("/api/", "/demo/"))  # /demo: dev mode's demo shop
-    if connection.scope.get("method") not in _WITH_BODY or not shop_path:
+    scope = connection.scope
+    if scope.get("method") not in _WITH_BODY:
+        return
+    path = scope.get("root_path", "") + scope["path"]  # `connection.url.path`, not parsed
+    if not path.startswith(("/api/", "/demo/")):  # /demo: dev mode's demo shop
         return
     if path.startswith(_NOT_SHOP):
         return
