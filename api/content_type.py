@@ -20,8 +20,11 @@ _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _NOT_SHOP = ("/api/payments/webhook", "/api/payments/c2b/")
 
 
-def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """An app-wide guard: a shop request with a body must say `Content-Type: application/json`."""
+async def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """An app-wide guard: a shop request with a body must say `Content-Type: application/json`.
+
+    Async though it never waits: Litestar runs a sync guard in its thread pool, a hop per
+    request that costs more than the check."""
     scope = connection.scope
     if scope.get("method") not in _WITH_BODY:
         return
