@@ -75,6 +75,11 @@ def receive(
     """
     arrival = _Arrival(body, headers, source_ip, token, *_read(body))
     kept = {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
+    if token is not None and _sender_refusal(c, arrival) is None:
+        owned = _store_on_own_url(c, arrival, token, kept)
+        if owned is not None:
+            return owned
+        # Not its payment's own callback: screened (and stored) the long way below.
 
     def store() -> tuple[_Verdict, int, list[Job]]:
         # Safaricom never sends a callback again: ride out a database blip before giving up.
@@ -101,6 +106,29 @@ def receive(
                     verdict.reason)  # fmt: skip
     relay_committed(c, jobs)
     return Received(verdict.status_code, inbox_id, verdict.reason, verdict.state)
+
+
+def _store_on_own_url(
+    c: Container, a: _Arrival, token: str, kept: dict[str, str]
+) -> Received | None:
+    """The common case at the door, in one statement: a readable callback from an allowed
+    sender on its own payment's URL is stored as `received` and its job queued; None (and
+    nothing stored) when the URL's payment is not the one the callback names."""
+    if a.parsed is None or not TOKEN.fullmatch(token):
+        return None
+    checkout = a.parsed.checkout_request_id
+    stored = retrying(
+        lambda: inbox.add_on_own_url(
+            c.engine, body=raw.body_text(a.body), source_ip=a.source_ip, token=token,
+            headers=kept, checkout_request_id=checkout, job=PROCESS_CALLBACK,
+        ),
+        attempts=4,
+    )  # fmt: skip
+    if stored is None:
+        return None
+    inbox_id, job = stored
+    relay_committed(c, [job])
+    return Received(200, inbox_id, None, inbox.RECEIVED)
 
 
 def _should_ask(conn: sa.Connection, suspect: PaymentRecord) -> bool:
@@ -160,12 +188,18 @@ def _screen(c: Container, conn: sa.Connection, a: _Arrival) -> _Verdict:
 
 def _source_refusal(c: Container, a: _Arrival, owner: PaymentRecord | None) -> str | None:
     """Why the sender is not who it should be (answered 403), or None."""
+    refusal = _sender_refusal(c, a)
+    if refusal is None and a.token is not None and owner is None:
+        return "unknown callback token in the URL path"
+    return refusal
+
+
+def _sender_refusal(c: Container, a: _Arrival) -> str | None:
+    """Why the sender's address or signature is refused, or None."""
     if not c.settings.callback_ip_allowed(a.source_ip or ""):
         return f"source address {a.source_ip} is not on the allow-list"
     if c.settings.mpesa_callback_signature == "required" and not signed(c, a.body, a.headers):
         return "missing or bad X-Mpesa-Signature"
-    if a.token is not None and owner is None:
-        return "unknown callback token in the URL path"
     return None
 
 

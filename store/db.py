@@ -85,10 +85,21 @@ def _check_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None
 
 def autocommit(engine: Engine) -> Engine:
     """`engine` for single statements (reads, a lone UPDATE): no BEGIN and no ROLLBACK
-    round trips around them. SQLite keeps its transactions (see `_sqlite_begin_immediate`)."""
+    round trips around them. SQLite keeps its transactions (see `_sqlite_begin_immediate`).
+
+    Made once per engine: making one registers event listeners, which costs more than
+    the statement it would run."""
     if engine.dialect.name == "sqlite":
         return engine
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    made: Engine | None = getattr(engine, _AUTOCOMMIT, None)
+    if made is None:
+        made = engine.execution_options(isolation_level="AUTOCOMMIT")
+        setattr(engine, _AUTOCOMMIT, made)  # kept with (and collected with) its engine
+    return made
+
+
+#: The attribute of an engine that holds its `autocommit` engine.
+_AUTOCOMMIT = "_khalex_autocommit"
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
