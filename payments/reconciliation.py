@@ -168,11 +168,11 @@ def _recover_sending(c: Container, now: datetime) -> int:
     """
     stale = now - timedelta(seconds=SENDING_STALE_S)
     deadline = now - timedelta(seconds=c.settings.payment_expiry_s)
-    with c.engine.connect() as conn:
+    with c.reads.connect() as conn:
         ids = due.stuck_sending(conn, stale, deadline, BATCH)
     recovered = 0
     for payment_id in ids:
-        with c.engine.connect() as conn:
+        with c.reads.connect() as conn:
             answer = stored_push_answer(conn, payment_id)
         if answer is None:
             fact: PushAccepted | PushOutcomeUnknown = PushOutcomeUnknown(
@@ -191,7 +191,7 @@ def _recover_sending(c: Container, now: datetime) -> int:
 
 def _expire(c: Container, now: datetime) -> int:
     deadline = now - timedelta(seconds=c.settings.payment_expiry_s)
-    with c.engine.connect() as conn:
+    with c.reads.connect() as conn:
         ids = due.pending_created_before(conn, deadline, BATCH)
     expired = 0
     for payment_id in ids:

@@ -6,12 +6,13 @@ import logging
 import select
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -174,3 +175,18 @@ def ping(conn: sa.Connection) -> bool:
 def try_advisory_lock(conn: sa.Connection, key: int) -> bool:
     """PostgreSQL's session advisory lock `key`, held by `conn`'s session if it was free."""
     return bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar())
+
+
+def among(
+    conn: sa.Connection, column: sa.ColumnElement[T], values: Sequence[T]
+) -> sa.ColumnElement[bool]:
+    """`column IN values`, as one array parameter on PostgreSQL.
+
+    An IN list of N values is N parameters: a statement text of its own per N, which the
+    driver parses again and the server plans again. `= ANY(array)` is one text, whatever
+    N. SQLite has no arrays: it keeps the IN list.
+    """
+    if conn.dialect.name == "postgresql":
+        array = postgresql.ARRAY(column.type)
+        return column == sa.any_(sa.bindparam(None, list(values), type_=array))
+    return column.in_(values)

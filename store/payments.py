@@ -92,7 +92,7 @@ class PaymentRecord:
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> PaymentRecord:
         m = row._mapping
-        return cls(**{f.name: m[f.name] for f in fields(cls)})
+        return cls(*[m[name] for name in _FIELDS])
 
     def to_domain(self) -> Payment:
         return Payment(
@@ -210,6 +210,16 @@ def create(
     return record, Job(int(job_id), job[0], job[1], [payment_id], correlation_id)
 
 
+#: PaymentRecord's fields in order, and the columns a look-up reads for them.
+_FIELDS = tuple(f.name for f in fields(PaymentRecord))
+_RECORD = sa.select(*(payments.c[name] for name in _FIELDS))
+#: A look-up by each unique key, built once: a read neither builds nor keys a statement.
+_BY = {
+    key: _RECORD.where(payments.c[key] == sa.bindparam("key"))
+    for key in ("id", "checkout_index", "callback_token", "mpesa_receipt_number")
+}
+
+
 def insert(conn: sa.Connection, new: NewPayment) -> PaymentRecord:
     """Insert a `created` payment and its first event; `PhoneBusy` if the phone is in flight."""
     now, payment_id = utcnow(), str(uuid.uuid4())
@@ -268,7 +278,7 @@ def get(conn: sa.Connection, payment_id: str) -> PaymentRecord | None:
         uuid.UUID(payment_id)
     except ValueError:
         return None
-    return _one(conn, payments.c.id == payment_id)
+    return _one(conn, "id", payment_id)
 
 
 #: Longest paymentId or CheckoutRequestID (the column's width).
@@ -284,15 +294,15 @@ def by_checkout(conn: sa.Connection, checkout_request_id: str) -> PaymentRecord 
     ref = checkout_request_id
     if not (ref.isascii() and ref.isprintable()) or len(ref) > MAX_REF:
         return None  # no id looks like this (and PostgreSQL refuses NUL in a parameter)
-    return _one(conn, payments.c.checkout_index == checkout_index(ref))
+    return _one(conn, "checkout_index", checkout_index(ref))
 
 
 def by_token(conn: sa.Connection, token: str) -> PaymentRecord | None:
-    return _one(conn, payments.c.callback_token == token)
+    return _one(conn, "callback_token", token)
 
 
 def by_receipt(conn: sa.Connection, receipt: str) -> PaymentRecord | None:
-    return _one(conn, payments.c.mpesa_receipt_number == receipt)
+    return _one(conn, "mpesa_receipt_number", receipt)
 
 
 def in_flight_before(
@@ -307,9 +317,10 @@ def in_flight_before(
     return int(total), [PaymentRecord.from_row(row) for row in rows]
 
 
-def _one(conn: sa.Connection, where: sa.ColumnElement[bool]) -> PaymentRecord | None:
-    row = conn.execute(sa.select(payments).where(where)).first()
-    return PaymentRecord.from_row(row) if row else None
+def _one(conn: sa.Connection, key: str, value: str) -> PaymentRecord | None:
+    """The payment whose unique `key` column holds `value`."""
+    row = conn.execute(_BY[key], {"key": value}).first()
+    return PaymentRecord(*row) if row else None
 
 
 def apply(
