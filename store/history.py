@@ -26,12 +26,21 @@ def append(  # noqa: PLR0917 - the call sites read as one sentence
     at: datetime,
 ) -> None:
     """Add one event row to `owner`'s table (e.g. `payment_events.c.payment_id`)."""
-    conn.execute(
-        owner.table.insert().values({
-            owner.name: owner_id, "kind": kind, "from_status": from_status,
-            "to_status": to_status, "data": raw.seal_tree(data), "created_at": at,
-        })
-    )  # fmt: skip
+    conn.execute(_insert(owner.table), {
+        owner.name: owner_id, "kind": kind, "from_status": from_status,
+        "to_status": to_status, "data": raw.seal_tree(data), "created_at": at,
+    })  # fmt: skip
+
+
+#: One plain INSERT per history table, built once (its columns come with each call).
+_INSERTS: dict[str, sa.Insert] = {}
+
+
+def _insert(table: sa.Table) -> sa.Insert:
+    stmt = _INSERTS.get(table.name)
+    if stmt is None:
+        stmt = _INSERTS[table.name] = table.insert()
+    return stmt
 
 
 def of(conn: sa.Connection, owner: sa.Column[Any], owner_id: str) -> list[dict[str, Any]]:
