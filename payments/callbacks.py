@@ -192,7 +192,8 @@ def process(c: Container, inbox_id: int) -> None:
     jobs = in_races(
         c.engine, lambda conn: _process(conn, c.settings, inbox_id), f"callback {inbox_id}"
     )
-    relay(c, jobs)
+    if jobs:  # usually none: a relay of nothing would still cost a transaction
+        relay(c, jobs)
 
 
 def _process(conn: sa.Connection, settings: Settings, inbox_id: int) -> list[int]:

@@ -159,16 +159,18 @@ def send_push(c: Container, payment_id: str) -> None:
             recorder=StoreRecorder(c.engine, payment_id),
         )
     except Refused as exc:
-        _refused(c, payment_id, started.after.push_attempts, exc)
+        _refused(c, record, started.after.push_attempts, exc)
         return
     except OutcomeUnknown as exc:
-        _record(c, payment_id, PushOutcomeUnknown(str(exc)))
+        _record(c, payment_id, PushOutcomeUnknown(str(exc)), known=record)
         return
     except Exception as exc:
         # Whatever broke, the request may have left: treat it as sent, never resend.
-        _record(c, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"))
+        _record(c, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"), known=record)
         raise
-    _accepted(c, payment_id, accepted.checkout_request_id, accepted.merchant_request_id)
+    # The payment as `sending` was written is decided on without reading it again (a
+    # compare-and-set catches any change since).
+    _accepted(c, payment_id, accepted.checkout_request_id, accepted.merchant_request_id, record)
 
 
 def _record(
@@ -176,16 +178,20 @@ def _record(
     payment_id: str,
     fact: Fact,
     extra: Callable[[Change], dict[str, object]] | None = None,
+    *,
+    known: PaymentRecord | None = None,
 ) -> None:
     # What a push came to is known only here, once: wait out a database blip rather than
     # leave the payment in `sending` with its answer lost.
-    retrying(lambda: transition(c.engine, c.settings, payment_id, fact, extra), attempts=8)
+    retrying(
+        lambda: transition(c.engine, c.settings, payment_id, fact, extra, known=known), attempts=8
+    )
 
 
-def _refused(c: Container, payment_id: str, attempts: int, exc: Refused) -> None:
+def _refused(c: Container, sending: PaymentRecord, attempts: int, exc: Refused) -> None:
     give_up = not exc.retryable or attempts >= MAX_PUSH_ATTEMPTS
     fact = PushRefused(reason=refusal_reason(exc), detail=str(exc), give_up=give_up)
-    _record(c, payment_id, fact)
+    _record(c, sending.id, fact, known=sending)
     if not give_up:
         raise PushDeferred(
             f"push refused before processing, attempt {attempts}: {exc}", exc.retry_after_s
@@ -202,7 +208,13 @@ def refusal_reason(exc: Refused) -> str:
     return "mpesa_unavailable" if exc.retryable else "push_refused"
 
 
-def _accepted(c: Container, payment_id: str, checkout_id: str, merchant_id: str) -> None:
+def _accepted(
+    c: Container,
+    payment_id: str,
+    checkout_id: str,
+    merchant_id: str,
+    sending: PaymentRecord | None = None,
+) -> None:
     next_query = utcnow() + timedelta(seconds=c.settings.reconcile_after_s)
 
     def extra(change: Change) -> dict[str, object]:
@@ -218,7 +230,9 @@ def _accepted(c: Container, payment_id: str, checkout_id: str, merchant_id: str)
     # The early callbacks are reopened in the transaction that records the answer, so a
     # push costs no transaction of its own for the (usually absent) early callbacks.
     applied = retrying(
-        lambda: transition_record(c.engine, c.settings, payment_id, fact, extra, also=rematch),
+        lambda: transition_record(
+            c.engine, c.settings, payment_id, fact, extra, also=rematch, known=sending
+        ),
         attempts=8,
     )
     if applied is None:  # nothing changed (a redelivery): still look for early callbacks

@@ -57,9 +57,13 @@ def transition(
     payment_id: str,
     fact: Fact,
     extra: Callable[[Change], dict[str, object]] | None = None,
+    *,
+    known: PaymentRecord | None = None,
 ) -> Change | None:
-    """Apply `fact` to payment `payment_id` in its own transaction; None if nothing changed."""
-    applied = transition_record(engine, settings, payment_id, fact, extra)
+    """Apply `fact` to payment `payment_id` in its own transaction; None if nothing changed.
+
+    `known`: see `transition_record`."""
+    applied = transition_record(engine, settings, payment_id, fact, extra, known=known)
     return applied[1] if applied else None
 
 
@@ -71,14 +75,19 @@ def transition_record(
     extra: Callable[[Change], dict[str, object]] | None = None,
     *,
     also: Callable[[sa.Connection], None] | None = None,
+    known: PaymentRecord | None = None,
 ) -> tuple[PaymentRecord, Change] | None:
     """`transition`, also giving the payment as written (no second read for the caller).
 
     `also` runs in the same transaction after the write, only when the payment changed.
+    `known` is the payment as this caller last wrote it: the first attempt decides on it
+    without reading the row again; the compare-and-set finds out if it is stale (another
+    transaction moved the payment since), and the next attempt reads it afresh.
     """
+    hint = [known] if known is not None and known.id == payment_id else []
 
     def attempt(conn: sa.Connection) -> tuple[PaymentRecord, Change] | None:
-        record = payments.get(conn, payment_id)
+        record = hint.pop() if hint else payments.get(conn, payment_id)
         if record is None:
             return None
         change = decide(record.to_domain(), fact)
