@@ -57,7 +57,7 @@ def server() -> fakeredis.FakeServer:
 
 
 def _redis_cache(server: fakeredis.FakeServer, **kwargs: Any) -> RedisTokenCache:
-    return RedisTokenCache(fakeredis.FakeRedis(server=server), **kwargs)  # type: ignore[arg-type]
+    return RedisTokenCache(fakeredis.FakeRedis(server=server), **kwargs)
 
 
 def test_ttl_refreshes_a_standard_token_five_minutes_early() -> None:
