@@ -6,6 +6,7 @@ import logging
 import select
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -79,10 +80,21 @@ def _check_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None
 
 def autocommit(engine: Engine) -> Engine:
     """`engine` for single statements (reads, a lone UPDATE): no BEGIN and no ROLLBACK
-    round trips around them. SQLite keeps its transactions (see `_sqlite_begin_immediate`)."""
+    round trips around them. SQLite keeps its transactions (see `_sqlite_begin_immediate`).
+
+    Made once per engine and kept: making one copies the engine's options and event
+    listeners, which costs more CPU than a statement.
+    """
     if engine.dialect.name == "sqlite":
         return engine
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    made = _AUTOCOMMIT.get(engine)
+    if made is None:
+        made = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return made
+
+
+#: Each engine's autocommit copy; an engine disposed of and dropped takes its copy along.
+_AUTOCOMMIT: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
