@@ -221,24 +221,15 @@ def _accepted(
         # Also when the expiry overtook the answer: a late success must still be found.
         return query_schedule(change, next_query)
 
-    job_ids: list[int] = []
-
-    def rematch(conn: sa.Connection) -> None:
-        job_ids[:] = _reopen_early_callbacks(conn, checkout_id)  # a retried write redoes it
-
     fact = PushAccepted(checkout_id, merchant_id)
-    # The early callbacks are reopened in the transaction that records the answer, so a
-    # push costs no transaction of its own for the (usually absent) early callbacks.
-    applied = retrying(
-        lambda: transition_record(
-            c.engine, c.settings, payment_id, fact, extra, also=rematch, known=sending
-        ),
+    retrying(
+        lambda: transition_record(c.engine, c.settings, payment_id, fact, extra, known=sending),
         attempts=8,
     )
-    if applied is None:  # nothing changed (a redelivery): still look for early callbacks
-        retrying(lambda: _rematch_early_callbacks(c, checkout_id))
-    elif job_ids:
-        relay(c, job_ids)
+    # Once the answer is recorded, callbacks that overtook it are put back in line (usually
+    # there are none: one look). Should the worker die in between, the reconciliation pass
+    # rematches unmatched callbacks whose CheckoutRequestID a payment has.
+    retrying(lambda: _rematch_early_callbacks(c, checkout_id))
 
 
 def _reopen_early_callbacks(conn: sa.Connection, checkout_id: str) -> list[int]:
@@ -250,6 +241,9 @@ def _reopen_early_callbacks(conn: sa.Connection, checkout_id: str) -> list[int]:
 
 
 def _rematch_early_callbacks(c: Container, checkout_id: str) -> None:
+    with c.reads.connect() as conn:
+        if not inbox.has_unmatched(conn, checkout_id):
+            return  # the usual case: one look, no transaction
     with c.engine.begin() as conn:
         job_ids = _reopen_early_callbacks(conn, checkout_id)
     if job_ids:

@@ -66,8 +66,22 @@ def add(
     return int(result.scalar_one())
 
 
+#: The statements a worker runs per callback, built once.
+_GET = sa.select(callback_inbox).where(callback_inbox.c.id == sa.bindparam("inbox_id"))
+_FINISH = (
+    callback_inbox.update()
+    .where(callback_inbox.c.id == sa.bindparam("inbox_id"))
+    .values(
+        state=sa.bindparam("f_state"), reason=sa.bindparam("f_reason"),
+        payment_id=sa.bindparam("f_payment_id", type_=callback_inbox.c.payment_id.type),
+        processed_at=sa.bindparam("f_at", type_=callback_inbox.c.processed_at.type),
+        attempts=callback_inbox.c.attempts + 1,
+    )
+)  # fmt: skip
+
+
 def get(conn: sa.Connection, inbox_id: int) -> InboxRow | None:
-    row = conn.execute(sa.select(callback_inbox).where(callback_inbox.c.id == inbox_id)).first()
+    row = conn.execute(_GET, {"inbox_id": inbox_id}).first()
     if row is None:
         return None
     m: Any = row._mapping
@@ -83,15 +97,11 @@ def finish(
     conn: sa.Connection, inbox_id: int, state: str, *, reason: str | None, payment_id: str | None
 ) -> None:
     """Record where processing of a callback ended."""
-    conn.execute(
-        callback_inbox.update()
-        .where(callback_inbox.c.id == inbox_id)
-        .values(
-            state=state, reason=reason and raw.reason(reason, REASON_WIDTH),
-            payment_id=payment_id, processed_at=utcnow(),
-            attempts=callback_inbox.c.attempts + 1,
-        )
-    )  # fmt: skip
+    conn.execute(_FINISH, {
+        "inbox_id": inbox_id, "f_state": state,
+        "f_reason": reason and raw.reason(reason, REASON_WIDTH), "f_payment_id": payment_id,
+        "f_at": utcnow(),
+    })  # fmt: skip
 
 
 def distrusted_since(conn: sa.Connection, payment_id: str, since: datetime) -> bool:
@@ -107,6 +117,15 @@ def distrusted_since(conn: sa.Connection, payment_id: str, since: datetime) -> b
         .limit(1)
     )
     return conn.execute(query).first() is not None
+
+
+def has_unmatched(conn: sa.Connection, checkout_request_id: str) -> bool:
+    """True when a callback naming `checkout_request_id` waits as `unmatched`."""
+    t = callback_inbox
+    query = sa.select(t.c.id).where(
+        t.c.checkout_index == checkout_index(checkout_request_id), t.c.state == UNMATCHED
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def reopen_unmatched(conn: sa.Connection, checkout_request_id: str) -> list[int]:

@@ -90,7 +90,7 @@ class PaymentRecord:
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> PaymentRecord:
         m = row._mapping
-        return cls(**{f.name: m[f.name] for f in fields(cls)})
+        return cls(**{name: m[name] for name in _RECORD_FIELDS})
 
     def to_domain(self) -> Payment:
         return Payment(
@@ -108,6 +108,10 @@ class PaymentRecord:
             late_success=self.late_success,
             push_attempts=self.push_attempts,
         )
+
+
+#: `PaymentRecord`'s field names, read once.
+_RECORD_FIELDS = tuple(f.name for f in fields(PaymentRecord))
 
 
 def insert(conn: sa.Connection, new: NewPayment) -> PaymentRecord:
@@ -191,12 +195,18 @@ def by_checkout(conn: sa.Connection, checkout_request_id: str) -> PaymentRecord 
     return _one(conn, payments.c.checkout_index == checkout_index(ref))
 
 
+_BY_TOKEN = sa.select(payments).where(payments.c.callback_token == sa.bindparam("token"))
+_BY_RECEIPT = sa.select(payments).where(payments.c.mpesa_receipt_number == sa.bindparam("receipt"))
+
+
 def by_token(conn: sa.Connection, token: str) -> PaymentRecord | None:
-    return _one(conn, payments.c.callback_token == token)
+    row = conn.execute(_BY_TOKEN, {"token": token}).first()
+    return PaymentRecord.from_row(row) if row else None
 
 
 def by_receipt(conn: sa.Connection, receipt: str) -> PaymentRecord | None:
-    return _one(conn, payments.c.mpesa_receipt_number == receipt)
+    row = conn.execute(_BY_RECEIPT, {"receipt": receipt}).first()
+    return PaymentRecord.from_row(row) if row else None
 
 
 def in_flight_before(
@@ -247,14 +257,29 @@ def apply(
         # Daraja told us how it ended: no more queries. An expiry is only our own patience
         # running out, so an expired payment keeps being asked about (late successes).
         values.setdefault("next_query_at", None)
-    row = conn.execute(_update_statement(tuple(values)), _update_params(record, values)).first()
+    columns, params = tuple(values), _update_params(record, values)
+    event = (
+        change.event.kind, change.before.status.value, after.status.value,
+        _event_data(record, change, now), now,
+    )  # fmt: skip
+    if writes_in_one_statement(conn):
+        # The compare-and-set and its event row in one statement: atomic on its own.
+        params.update(history.event_params(*event))
+        row = conn.execute(_update_with_event(columns), params).first()
+        if row is None:
+            raise Conflict(record.id)
+        return PaymentRecord.from_row(row)
+    row = conn.execute(_update_statement(columns), params).first()
     if row is None:
         raise Conflict(record.id)
-    history.append(
-        conn, payment_events.c.payment_id, record.id, change.event.kind,
-        change.before.status.value, after.status.value, _event_data(record, change, now), now,
-    )  # fmt: skip
+    history.append(conn, payment_events.c.payment_id, record.id, *event)
     return PaymentRecord.from_row(row)
+
+
+def writes_in_one_statement(conn: sa.Connection | sa.Engine) -> bool:
+    """True when `apply` writes a payment and its event row in one statement, so it needs no
+    transaction of its own (PostgreSQL: a data-modifying WITH; SQLite takes two)."""
+    return conn.dialect.name == "postgresql"
 
 
 #: The compare-and-set UPDATE per set of columns written, built once each (a handful).
@@ -272,6 +297,19 @@ def _update_statement(columns: tuple[str, ...]) -> sa.Update:
             .returning(*c)  # the row as written: no read after the write
         )
         _UPDATES[columns] = stmt
+    return stmt
+
+
+#: `_update_statement` with the event row appended in the same statement, per column set.
+_UPDATES_WITH_EVENT: dict[tuple[str, ...], sa.Select[Any]] = {}
+
+
+def _update_with_event(columns: tuple[str, ...]) -> sa.Select[Any]:
+    stmt = _UPDATES_WITH_EVENT.get(columns)
+    if stmt is None:
+        moved = _update_statement(columns).cte("moved")
+        appended = history.appended_after(payment_events.c.payment_id, moved)
+        stmt = _UPDATES_WITH_EVENT[columns] = sa.select(moved).add_cte(appended)
     return stmt
 
 
