@@ -119,13 +119,20 @@ def distrusted_since(conn: sa.Connection, payment_id: str, since: datetime) -> b
     return conn.execute(query).first() is not None
 
 
+_HAS_UNMATCHED = (
+    sa.select(callback_inbox.c.id)
+    .where(
+        callback_inbox.c.checkout_index == sa.bindparam("index"),
+        callback_inbox.c.state == UNMATCHED,
+    )
+    .limit(1)
+)
+
+
 def has_unmatched(conn: sa.Connection, checkout_request_id: str) -> bool:
     """True when a callback naming `checkout_request_id` waits as `unmatched`."""
-    t = callback_inbox
-    query = sa.select(t.c.id).where(
-        t.c.checkout_index == checkout_index(checkout_request_id), t.c.state == UNMATCHED
-    )
-    return conn.execute(query.limit(1)).first() is not None
+    found = conn.execute(_HAS_UNMATCHED, {"index": checkout_index(checkout_request_id)})
+    return found.first() is not None
 
 
 def reopen_unmatched(conn: sa.Connection, checkout_request_id: str) -> list[int]:
