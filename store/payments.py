@@ -199,6 +199,27 @@ _BY_TOKEN = sa.select(payments).where(payments.c.callback_token == sa.bindparam(
 _BY_RECEIPT = sa.select(payments).where(payments.c.mpesa_receipt_number == sa.bindparam("receipt"))
 
 
+_BY_TOKEN_OR_RECEIPT = sa.select(payments).where(
+    sa.or_(
+        payments.c.callback_token == sa.bindparam("token"),
+        payments.c.mpesa_receipt_number == sa.bindparam("receipt"),
+    )
+)
+
+
+def by_token_and_receipt(
+    conn: sa.Connection, token: str, receipt: str | None
+) -> tuple[PaymentRecord | None, PaymentRecord | None]:
+    """`by_token(token)` and `by_receipt(receipt)` (None without a receipt), in one look-up."""
+    if receipt is None:
+        return by_token(conn, token), None
+    rows = conn.execute(_BY_TOKEN_OR_RECEIPT, {"token": token, "receipt": receipt}).all()
+    found = [PaymentRecord.from_row(row) for row in rows]
+    owner = next((r for r in found if r.callback_token == token), None)
+    holder = next((r for r in found if r.mpesa_receipt_number == receipt), None)
+    return owner, holder
+
+
 def by_token(conn: sa.Connection, token: str) -> PaymentRecord | None:
     row = conn.execute(_BY_TOKEN, {"token": token}).first()
     return PaymentRecord.from_row(row) if row else None
