@@ -19,6 +19,9 @@ from plumbing.settings import load_settings
 
 #: How long a stopping worker lets its running jobs finish (ms); the rest go back in line.
 SHUTDOWN_TIMEOUT_MS = 30_000
+#: Longest an idle worker waits between looks at its queues (ms): the first job of a burst
+#: starts within this (Dramatiq backs off up to it while the queues stay empty).
+IDLE_POLL_MS = 250
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +39,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    worker = dramatiq.Worker(started.broker, worker_threads=args.threads, worker_timeout=1000)
+    # A process takes no more messages than it has threads for (Dramatiq's default is
+    # twice as many): in a burst the rest wait in Redis for whichever process frees a
+    # thread first, instead of queueing behind one process's slow Daraja calls.
+    worker = dramatiq.Worker(
+        started.broker, worker_threads=args.threads, worker_timeout=IDLE_POLL_MS
+    )
+    worker.queue_prefetch = args.threads  # read as the consumers start
     worker.start()
     stop.wait()
     worker.stop(timeout=SHUTDOWN_TIMEOUT_MS)
