@@ -39,13 +39,9 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    # A process takes no more messages than it has threads for (Dramatiq's default is
-    # twice as many): in a burst the rest wait in Redis for whichever process frees a
-    # thread first, instead of queueing behind one process's slow Daraja calls.
     worker = dramatiq.Worker(
         started.broker, worker_threads=args.threads, worker_timeout=IDLE_POLL_MS
     )
-    worker.queue_prefetch = args.threads  # read as the consumers start
     worker.start()
     stop.wait()
     worker.stop(timeout=SHUTDOWN_TIMEOUT_MS)
