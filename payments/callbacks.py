@@ -226,7 +226,8 @@ def process(c: Container, inbox_id: int) -> None:
     jobs = in_races(
         c.engine, lambda conn: _process(conn, c.settings, inbox_id), f"callback {inbox_id}"
     )
-    relay(c, jobs)
+    if jobs:  # usually none: a relay of nothing would still cost a transaction
+        relay(c, jobs)
 
 
 def _process(conn: sa.Connection, settings: Settings, inbox_id: int) -> list[int]:
@@ -247,12 +248,13 @@ def _apply(conn: sa.Connection, settings: Settings, inbox_id: int, body: str, to
     except MalformedCallback as exc:
         inbox.finish(conn, inbox_id, inbox.REJECTED, reason=str(exc), payment_id=None)
         return
-    record = payments.by_token(conn, token)
+    # The payment of this URL, and whichever already holds the receipt (one look-up).
+    record, holder = payments.by_token_and_receipt(conn, token, cb.receipt)
     if record is None:
         # Checked at the door, so this is only a token of a payment since removed: keep it.
         inbox.finish(conn, inbox_id, inbox.UNMATCHED, reason="no payment yet", payment_id=None)
         return
-    refusal = _refusal(conn, record, cb)
+    refusal = _refusal(conn, record, cb, holder)
     if refusal:
         inbox.finish(conn, inbox_id, inbox.REJECTED, reason=refusal, payment_id=record.id)
         log.warning("callback %s for payment %s refused: %s", inbox_id, record.id, refusal)
@@ -278,7 +280,10 @@ def _distrust(conn: sa.Connection, row: inbox.InboxRow) -> list[int]:
     return []
 
 
-def _refusal(conn: sa.Connection, record: PaymentRecord, cb: StkCallback) -> str | None:
+def _refusal(
+    conn: sa.Connection, record: PaymentRecord, cb: StkCallback, holder: PaymentRecord | None
+) -> str | None:
+    """Why `cb` may not move `record`; `holder` is the payment holding its receipt, if any."""
     if record.checkout_request_id not in (None, cb.checkout_request_id):
         return "CheckoutRequestID does not belong to the payment of this callback URL"
     if record.checkout_request_id is None and record.status == Status.SENDING.value:
@@ -287,8 +292,6 @@ def _refusal(conn: sa.Connection, record: PaymentRecord, cb: StkCallback) -> str
         stored = stored_push_answer(conn, record.id)
         if stored is not None and stored.checkout_request_id != cb.checkout_request_id:
             return "CheckoutRequestID is not the one Daraja answered this payment's push with"
-    if cb.receipt:
-        holder = payments.by_receipt(conn, cb.receipt)
-        if holder is not None and holder.id != record.id:
-            return f"receipt {cb.receipt} is already recorded for payment {holder.id}"
+    if cb.receipt and holder is not None and holder.id != record.id:
+        return f"receipt {cb.receipt} is already recorded for payment {holder.id}"
     return None

@@ -163,16 +163,18 @@ def send_push(c: Container, payment_id: str) -> None:
             recorder=StoreRecorder(c.engine, payment_id),
         )
     except Refused as exc:
-        _refused(c, payment_id, started.after.push_attempts, exc)
+        _refused(c, record, started.after.push_attempts, exc)
         return
     except OutcomeUnknown as exc:
-        _record(c, payment_id, PushOutcomeUnknown(str(exc)))
+        _record(c, payment_id, PushOutcomeUnknown(str(exc)), known=record)
         return
     except Exception as exc:
         # Whatever broke, the request may have left: treat it as sent, never resend.
-        _record(c, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"))
+        _record(c, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"), known=record)
         raise
-    _accepted(c, payment_id, accepted.checkout_request_id, accepted.merchant_request_id)
+    # The payment as `sending` was written is decided on without reading it again (a
+    # compare-and-set catches any change since).
+    _accepted(c, payment_id, accepted.checkout_request_id, accepted.merchant_request_id, record)
 
 
 def _record(
@@ -180,16 +182,20 @@ def _record(
     payment_id: str,
     fact: Fact,
     extra: Callable[[Change], dict[str, object]] | None = None,
+    *,
+    known: PaymentRecord | None = None,
 ) -> None:
     # What a push came to is known only here, once: wait out a database blip rather than
     # leave the payment in `sending` with its answer lost.
-    retrying(lambda: transition(c.engine, c.settings, payment_id, fact, extra), attempts=8)
+    retrying(
+        lambda: transition(c.engine, c.settings, payment_id, fact, extra, known=known), attempts=8
+    )
 
 
-def _refused(c: Container, payment_id: str, attempts: int, exc: Refused) -> None:
+def _refused(c: Container, sending: PaymentRecord, attempts: int, exc: Refused) -> None:
     give_up = not exc.retryable or attempts >= MAX_PUSH_ATTEMPTS
     fact = PushRefused(reason=refusal_reason(exc), detail=str(exc), give_up=give_up)
-    _record(c, payment_id, fact)
+    _record(c, sending.id, fact, known=sending)
     if not give_up:
         raise PushDeferred(
             f"push refused before processing, attempt {attempts}: {exc}", exc.retry_after_s
@@ -206,29 +212,28 @@ def refusal_reason(exc: Refused) -> str:
     return "mpesa_unavailable" if exc.retryable else "push_refused"
 
 
-def _accepted(c: Container, payment_id: str, checkout_id: str, merchant_id: str) -> None:
+def _accepted(
+    c: Container,
+    payment_id: str,
+    checkout_id: str,
+    merchant_id: str,
+    sending: PaymentRecord | None = None,
+) -> None:
     next_query = utcnow() + timedelta(seconds=c.settings.reconcile_after_s)
 
     def extra(change: Change) -> dict[str, object]:
         # Also when the expiry overtook the answer: a late success must still be found.
         return query_schedule(change, next_query)
 
-    job_ids: list[int] = []
-
-    def rematch(conn: sa.Connection) -> None:
-        job_ids[:] = _reopen_early_callbacks(conn, checkout_id)  # a retried write redoes it
-
     fact = PushAccepted(checkout_id, merchant_id)
-    # The early callbacks are reopened in the transaction that records the answer, so a
-    # push costs no transaction of its own for the (usually absent) early callbacks.
-    applied = retrying(
-        lambda: transition_record(c.engine, c.settings, payment_id, fact, extra, also=rematch),
+    retrying(
+        lambda: transition_record(c.engine, c.settings, payment_id, fact, extra, known=sending),
         attempts=8,
     )
-    if applied is None:  # nothing changed (a redelivery): still look for early callbacks
-        retrying(lambda: _rematch_early_callbacks(c, checkout_id))
-    elif job_ids:
-        relay(c, job_ids)
+    # Once the answer is recorded, callbacks that overtook it are put back in line (usually
+    # there are none: one look). Should the worker die in between, the reconciliation pass
+    # rematches unmatched callbacks whose CheckoutRequestID a payment has.
+    retrying(lambda: _rematch_early_callbacks(c, checkout_id))
 
 
 def _reopen_early_callbacks(conn: sa.Connection, checkout_id: str) -> list[int]:
@@ -240,6 +245,9 @@ def _reopen_early_callbacks(conn: sa.Connection, checkout_id: str) -> list[int]:
 
 
 def _rematch_early_callbacks(c: Container, checkout_id: str) -> None:
+    with c.reads.connect() as conn:
+        if not inbox.has_unmatched(conn, checkout_id):
+            return  # the usual case: one look, no transaction
     with c.engine.begin() as conn:
         job_ids = _reopen_early_callbacks(conn, checkout_id)
     if job_ids:

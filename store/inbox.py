@@ -193,8 +193,22 @@ def add_on_own_url(
     return inbox_id, Job(job_id, queue, actor, [inbox_id], correlation_id)
 
 
+#: The statements a worker runs per callback, built once.
+_GET = sa.select(callback_inbox).where(callback_inbox.c.id == sa.bindparam("inbox_id"))
+_FINISH = (
+    callback_inbox.update()
+    .where(callback_inbox.c.id == sa.bindparam("inbox_id"))
+    .values(
+        state=sa.bindparam("f_state"), reason=sa.bindparam("f_reason"),
+        payment_id=sa.bindparam("f_payment_id", type_=callback_inbox.c.payment_id.type),
+        processed_at=sa.bindparam("f_at", type_=callback_inbox.c.processed_at.type),
+        attempts=callback_inbox.c.attempts + 1,
+    )
+)  # fmt: skip
+
+
 def get(conn: sa.Connection, inbox_id: int) -> InboxRow | None:
-    row = conn.execute(sa.select(callback_inbox).where(callback_inbox.c.id == inbox_id)).first()
+    row = conn.execute(_GET, {"inbox_id": inbox_id}).first()
     if row is None:
         return None
     m: Any = row._mapping
@@ -210,15 +224,11 @@ def finish(
     conn: sa.Connection, inbox_id: int, state: str, *, reason: str | None, payment_id: str | None
 ) -> None:
     """Record where processing of a callback ended."""
-    conn.execute(
-        callback_inbox.update()
-        .where(callback_inbox.c.id == inbox_id)
-        .values(
-            state=state, reason=reason and raw.reason(reason, REASON_WIDTH),
-            payment_id=payment_id, processed_at=utcnow(),
-            attempts=callback_inbox.c.attempts + 1,
-        )
-    )  # fmt: skip
+    conn.execute(_FINISH, {
+        "inbox_id": inbox_id, "f_state": state,
+        "f_reason": reason and raw.reason(reason, REASON_WIDTH), "f_payment_id": payment_id,
+        "f_at": utcnow(),
+    })  # fmt: skip
 
 
 def distrusted_since(conn: sa.Connection, payment_id: str, since: datetime) -> bool:
@@ -234,6 +244,22 @@ def distrusted_since(conn: sa.Connection, payment_id: str, since: datetime) -> b
         .limit(1)
     )
     return conn.execute(query).first() is not None
+
+
+_HAS_UNMATCHED = (
+    sa.select(callback_inbox.c.id)
+    .where(
+        callback_inbox.c.checkout_index == sa.bindparam("index"),
+        callback_inbox.c.state == UNMATCHED,
+    )
+    .limit(1)
+)
+
+
+def has_unmatched(conn: sa.Connection, checkout_request_id: str) -> bool:
+    """True when a callback naming `checkout_request_id` waits as `unmatched`."""
+    found = conn.execute(_HAS_UNMATCHED, {"index": checkout_index(checkout_request_id)})
+    return found.first() is not None
 
 
 def reopen_unmatched(conn: sa.Connection, checkout_request_id: str) -> list[int]:

@@ -297,6 +297,28 @@ def by_checkout(conn: sa.Connection, checkout_request_id: str) -> PaymentRecord 
     return _one(conn, "checkout_index", checkout_index(ref))
 
 
+#: The payment of a callback URL's token and the one holding a receipt, in one look-up.
+_BY_TOKEN_OR_RECEIPT = _RECORD.where(
+    sa.or_(
+        payments.c.callback_token == sa.bindparam("token"),
+        payments.c.mpesa_receipt_number == sa.bindparam("receipt"),
+    )
+)
+
+
+def by_token_and_receipt(
+    conn: sa.Connection, token: str, receipt: str | None
+) -> tuple[PaymentRecord | None, PaymentRecord | None]:
+    """`by_token(token)` and `by_receipt(receipt)` (None without a receipt), in one look-up."""
+    if receipt is None:
+        return by_token(conn, token), None
+    rows = conn.execute(_BY_TOKEN_OR_RECEIPT, {"token": token, "receipt": receipt}).all()
+    found = [PaymentRecord.from_row(row) for row in rows]
+    owner = next((r for r in found if r.callback_token == token), None)
+    holder = next((r for r in found if r.mpesa_receipt_number == receipt), None)
+    return owner, holder
+
+
 def by_token(conn: sa.Connection, token: str) -> PaymentRecord | None:
     return _one(conn, "callback_token", token)
 
@@ -354,20 +376,66 @@ def apply(
         # Daraja told us how it ended: no more queries. An expiry is only our own patience
         # running out, so an expired payment keeps being asked about (late successes).
         values.setdefault("next_query_at", None)
-    stmt = (
-        payments.update()
-        .where(payments.c.id == record.id, payments.c.version == record.version)
-        .values(**values)
-        .returning(*payments.c)  # the row as written: no read after the write
-    )
-    row = conn.execute(stmt).first()
+    columns, params = tuple(values), _update_params(record, values)
+    event = (
+        change.event.kind, change.before.status.value, after.status.value,
+        _event_data(record, change, now), now,
+    )  # fmt: skip
+    if writes_in_one_statement(conn):
+        # The compare-and-set and its event row in one statement: atomic on its own.
+        params.update(history.event_params(*event))
+        row = conn.execute(_update_with_event(columns), params).first()
+        if row is None:
+            raise Conflict(record.id)
+        return PaymentRecord.from_row(row)
+    row = conn.execute(_update_statement(columns), params).first()
     if row is None:
         raise Conflict(record.id)
-    history.append(
-        conn, payment_events.c.payment_id, record.id, change.event.kind,
-        change.before.status.value, after.status.value, _event_data(record, change, now), now,
-    )  # fmt: skip
+    history.append(conn, payment_events.c.payment_id, record.id, *event)
     return PaymentRecord.from_row(row)
+
+
+def writes_in_one_statement(conn: sa.Connection | sa.Engine) -> bool:
+    """True when `apply` writes a payment and its event row in one statement, so it needs no
+    transaction of its own (PostgreSQL: a data-modifying WITH; SQLite takes two)."""
+    return conn.dialect.name == "postgresql"
+
+
+#: The compare-and-set UPDATE per set of columns written, built once each (a handful).
+_UPDATES: dict[tuple[str, ...], sa.Update] = {}
+
+
+def _update_statement(columns: tuple[str, ...]) -> sa.Update:
+    stmt = _UPDATES.get(columns)
+    if stmt is None:
+        c = payments.c
+        stmt = (
+            payments.update()
+            .where(c.id == sa.bindparam("w_id"), c.version == sa.bindparam("w_version"))
+            .values({name: sa.bindparam(f"v_{name}", type_=c[name].type) for name in columns})
+            .returning(*c)  # the row as written: no read after the write
+        )
+        _UPDATES[columns] = stmt
+    return stmt
+
+
+#: `_update_statement` with the event row appended in the same statement, per column set.
+_UPDATES_WITH_EVENT: dict[tuple[str, ...], sa.Select[Any]] = {}
+
+
+def _update_with_event(columns: tuple[str, ...]) -> sa.Select[Any]:
+    stmt = _UPDATES_WITH_EVENT.get(columns)
+    if stmt is None:
+        moved = _update_statement(columns).cte("moved")
+        appended = history.appended_after(payment_events.c.payment_id, moved)
+        stmt = _UPDATES_WITH_EVENT[columns] = sa.select(moved).add_cte(appended)
+    return stmt
+
+
+def _update_params(record: PaymentRecord, values: dict[str, object]) -> dict[str, object]:
+    params = {f"v_{name}": value for name, value in values.items()}
+    params["w_id"], params["w_version"] = record.id, record.version
+    return params
 
 
 def _event_data(record: PaymentRecord, change: Change, now: datetime) -> dict[str, object]:
