@@ -18,19 +18,20 @@ from domain.payment import (
     PushOutcomeUnknown,
     PushRefused,
     PushStarted,
+    decide,
 )
 from domain.phone import mask_msisdn
 from payments.container import Container
 from payments.jobs import PROCESS_CALLBACK, SEND_PUSH
 from payments.reconciliation import query_schedule
 from payments.relay import relay, relay_committed
-from payments.transitions import transition, transition_record
+from payments.transitions import only_the_payment, transition, transition_record
 from plumbing import sealing
 from store import inbox, orders, outbox, payments
-from store.db import retrying, utcnow
+from store.db import autocommit, retrying, utcnow
 from store.exchanges import StoreRecorder
 from store.outbox import Job
-from store.payments import NewPayment, OrderBusy, PaymentRecord, PhoneBusy
+from store.payments import Conflict, NewPayment, OrderBusy, PaymentRecord, PhoneBusy
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +227,13 @@ def _accepted(
         return query_schedule(change, next_query)
 
     fact = PushAccepted(checkout_id, merchant_id)
+    if sending is not None:
+        waits = retrying(lambda: _accepted_in_one_statement(c, sending, fact, extra), attempts=8)
+        if waits is not None:
+            if waits:
+                # Should the worker die before this, the reconciliation pass rematches them.
+                retrying(lambda: _rematch_early_callbacks(c, checkout_id))
+            return
     retrying(
         lambda: transition_record(c.engine, c.settings, payment_id, fact, extra, known=sending),
         attempts=8,
@@ -234,6 +242,32 @@ def _accepted(
     # there are none: one look). Should the worker die in between, the reconciliation pass
     # rematches unmatched callbacks whose CheckoutRequestID a payment has.
     retrying(lambda: _rematch_early_callbacks(c, checkout_id))
+
+
+def _accepted_in_one_statement(
+    c: Container,
+    sending: PaymentRecord,
+    fact: PushAccepted,
+    extra: Callable[[Change], dict[str, object]],
+) -> bool | None:
+    """The usual answer: the payment as `sending` was written moves to `pushed`, and the
+    same statement tells whether a callback overtook it (one round trip when none did).
+
+    Returns whether one waits as `unmatched`; None when this path does not apply (SQLite,
+    a payment changed since, a change that writes more than the payment): the caller then
+    takes the general one.
+    """
+    if not payments.writes_in_one_statement(c.engine):
+        return None
+    change = decide(sending.to_domain(), fact)
+    if change is None or not only_the_payment(change):
+        return None
+    with autocommit(c.engine).connect() as conn:
+        try:
+            _, waits = payments.apply_seeing_unmatched(conn, sending, change, **extra(change))
+        except Conflict:
+            return None  # moved since: decided again on the row by the general path
+    return waits
 
 
 def _reopen_early_callbacks(conn: sa.Connection, checkout_id: str) -> list[int]:

@@ -14,9 +14,17 @@ from domain.payment import FINAL, Change, Payment, Status
 from plumbing import correlation
 from store import history
 from store.db import is_unique_violation, utcnow
+from store.inbox import UNMATCHED
 from store.outbox import Job
 from store.sealed import checkout_index, phone_index
-from store.tables import IN_FLIGHT, idempotency_keys, outbox, payment_events, payments
+from store.tables import (
+    IN_FLIGHT,
+    callback_inbox,
+    idempotency_keys,
+    outbox,
+    payment_events,
+    payments,
+)
 
 #: `payment_events.data["analytics"]` of the `created` event.
 ANALYTICS_INITIATED = "payment_initiated"
@@ -345,13 +353,10 @@ def _one(conn: sa.Connection, key: str, value: str) -> PaymentRecord | None:
     return PaymentRecord(*row) if row else None
 
 
-def apply(
-    conn: sa.Connection, record: PaymentRecord, change: Change, **extra: object
-) -> PaymentRecord:
-    """Write `change` if the row is still at `record.version`, with its event row.
-
-    Raises `Conflict` when another transaction got there first.
-    """
+def _prepared(
+    record: PaymentRecord, change: Change, extra: dict[str, object]
+) -> tuple[tuple[str, ...], dict[str, object], tuple[Any, ...]]:
+    """The columns written by `change`, the statement's parameters and the event row."""
     after, now = change.after, utcnow()
     values: dict[str, object] = {
         "status": after.status.value,
@@ -381,6 +386,17 @@ def apply(
         change.event.kind, change.before.status.value, after.status.value,
         _event_data(record, change, now), now,
     )  # fmt: skip
+    return columns, params, event
+
+
+def apply(
+    conn: sa.Connection, record: PaymentRecord, change: Change, **extra: object
+) -> PaymentRecord:
+    """Write `change` if the row is still at `record.version`, with its event row.
+
+    Raises `Conflict` when another transaction got there first.
+    """
+    columns, params, event = _prepared(record, change, extra)
     if writes_in_one_statement(conn):
         # The compare-and-set and its event row in one statement: atomic on its own.
         params.update(history.event_params(*event))
@@ -393,6 +409,24 @@ def apply(
         raise Conflict(record.id)
     history.append(conn, payment_events.c.payment_id, record.id, *event)
     return PaymentRecord.from_row(row)
+
+
+def apply_seeing_unmatched(
+    conn: sa.Connection, record: PaymentRecord, change: Change, **extra: object
+) -> tuple[PaymentRecord, bool]:
+    """`apply` in one statement (only where `writes_in_one_statement`), also telling whether
+    a callback naming the payment's CheckoutRequestID as written waits as `unmatched`.
+
+    A push answer is recorded and its early callbacks looked for in one round trip.
+    Raises `Conflict` when another transaction got there first.
+    """
+    assert writes_in_one_statement(conn)
+    columns, params, event = _prepared(record, change, extra)
+    params.update(history.event_params(*event))
+    row = conn.execute(_update_with_event(columns, seeing_unmatched=True), params).first()
+    if row is None:
+        raise Conflict(record.id)
+    return PaymentRecord.from_row(row), bool(row._mapping["unmatched_waits"])
 
 
 def writes_in_one_statement(conn: sa.Connection | sa.Engine) -> bool:
@@ -420,15 +454,24 @@ def _update_statement(columns: tuple[str, ...]) -> sa.Update:
 
 
 #: `_update_statement` with the event row appended in the same statement, per column set.
-_UPDATES_WITH_EVENT: dict[tuple[str, ...], sa.Select[Any]] = {}
+_UPDATES_WITH_EVENT: dict[tuple[tuple[str, ...], bool], sa.Select[Any]] = {}
 
 
-def _update_with_event(columns: tuple[str, ...]) -> sa.Select[Any]:
-    stmt = _UPDATES_WITH_EVENT.get(columns)
+def _update_with_event(
+    columns: tuple[str, ...], *, seeing_unmatched: bool = False
+) -> sa.Select[Any]:
+    stmt = _UPDATES_WITH_EVENT.get((columns, seeing_unmatched))
     if stmt is None:
         moved = _update_statement(columns).cte("moved")
         appended = history.appended_after(payment_events.c.payment_id, moved)
-        stmt = _UPDATES_WITH_EVENT[columns] = sa.select(moved).add_cte(appended)
+        stmt = sa.select(moved).add_cte(appended)
+        if seeing_unmatched:
+            waiting = sa.exists().where(
+                callback_inbox.c.checkout_index == moved.c.checkout_index,
+                callback_inbox.c.state == UNMATCHED,
+            )
+            stmt = stmt.add_columns(waiting.label("unmatched_waits"))
+        _UPDATES_WITH_EVENT[(columns, seeing_unmatched)] = stmt
     return stmt
 
 

@@ -7,13 +7,18 @@ record written to the database (`job_deliveries`: the dead-letter listings, aler
 metrics read it there).
 
 On Redis (production) the counts live in a hash per message id next to Dramatiq's own keys:
-one round trip at each start and finish, no database write for a job that runs normally.
+one round trip per job, no database write for a job that runs normally. A run that failed
+is counted finished at once (its retry, the same message, may start on any thread soon);
+a run that succeeded is acknowledged and never delivered again, so its finish rides with
+the next start on the same thread (or that thread's shutdown). Should the worker die in
+between, a message it finished but had not yet acknowledged counts one run too many.
 The in-process broker of `khalex-pay dev` counts in the database, as the record is kept.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Protocol
 
 import dramatiq
@@ -36,7 +41,16 @@ KEY_PREFIX = "khalex-pay:deliveries"
 COUNT_TTL_MS = 24 * 3600 * 1000
 
 #: Count a start; returns starts minus finishes. The key expires if the message never ends.
+#: KEYS[2], when given, is an earlier message whose finish is counted first (as `_FINISH`).
 _START = """
+if KEYS[2] then
+  local done = redis.call('HINCRBY', KEYS[2], 'finished', 1)
+  if done >= tonumber(redis.call('HGET', KEYS[2], 'started') or '0') then
+    redis.call('DEL', KEYS[2])
+  else
+    redis.call('PEXPIRE', KEYS[2], ARGV[1])
+  end
+end
 local started = redis.call('HINCRBY', KEYS[1], 'started', 1)
 local finished = tonumber(redis.call('HGET', KEYS[1], 'finished') or '0')
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -71,27 +85,48 @@ class Counter(Protocol):
         """Drop `message`'s counts: it is dead-lettered, its record is in the database."""
         ...
 
+    def flush(self) -> None:
+        """Count now any finish this thread still holds (the thread is ending)."""
+        ...
+
 
 class RedisCounter:
-    """Counts in a Redis hash per message id, each update one script call."""
+    """Counts in a Redis hash per message id: one script call per job (see the module)."""
 
     def __init__(self, client: redis.Redis[Any], *, prefix: str = KEY_PREFIX) -> None:
         self._redis = client
         self._prefix = prefix
         self._start = client.register_script(_START)
         self._finish = client.register_script(_FINISH)
+        self._held = threading.local()  # `pending`: the key of a success not yet counted
 
     def _key(self, message: Any) -> str:
         return f"{self._prefix}:{message.message_id}"
 
+    def _take_held(self) -> str | None:
+        held: str | None = getattr(self._held, "pending", None)
+        self._held.pending = None
+        return held
+
     def started(self, message: Any) -> int:
-        return int(self._start(keys=[self._key(message)], args=[COUNT_TTL_MS]))
+        held = self._take_held()
+        keys = [self._key(message)] if held is None else [self._key(message), held]
+        return int(self._start(keys=keys, args=[COUNT_TTL_MS]))
 
     def finished(self, message: Any, error: str | None) -> None:
-        self._finish(keys=[self._key(message)], args=[COUNT_TTL_MS])
+        self.flush()  # none held in a worker thread (its start took it); kept exact anyway
+        if error is None:
+            self._held.pending = self._key(message)  # acknowledged next: never redelivered
+        else:
+            self._finish(keys=[self._key(message)], args=[COUNT_TTL_MS])
 
     def forget(self, message: Any) -> None:
         self._redis.delete(self._key(message))
+
+    def flush(self) -> None:
+        held = self._take_held()
+        if held is not None:
+            self._finish(keys=[held], args=[COUNT_TTL_MS])
 
 
 class DatabaseCounter:
@@ -114,6 +149,9 @@ class DatabaseCounter:
 
     def forget(self, message: Any) -> None:
         """The counts are the record itself here: nothing to drop."""
+
+    def flush(self) -> None:
+        """Every finish is written when it happens: nothing held."""
 
 
 class PoisonGuard(Middleware):
@@ -162,3 +200,6 @@ class PoisonGuard(Middleware):
         self.counter.finished(message, repr(exception) if exception else None)
 
     after_skip_message = after_process_message
+
+    def before_worker_thread_shutdown(self, broker: dramatiq.Broker, thread: Any) -> None:
+        self.counter.flush()

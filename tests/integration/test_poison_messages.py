@@ -119,3 +119,32 @@ def _message_with_id(message_id: str) -> MessageProxy:
             message_id=message_id,
         )
     )
+
+
+def test_a_run_that_succeeded_is_counted_finished_with_the_next_start_on_its_thread(
+    h: Harness, redis_counter: RedisCounter, redis_url: str
+) -> None:
+    guard = PoisonGuard(h.container.engine, max_unfinished=1, counter=redis_counter)
+    broker, first, second = StubBroker(), _message(), _message()
+    client = redis.Redis.from_url(redis_url)
+    first_key = redis_counter._key(first)
+
+    guard.before_process_message(broker, first)
+    guard.after_process_message(broker, first)
+    held = client.hgetall(first_key)
+    guard.before_process_message(broker, second)
+    gone = client.exists(first_key)
+    guard.after_process_message(broker, second)
+    # The same message delivered again after a success (a worker died before acking it)
+    # starts from nothing unfinished, however often.
+    for _ in range(3):
+        guard.before_process_message(broker, second)
+        guard.after_process_message(broker, second)
+    guard.before_worker_thread_shutdown(broker, None)
+    left = client.exists(redis_counter._key(second))
+    client.close()
+
+    assert held == {b"started": b"1"}  # the finish was not sent yet
+    assert gone == 0  # sent with the next start: a finished message keeps no count
+    assert not second.failed
+    assert left == 0  # the thread's shutdown sent the last one
