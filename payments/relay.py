@@ -64,8 +64,11 @@ def relay_committed(c: Container, jobs: list[Job]) -> int:
     The fast path after a request's own commit: the writer holds the jobs, so nothing is
     claimed first. The scheduler's relay may publish one of them too before it is marked;
     every job tolerates a duplicate. A job the broker refuses stays unsent, for the
-    scheduler's relay.
+    scheduler's relay. A batch goes in one round trip where the broker allows (Redis).
     """
-    sent = _publish_each(c, jobs)
+    many = getattr(c.publish, "many", None)
+    sent = (
+        _publish_many(many, jobs) if many is not None and len(jobs) > 1 else _publish_each(c, jobs)
+    )
     c.sent_marker.add(sent)
     return len(sent)

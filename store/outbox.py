@@ -62,17 +62,23 @@ def add_job(conn: sa.Connection, queue: str, actor: str, *args: str | int) -> Jo
 
 def add_many(
     conn: sa.Connection, queue: str, actor: str, args: Sequence[Sequence[str | int]]
-) -> None:
-    """`add` for many jobs of one actor, in one statement: `actor(*a)` for each `a` in `args`."""
+) -> list[Job]:
+    """`add_job` for many jobs of one actor, in one statement: `actor(*a)` for each `a` in
+    `args`; the jobs in the order of `args`, for their writer to publish once it commits."""
     if not args:
-        return
+        return []
     now, correlation_id = utcnow(), correlation.current()
-    # executemany: one cached statement SQLAlchemy batches, whatever the number of jobs.
-    conn.execute(outbox.insert(), [
-        {"queue": queue, "actor": actor, "args": list(a), "created_at": now,
-         "correlation_id": correlation_id}
-        for a in args
-    ])  # fmt: skip
+    # executemany with RETURNING: SQLAlchemy sends one multi-row INSERT per batch and gives
+    # the ids back in the parameters' order.
+    rows = conn.execute(
+        outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True),
+        [{"queue": queue, "actor": actor, "args": list(a), "created_at": now,
+          "correlation_id": correlation_id} for a in args],
+    )  # fmt: skip
+    return [
+        Job(job_id, queue, actor, list(a), correlation_id)
+        for job_id, a in zip(rows.scalars(), args, strict=True)
+    ]
 
 
 def claim(conn: sa.Connection, *, ids: list[int] | None = None, limit: int = 100) -> list[Job]:

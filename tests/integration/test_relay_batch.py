@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 
 import dramatiq
 import pytest
@@ -11,10 +12,11 @@ import redis
 import sqlalchemy as sa
 from dramatiq.brokers.redis import RedisBroker
 
-from payments import initiation
+from payments import initiation, reconciliation
 from payments.container import Container
 from payments.relay import relay
 from store import outbox
+from store.db import utcnow
 from store.tables import outbox as outbox_table
 from tests.integration.conftest import Harness, new_payment
 from tests.services import REDIS_URL
@@ -111,3 +113,19 @@ def test_a_job_the_broker_refused_is_not_marked_sent(h: Harness) -> None:
     h.container.sent_marker.close()
 
     assert len(_unsent(h)) == 1
+
+
+def test_a_pass_publishes_its_due_queries_as_one_batch_after_its_commit(
+    h: Harness, broker: RedisBroker
+) -> None:
+    ids = [h.pushed(f"25471234{n:04d}").id for n in range(3)]
+    container = Container(h.container.settings, h.container.engine, publisher(broker))
+
+    report = reconciliation.tick(container, utcnow() + timedelta(seconds=25))
+    container.flush_sent()
+
+    assert report.queries == 3
+    queries = _messages(broker, "reconcile")
+    assert sorted(m.args for m in queries) == sorted((i,) for i in ids)
+    assert {m.actor_name for m in queries} == {"query_payment"}
+    assert _unsent(h) == []
