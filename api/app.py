@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler
 
 from api import client_js, health, ops, schema_viewer
 from api.c2b import C2bController
-from api.callers import provide_caller
+from api.callers import Caller, VerifiedKeys, caller_provider
 from api.content_type import require_json
 from api.correlation import correlation_middleware
 from api.errors import (
@@ -29,7 +29,8 @@ from api.openapi_docs import COMPONENTS, OVERVIEW
 from api.orders import OrderController
 from api.payment_config import payment_config
 from api.payments import PaymentController
-from api.rate_limits import RateLimits
+from api.rate_limits import Limits, RateLimits
+from api.types import AnyRequest, Deps
 from operations.dlq import QueueReader
 from payments.container import Container
 
@@ -45,14 +46,27 @@ def create_app(
     on_shutdown: Sequence[Callable[[], Any]] = (),
     debug: bool = False,
     queues: QueueReader | None = None,
+    verified_keys: VerifiedKeys | None = None,
 ) -> Litestar:
     """The API, serving `container`; `extra_handlers` mounts e.g. the simulator in dev.
 
     `queues` is what `/metrics` and `/api/ops/queues` read the broker with (default: Redis
-    when REDIS_URL is set, else the dev process's stub broker).
+    when REDIS_URL is set, else the dev process's stub broker). `verified_keys` holds the
+    API keys verified lately (api/callers.py; a test may bring its own clock).
     """
     settings = container.settings
     rate_limits = RateLimits(settings)
+    resolve_caller = caller_provider(container, verified_keys)
+
+    # Litestar resolves a handler's independent dependencies as tasks of a task group, which
+    # costs more than these providers do; each one names the one before it (container, then
+    # rate limits, then caller), so they are resolved in turn instead.
+    def provide_rate_limits(container: Deps) -> RateLimits:
+        return rate_limits
+
+    async def provide_caller(request: AnyRequest, rate_limits: Limits) -> Caller:
+        return await resolve_caller(request)
+
     return Litestar(
         route_handlers=[
             PaymentController,
@@ -71,8 +85,8 @@ def create_app(
         dependencies={
             "container": Provide(lambda: container, sync_to_thread=False),
             # Resolved only for handlers that declare `caller: Caller` (api/callers.py).
-            "caller": Provide(provide_caller, sync_to_thread=True),
-            "rate_limits": Provide(lambda: rate_limits, sync_to_thread=False),
+            "caller": Provide(provide_caller),
+            "rate_limits": Provide(provide_rate_limits, sync_to_thread=False),
         },
         guards=[require_json],
         # Off unless the shop names its origins: no other site's page may call us.

@@ -7,6 +7,7 @@ order did not exist.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Response, get, post
@@ -19,7 +20,6 @@ from api.callers import Caller, Checkout, may_read_order
 from api.checkout_tokens import MAX_ORDER_ID
 from api.errors import ApiError
 from api.order_schemas import parse_move, parse_order, parse_order_payment, present_order
-from api.rate_limits import RateLimits
 from api.schemas import MAX_IDEMPOTENCY_KEY
 from api.types import AnyRequest, Deps
 from domain.order import Status
@@ -159,14 +159,21 @@ def wants_order(data: dict[str, Any], caller: Caller) -> bool:
     return data.get("orderId") is not None or isinstance(caller, Checkout)
 
 
-def initiate_for_order(
-    container: Container,
-    rate_limits: RateLimits,
-    data: dict[str, Any],
-    caller: Caller,
-    key: str | None,
-) -> initiation.Initiated:
-    """`POST /api/payments/initiate` with {orderId, phoneNumber}: the rest from the order."""
+@dataclass(frozen=True)
+class OrderPayment:
+    """What an initiate request that pays an order asks for (`order_payment`)."""
+
+    order_id: str
+    phone: str  # normalised
+    amount: int | None  # the order's total, if the request names it
+
+
+def order_payment(data: dict[str, Any], caller: Caller) -> OrderPayment:
+    """The order, phone and amount of an initiate request with {orderId, phoneNumber}.
+
+    Raises:
+        ApiError: 422 for a bad field; 404 for an order `caller` may not pay.
+    """
     order_id = data.get("orderId")
     if isinstance(caller, Checkout):
         order_id = caller.order_id if order_id is None else order_id
@@ -175,7 +182,15 @@ def initiate_for_order(
     if not may_read_order(caller, order_id):
         raise not_found(order_id)
     phone, amount = parse_order_payment(data)
-    rate_limits.prompt_to(phone)
+    return OrderPayment(order_id, phone, amount)
+
+
+def initiate_for_order(
+    container: Container, asked: OrderPayment, key: str | None
+) -> initiation.Initiated:
+    """`POST /api/payments/initiate` for `asked` (from `order_payment`, its rate limits
+    counted): the rest from the order."""
+    order_id, phone, amount = asked.order_id, asked.phone, asked.amount
     try:
         return orders.initiate_payment(
             container, order_id, phone, amount=amount, idempotency_key=key

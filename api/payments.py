@@ -6,7 +6,6 @@ import logging
 
 import sqlalchemy as sa
 from litestar import Controller, MediaType, Response, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
@@ -17,20 +16,18 @@ from api.client_address import client_address
 from api.errors import ApiError, payments_unavailable
 from api.openapi_docs import CALLBACK, PAYMENT_INITIATE, PAYMENT_STATUS
 from api.payment_config import require_rollout
-from api.rate_limits import RateLimits
+from api.rate_limits import Limits, RateLimits
 from api.schemas import MAX_IDEMPOTENCY_KEY, decode_object, parse_initiate, present
 from api.types import AnyRequest, Deps
 from payments import callbacks, initiation
 from payments.container import Container
 from store import payments
-from store.payments import PhoneBusy
+from store.payments import NewPayment, PhoneBusy
 
 log = logging.getLogger(__name__)
 
 #: Seconds a client should wait before initiating again for a phone with a payment in flight.
 RETRY_AFTER_BUSY_S = 30
-#: The per-app rate limits, injected by name.
-Limits = NamedDependency[RateLimits]
 
 
 class PaymentController(Controller):
@@ -81,8 +78,8 @@ def initiate_as(
     key = request.headers.get("idempotency-key")
     with refused.kept(container, request, body, key):
         require_rollout(container.settings, caller)  # outside the M-Pesa rollout: 503
-        rate_limits.initiate_by(client_address(request, container.settings.trusted_proxies), caller)
-        result = _initiate(container, rate_limits, caller, body, key)
+        address = client_address(request, container.settings.trusted_proxies)
+        result = _initiate(container, rate_limits, caller, body, key, address)
     headers = {"Location": f"/api/payments/status/{result.payment.id}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -104,21 +101,37 @@ def status_as(container: Container, caller: Caller, ref: str) -> dict[str, objec
     return present(record, caller)
 
 
-def _initiate(
-    container: Container, rate_limits: RateLimits, caller: Caller, body: bytes, key: str | None
+def _initiate(  # noqa: PLR0917 - the request's parts, in the order they are checked
+    container: Container,
+    rate_limits: RateLimits,
+    caller: Caller,
+    body: bytes,
+    key: str | None,
+    address: str,
 ) -> initiation.Initiated:
-    data = decode_object(body)
-    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and _printable_ascii(key)):
-        raise ApiError(
-            422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
-        )
     try:
-        if order_api.wants_order(data, caller):
-            result = order_api.initiate_for_order(container, rate_limits, data, caller, key)
-        else:  # the seed body, from the shop's server (a checkout token always pays an order)
-            new = parse_initiate(body)
-            rate_limits.prompt_to(new.phone_number)
-            result = initiation.initiate(container, new, key)
+        data = decode_object(body)
+        _check_key(key)
+        # An order's payment ({orderId, phoneNumber}), or the seed body from the shop's
+        # server (a checkout token always pays an order).
+        asked: NewPayment | order_api.OrderPayment = (
+            order_api.order_payment(data, caller)
+            if order_api.wants_order(data, caller)
+            else parse_initiate(body)
+        )
+    except ApiError:
+        # A refused request counts against the address and key too, and past their limits
+        # the answer is 429, not what is wrong with the request.
+        rate_limits.initiate_by(address, caller)
+        raise
+    # The address, key and phone limits in one count (one round trip to Redis).
+    phone = asked.phone if isinstance(asked, order_api.OrderPayment) else asked.phone_number
+    rate_limits.initiate_by(address, caller, phone)
+    try:
+        if isinstance(asked, order_api.OrderPayment):
+            result = order_api.initiate_for_order(container, asked, key)
+        else:
+            result = initiation.initiate(container, asked, key)
     except initiation.IdempotencyKeyReused as exc:
         raise _key_reused() from exc
     except PhoneBusy as exc:
@@ -135,6 +148,13 @@ def _initiate(
     if result.replayed and not may_read_payment(caller, result.payment.order_id):
         raise _key_reused()  # another caller's key: never hand its payment over
     return result
+
+
+def _check_key(key: str | None) -> None:
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and _printable_ascii(key)):
+        raise ApiError(
+            422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
+        )
 
 
 def _readable(container: Container, caller: Caller, payment_id: str) -> str | None:

@@ -17,6 +17,7 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from litestar.di import NamedDependency
 from redis.commands.core import Script
 from redis.exceptions import RedisError
 
@@ -28,8 +29,8 @@ from store.sealed import phone_index
 log = logging.getLogger(__name__)
 
 #: One limit to count: the window, the kind of counter, whose counter, and (for the
-#: refusal's message) what it counts.
-_Hit = tuple[RateLimitItem, str, str, str]
+#: refusal's message) what it counts and which request field it is about, if any.
+_Hit = tuple[RateLimitItem, str, str, str, str | None]
 
 #: How long a limit check may wait for Redis before counting in this process instead.
 REDIS_TIMEOUT_S = 0.5
@@ -52,47 +53,48 @@ class RateLimits:
             self._acquire_in_turn = connection.register_script(_ACQUIRE_IN_TURN.encode())
             self._prefix = shared.key_prefix
 
-    def initiate_by(self, address: str, caller: Caller) -> None:
-        """Count an initiate from `address` by `caller`; 429 past RATE_LIMIT_IP or _KEY.
+    def initiate_by(self, address: str, caller: Caller, phone: str | None = None) -> None:
+        """Count an initiate from `address` by `caller`, and a prompt to the phone `phone`
+        if given; 429 past RATE_LIMIT_IP, _KEY or _PHONE.
 
-        In Redis both windows are counted in one round trip (`_ACQUIRE_IN_TURN`), as two
-        calls would count them: the address first; the key only if the address allowed it.
+        In Redis every window is counted in one round trip (`_ACQUIRE_IN_TURN`), as calls
+        one by one would count them: the address first, then the key, then the phone, each
+        only if the ones before allowed it.
         """
         subject = _subject(caller)
-        if subject is None:
-            self._hit(self.address, "initiate-ip", address, "this address")
-            return
-        hits: list[_Hit] = [
-            (self.address, "initiate-ip", address, "this address"),
-            (self.key, "initiate-key", subject, "this API key or checkout token"),
-        ]
+        hits: list[_Hit] = [(self.address, "initiate-ip", address, "this address", None)]
+        if subject is not None:
+            hits.append((self.key, "initiate-key", subject, "this API key or checkout token", None))
+        if phone is not None:
+            hits.append(self._phone_hit(phone))
+        self._count(hits)
+
+    def _phone_hit(self, msisdn: str) -> _Hit:
+        digest = phone_index(msisdn)  # the blind index: the number itself never reaches Redis
+        return (self.phone, "prompt-phone", digest, "this phone number", "phoneNumber")
+
+    def _count(self, hits: list[_Hit]) -> None:
         if self._acquire_in_turn is None:
             for hit in hits:
-                self._hit(*hit)
+                self._hit(hit)
             return
         try:
             keys, args = [], [time.time()]
-            for item, kind, who, _ in hits:
+            for item, kind, who, _, _ in hits:
                 keys.append(f"{self._prefix}:{item.key_for(kind, who)}")
                 args += [item.amount, item.get_expiry()]
             refused = int(self._acquire_in_turn(keys, args))
         except (StorageError, OSError, RedisError) as exc:
             log.warning("rate limits counted in this process: storage failed (%s)", exc)
-            for item, kind, who, what in hits:
-                allowed = self._fallback.hit(item, kind, who)
-                self._refuse_unless(self._fallback, allowed, (item, kind, who, what))
+            for hit in hits:
+                item, kind, who, _, _ = hit
+                self._refuse_unless(self._fallback, self._fallback.hit(item, kind, who), hit)
             return
         if refused:
             self._refuse_unless(self._limiter, False, hits[refused - 1])
 
-    def prompt_to(self, msisdn: str) -> None:
-        """Count a prompt to the phone `msisdn`; 429 past RATE_LIMIT_PHONE."""
-        digest = phone_index(msisdn)  # the blind index: the number itself never reaches Redis
-        self._hit(self.phone, "prompt-phone", digest, "this phone number", field="phoneNumber")
-
-    def _hit(
-        self, item: RateLimitItem, kind: str, who: str, what: str, field: str | None = None
-    ) -> None:
+    def _hit(self, hit: _Hit) -> None:
+        item, kind, who, _, _ = hit
         try:
             allowed = self._limiter.hit(item, kind, who)
             limiter = self._limiter
@@ -100,18 +102,12 @@ class RateLimits:
             log.warning("rate limits counted in this process: storage failed (%s)", exc)
             limiter = self._fallback
             allowed = limiter.hit(item, kind, who)
-        self._refuse_unless(limiter, allowed, (item, kind, who, what), field)
+        self._refuse_unless(limiter, allowed, hit)
 
-    def _refuse_unless(
-        self,
-        limiter: MovingWindowRateLimiter,
-        allowed: bool,
-        hit: _Hit,
-        field: str | None = None,
-    ) -> None:
+    def _refuse_unless(self, limiter: MovingWindowRateLimiter, allowed: bool, hit: _Hit) -> None:
         if allowed:
             return
-        item, kind, who, what = hit
+        item, kind, who, what, field = hit
         try:
             reset = limiter.get_window_stats(item, kind, who).reset_time
         except (StorageError, OSError):
@@ -124,6 +120,10 @@ class RateLimits:
             field,
             headers={"Retry-After": str(retry)},
         )
+
+
+#: The per-app rate limits, injected by name.
+Limits = NamedDependency[RateLimits]
 
 
 #: Moving windows counted in turn, atomically, as `limits`' own acquire script counts one

@@ -45,6 +45,8 @@ IN_FLIGHT = 200
 INITIATES, QUICK_INITIATES, WARM_UP = 1_000, 50, 100
 #: GETs of /metrics and of the summary (the median is judged), status look-ups.
 SCRAPES, LOOKUPS, QUICK_LOOKUPS = 15, 1_000, 50
+#: Reconciliation passes measured (the median is judged), in a `--quick` run, and run first.
+PASSES, QUICK_PASSES, PASS_WARM_UP = 7, 2, 5
 JWT_SECRET = "bench-jwt-secret-0123456789abcdefghijklmnopqrstuv"
 
 
@@ -105,7 +107,7 @@ def _measure(
         _get_goal(ports.api_url + "/api/ops/summary", {"authorization": f"Bearer {token}"},
                   "GET /api/ops/summary (median)", 100.0),
         _lookups(ports.api_url, payments, key, QUICK_LOOKUPS if quick else LOOKUPS),
-        _reconciliation_pass(engine, env),
+        _reconciliation_pass(engine, env, quick=quick),
         Goal(BENCH, f"initiate rate at {payments:,} / empty", full.rate / empty.rate * 100,
              "%", 90.0, at_least=True,
              note=f"{number(full.rate)} vs {number(empty.rate)} req/s; API CPU "
@@ -166,25 +168,46 @@ def _lookups(base: str, payments: int, key: str, count: int) -> Goal:
                 note=f"{count:,} GETs one at a time, p50 {load.p(50):.1f} ms")  # fmt: skip
 
 
-def _reconciliation_pass(engine: sa.Engine, env: dict[str, str]) -> Goal:
-    """One scheduler pass that finds IN_FLIGHT payments due for a query."""
+def _reconciliation_pass(engine: sa.Engine, env: dict[str, str], *, quick: bool) -> Goal:
+    """Scheduler passes that each find IN_FLIGHT payments due for a query (the median judged).
+
+    The scheduler passes every two seconds for as long as it runs, so a pass meets a warm
+    process: a pooled connection, prepared statements, the broker's scripts loaded. Warm-up
+    passes bring this process there first; each measured pass finds the same payments due
+    again, and is timed alone (the UPDATE that makes them due is not).
+    """
     fill.in_flight(engine, IN_FLIGHT)
     settings = load_settings(env)
     broker = build_broker(settings)
     container = Container.build(settings, publisher(broker))
+    walls, cpus, marks = [], [], []
     try:
-        reconciliation.tick(container)  # warms the pool; nothing due yet is queued twice
-        with engine.begin() as conn:
-            conn.execute(sa.text("UPDATE payments SET next_query_at = now() - interval "
-                                 "'1 second' WHERE status = 'pushed'"))  # fmt: skip
-        cpu = time.process_time()
-        seconds = _timed(lambda: _tick(container))
-        cpu_ms = (time.process_time() - cpu) * 1000
+        for n in range(PASS_WARM_UP + (QUICK_PASSES if quick else PASSES)):
+            _make_due(engine)
+            # The previous pass's jobs are marked sent off its path, within 50 ms, long
+            # before the scheduler's next pass; here the next pass follows at once, so the
+            # marks are settled first, timed apart (the note gives their median).
+            mark_s = _timed(container.flush_sent)
+            cpu = time.process_time()
+            seconds = _timed(lambda: _tick(container))
+            if n >= PASS_WARM_UP:
+                walls.append(seconds * 1000)
+                cpus.append((time.process_time() - cpu) * 1000)
+                marks.append(mark_s * 1000)
     finally:
         container.engine.dispose()
         broker.close()
-    return Goal(BENCH, f"reconciliation pass, {IN_FLIGHT} in flight", seconds * 1000, "ms",
-                50.0, note=f"queue the queries, relay them; our CPU {cpu_ms:.0f} ms")  # fmt: skip
+    return Goal(BENCH, f"reconciliation pass, {IN_FLIGHT} in flight (median)",
+                statistics.median(walls), "ms", 50.0,
+                note=f"{len(walls)} passes, {min(walls):.0f}-{max(walls):.0f} ms: queue the "
+                     f"queries, relay them; our CPU {statistics.median(cpus):.0f} ms; their "
+                     f"sent marks, apart, {statistics.median(marks):.0f} ms")  # fmt: skip
+
+
+def _make_due(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE payments SET next_query_at = now() - interval "
+                             "'1 second' WHERE status = 'pushed'"))  # fmt: skip
 
 
 def _tick(container: Container) -> None:

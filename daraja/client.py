@@ -237,15 +237,19 @@ class DarajaClient:
             except Refused as exc:
                 self._calm_down(attempt + 1, exc)
                 if exc.reason not in RETRY_IN_CLIENT or attempt >= self._max_refused_retries:
-                    _log_failure("stk push", exc)
+                    _log_failure(_described(push), exc)
                     raise
                 attempt += 1
                 self._back_off(attempt, exc)
             except DarajaError as exc:
-                _log_failure("stk push", exc)
+                _log_failure(_described(push), exc)
                 raise
             else:
-                log.info("stk push accepted: %s", mask_checkout_id(accepted.checkout_request_id))
+                # One line per push, once its end is known (each attempt's is at DEBUG).
+                log.info(
+                    "stk push accepted: %s (%s)",
+                    mask_checkout_id(accepted.checkout_request_id), _described(push),
+                )  # fmt: skip
                 return accepted
 
     def stk_query(
@@ -322,7 +326,7 @@ class DarajaClient:
         self, token: str, push: _Push, recorder: ExchangeRecorder | None, *, calm: bool = True
     ) -> PushAccepted:
         cfg = self._config
-        log.info("stk push to %s for KES %d", mask_msisdn(push.phone), push.amount)
+        log.debug("%s: sending", _described(push))
         body = push_body(
             shortcode=cfg.shortcode,
             passkey=cfg.passkey,
@@ -503,6 +507,11 @@ def _retry_after(response: httpx.Response) -> float | None:
         return float(raw) if raw else None
     except ValueError:
         return None  # an HTTP date: rare enough to ignore
+
+
+def _described(push: _Push) -> str:
+    """A push as its log lines name it: the masked number and the amount."""
+    return f"stk push to {mask_msisdn(push.phone)} for KES {push.amount}"
 
 
 def _check_push(push: _Push) -> None:

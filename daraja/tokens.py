@@ -35,6 +35,10 @@ KEY_PREFIX = "khalex-pay:daraja:token"
 LOCK_TIMEOUT_S = 30.0
 #: How long a caller waits for another process's fetch before giving up (retryable).
 LOCK_WAIT_S = 35.0
+#: How long a process reuses the token it read from Redis without asking Redis again (never
+#: past the Redis copy's own expiry). A token another process replaced meanwhile is refused
+#: by Daraja before processing, and then invalidated and read afresh, like any refused one.
+LOCAL_TTL_S = 5.0
 
 #: Fetches a fresh token from Daraja; raises `Refused` when it cannot.
 Fetch = Callable[[], AccessToken]
@@ -99,7 +103,11 @@ class MemoryTokenCache:
 
 
 class RedisTokenCache:
-    """A cache shared by every process through Redis; refreshes under a Redis lock."""
+    """A cache shared by every process through Redis; refreshes under a Redis lock.
+
+    Each process keeps the token it read for up to `local_ttl_s` (within the Redis copy's
+    expiry), so a call costs no round trip to Redis.
+    """
 
     def __init__(
         self,
@@ -109,8 +117,12 @@ class RedisTokenCache:
         lock_timeout_s: float = LOCK_TIMEOUT_S,
         lock_wait_s: float = LOCK_WAIT_S,
         clock: Callable[[], float] = time.monotonic,
+        local_ttl_s: float = LOCAL_TTL_S,
     ) -> None:
         self._redis = client
+        self._local_ttl_s = local_ttl_s
+        #: scope -> (token, until) on `clock`; replaced whole, so threads may read it freely.
+        self._local: dict[str, tuple[str, float]] = {}
         self._prefix = prefix
         self._lock_timeout_s = lock_timeout_s
         self._lock_wait_s = lock_wait_s
@@ -118,17 +130,41 @@ class RedisTokenCache:
         self._delete_if = client.register_script(_COMPARE_AND_DELETE)
 
     def token(self, scope: str, fetch: Fetch) -> str:
+        now = self._clock()
+        local = self._local.get(scope)
+        if local is not None and local[1] > now:
+            return local[0]
         key = f"{self._prefix}:{scope}"
         try:
-            return self._get(key) or self._fetch_locked(key, fetch)
+            found = self._get_with_ttl(key)
+            if found is None:
+                value = self._fetch_locked(key, fetch)
+                found = self._get_with_ttl(key) or (value, 0.0)
         except RedisError as exc:
             raise _unavailable(f"token cache unavailable: {type(exc).__name__}") from exc
+        value, ttl_s = found
+        self._local[scope] = (value, now + min(self._local_ttl_s, ttl_s))
+        return value
 
     def invalidate(self, scope: str, token: str) -> None:
+        local = self._local.get(scope)
+        if local is not None and local[0] == token:
+            self._local.pop(scope, None)
         try:
             self._delete_if(keys=[f"{self._prefix}:{scope}"], args=[token])
         except RedisError as exc:
             raise _unavailable(f"token cache unavailable: {type(exc).__name__}") from exc
+
+    def _get_with_ttl(self, key: str) -> tuple[str, float] | None:
+        """The token stored at `key` and the seconds it has left, in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.pttl(key)
+        value, ttl_ms = pipe.execute()
+        if value is None:
+            return None
+        token = value.decode() if isinstance(value, bytes) else str(value)
+        return token, max(0.0, int(ttl_ms) / 1000)
 
     def _get(self, key: str) -> str | None:
         value = self._redis.get(key)

@@ -75,6 +75,11 @@ def receive(
     """
     arrival = _Arrival(body, headers, source_ip, token, *_read(body))
     kept = {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
+    if token is not None and _sender_refusal(c, arrival) is None:
+        owned = _store_on_own_url(c, arrival, token, kept)
+        if owned is not None:
+            return owned
+        # Not its payment's own callback: screened (and stored) the long way below.
 
     def store() -> tuple[_Verdict, int, list[Job]]:
         # Safaricom never sends a callback again: ride out a database blip before giving up.
@@ -101,6 +106,29 @@ def receive(
                     verdict.reason)  # fmt: skip
     relay_committed(c, jobs)
     return Received(verdict.status_code, inbox_id, verdict.reason, verdict.state)
+
+
+def _store_on_own_url(
+    c: Container, a: _Arrival, token: str, kept: dict[str, str]
+) -> Received | None:
+    """The common case at the door, in one statement: a readable callback from an allowed
+    sender on its own payment's URL is stored as `received` and its job queued; None (and
+    nothing stored) when the URL's payment is not the one the callback names."""
+    if a.parsed is None or not TOKEN.fullmatch(token):
+        return None
+    checkout = a.parsed.checkout_request_id
+    stored = retrying(
+        lambda: inbox.add_on_own_url(
+            c.engine, body=raw.body_text(a.body), source_ip=a.source_ip, token=token,
+            headers=kept, checkout_request_id=checkout, job=PROCESS_CALLBACK,
+        ),
+        attempts=4,
+    )  # fmt: skip
+    if stored is None:
+        return None
+    inbox_id, job = stored
+    relay_committed(c, [job])
+    return Received(200, inbox_id, None, inbox.RECEIVED)
 
 
 def _should_ask(conn: sa.Connection, suspect: PaymentRecord) -> bool:
@@ -160,12 +188,18 @@ def _screen(c: Container, conn: sa.Connection, a: _Arrival) -> _Verdict:
 
 def _source_refusal(c: Container, a: _Arrival, owner: PaymentRecord | None) -> str | None:
     """Why the sender is not who it should be (answered 403), or None."""
+    refusal = _sender_refusal(c, a)
+    if refusal is None and a.token is not None and owner is None:
+        return "unknown callback token in the URL path"
+    return refusal
+
+
+def _sender_refusal(c: Container, a: _Arrival) -> str | None:
+    """Why the sender's address or signature is refused, or None."""
     if not c.settings.callback_ip_allowed(a.source_ip or ""):
         return f"source address {a.source_ip} is not on the allow-list"
     if c.settings.mpesa_callback_signature == "required" and not signed(c, a.body, a.headers):
         return "missing or bad X-Mpesa-Signature"
-    if a.token is not None and owner is None:
-        return "unknown callback token in the URL path"
     return None
 
 
@@ -192,7 +226,8 @@ def process(c: Container, inbox_id: int) -> None:
     jobs = in_races(
         c.engine, lambda conn: _process(conn, c.settings, inbox_id), f"callback {inbox_id}"
     )
-    relay(c, jobs)
+    if jobs:  # usually none: a relay of nothing would still cost a transaction
+        relay(c, jobs)
 
 
 def _process(conn: sa.Connection, settings: Settings, inbox_id: int) -> list[int]:
@@ -213,12 +248,13 @@ def _apply(conn: sa.Connection, settings: Settings, inbox_id: int, body: str, to
     except MalformedCallback as exc:
         inbox.finish(conn, inbox_id, inbox.REJECTED, reason=str(exc), payment_id=None)
         return
-    record = payments.by_token(conn, token)
+    # The payment of this URL, and whichever already holds the receipt (one look-up).
+    record, holder = payments.by_token_and_receipt(conn, token, cb.receipt)
     if record is None:
         # Checked at the door, so this is only a token of a payment since removed: keep it.
         inbox.finish(conn, inbox_id, inbox.UNMATCHED, reason="no payment yet", payment_id=None)
         return
-    refusal = _refusal(conn, record, cb)
+    refusal = _refusal(conn, record, cb, holder)
     if refusal:
         inbox.finish(conn, inbox_id, inbox.REJECTED, reason=refusal, payment_id=record.id)
         log.warning("callback %s for payment %s refused: %s", inbox_id, record.id, refusal)
@@ -244,7 +280,10 @@ def _distrust(conn: sa.Connection, row: inbox.InboxRow) -> list[int]:
     return []
 
 
-def _refusal(conn: sa.Connection, record: PaymentRecord, cb: StkCallback) -> str | None:
+def _refusal(
+    conn: sa.Connection, record: PaymentRecord, cb: StkCallback, holder: PaymentRecord | None
+) -> str | None:
+    """Why `cb` may not move `record`; `holder` is the payment holding its receipt, if any."""
     if record.checkout_request_id not in (None, cb.checkout_request_id):
         return "CheckoutRequestID does not belong to the payment of this callback URL"
     if record.checkout_request_id is None and record.status == Status.SENDING.value:
@@ -253,8 +292,6 @@ def _refusal(conn: sa.Connection, record: PaymentRecord, cb: StkCallback) -> str
         stored = stored_push_answer(conn, record.id)
         if stored is not None and stored.checkout_request_id != cb.checkout_request_id:
             return "CheckoutRequestID is not the one Daraja answered this payment's push with"
-    if cb.receipt:
-        holder = payments.by_receipt(conn, cb.receipt)
-        if holder is not None and holder.id != record.id:
-            return f"receipt {cb.receipt} is already recorded for payment {holder.id}"
+    if cb.receipt and holder is not None and holder.id != record.id:
+        return f"receipt {cb.receipt} is already recorded for payment {holder.id}"
     return None

@@ -13,7 +13,7 @@ from daraja.tokens import MemoryTokenCache, RedisTokenCache, TokenCache
 from daraja.wire import PushAccepted, QueryResult
 from plumbing.settings import Settings
 from store.db import autocommit, make_engine
-from store.outbox import Job
+from store.outbox import Job, SentMarker
 
 #: Hands one outbox job to the broker; raises if the broker cannot take it.
 Publish = Callable[[Job], None]
@@ -71,6 +71,16 @@ class Container:
         return autocommit(self.engine)
 
     @cached_property
+    def sent_marker(self) -> SentMarker:
+        """Marks the jobs this process published right after their commit (payments/relay.py)."""
+        return SentMarker(self.reads)
+
+    def flush_sent(self) -> None:
+        """Mark sent every job this process has published so far."""
+        if "sent_marker" in self.__dict__:
+            self.sent_marker.flush()
+
+    @cached_property
     def daraja(self) -> Daraja:
         """The Daraja client, made on first use (the API process never needs one)."""
         if self._daraja is not None:
@@ -79,6 +89,8 @@ class Container:
         return DarajaClient(daraja_config(self.settings), tokens)
 
     def close(self) -> None:
+        if "sent_marker" in self.__dict__:
+            self.sent_marker.close()
         if "daraja" in self.__dict__:
             self.daraja.close()
         self.engine.dispose()

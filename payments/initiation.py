@@ -18,19 +18,20 @@ from domain.payment import (
     PushOutcomeUnknown,
     PushRefused,
     PushStarted,
+    decide,
 )
 from domain.phone import mask_msisdn
 from payments.container import Container
 from payments.jobs import PROCESS_CALLBACK, SEND_PUSH
 from payments.reconciliation import query_schedule
 from payments.relay import relay, relay_committed
-from payments.transitions import transition, transition_record
+from payments.transitions import only_the_payment, transition, transition_record
 from plumbing import sealing
 from store import inbox, orders, outbox, payments
-from store.db import retrying, utcnow
+from store.db import autocommit, retrying, utcnow
 from store.exchanges import StoreRecorder
 from store.outbox import Job
-from store.payments import NewPayment, OrderBusy, PaymentRecord, PhoneBusy
+from store.payments import Conflict, NewPayment, OrderBusy, PaymentRecord, PhoneBusy
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,10 @@ def initiate(
     paid or cancelled meanwhile).
     """
     digest = fingerprint(new)
-    if idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
+    # Without a guard, a replay is found by the insert itself (the key is taken, or the
+    # phone busy with the first request's payment): a new request makes no read first. A
+    # guard may refuse a replay (its order since paid), so it is answered before.
+    if guard and idempotency_key and (earlier := _replay(c, idempotency_key, digest)):
         return earlier
     try:
         record, job = retrying(lambda: _insert(c, new, idempotency_key, digest, guard), attempts=3)
@@ -101,13 +105,14 @@ def _insert(
     digest: str,
     guard: Callable[[sa.Connection], None] | None,
 ) -> tuple[PaymentRecord, Job]:
+    claim = (key, digest) if key else None
+    if guard is None:
+        # Atomic by itself on PostgreSQL: no BEGIN and COMMIT round trips (store.payments.create).
+        with c.reads.begin() as conn:
+            return payments.create(conn, new, SEND_PUSH, claim)
     with c.engine.begin() as conn:
-        if guard:
-            guard(conn)
-        record = payments.insert(conn, new)
-        if key:
-            payments.claim_idempotency_key(conn, key, digest, record.id)
-        return record, outbox.add_job(conn, *SEND_PUSH, record.id)
+        guard(conn)
+        return payments.create(conn, new, SEND_PUSH, claim)
 
 
 def _in_flight(c: Container, phone: str) -> str:
@@ -159,16 +164,18 @@ def send_push(c: Container, payment_id: str) -> None:
             recorder=StoreRecorder(c.engine, payment_id),
         )
     except Refused as exc:
-        _refused(c, payment_id, started.after.push_attempts, exc)
+        _refused(c, record, started.after.push_attempts, exc)
         return
     except OutcomeUnknown as exc:
-        _record(c, payment_id, PushOutcomeUnknown(str(exc)))
+        _record(c, payment_id, PushOutcomeUnknown(str(exc)), known=record)
         return
     except Exception as exc:
         # Whatever broke, the request may have left: treat it as sent, never resend.
-        _record(c, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"))
+        _record(c, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"), known=record)
         raise
-    _accepted(c, payment_id, accepted.checkout_request_id, accepted.merchant_request_id)
+    # The payment as `sending` was written is decided on without reading it again (a
+    # compare-and-set catches any change since).
+    _accepted(c, payment_id, accepted.checkout_request_id, accepted.merchant_request_id, record)
 
 
 def _record(
@@ -176,16 +183,20 @@ def _record(
     payment_id: str,
     fact: Fact,
     extra: Callable[[Change], dict[str, object]] | None = None,
+    *,
+    known: PaymentRecord | None = None,
 ) -> None:
     # What a push came to is known only here, once: wait out a database blip rather than
     # leave the payment in `sending` with its answer lost.
-    retrying(lambda: transition(c.engine, c.settings, payment_id, fact, extra), attempts=8)
+    retrying(
+        lambda: transition(c.engine, c.settings, payment_id, fact, extra, known=known), attempts=8
+    )
 
 
-def _refused(c: Container, payment_id: str, attempts: int, exc: Refused) -> None:
+def _refused(c: Container, sending: PaymentRecord, attempts: int, exc: Refused) -> None:
     give_up = not exc.retryable or attempts >= MAX_PUSH_ATTEMPTS
     fact = PushRefused(reason=refusal_reason(exc), detail=str(exc), give_up=give_up)
-    _record(c, payment_id, fact)
+    _record(c, sending.id, fact, known=sending)
     if not give_up:
         raise PushDeferred(
             f"push refused before processing, attempt {attempts}: {exc}", exc.retry_after_s
@@ -202,29 +213,61 @@ def refusal_reason(exc: Refused) -> str:
     return "mpesa_unavailable" if exc.retryable else "push_refused"
 
 
-def _accepted(c: Container, payment_id: str, checkout_id: str, merchant_id: str) -> None:
+def _accepted(
+    c: Container,
+    payment_id: str,
+    checkout_id: str,
+    merchant_id: str,
+    sending: PaymentRecord | None = None,
+) -> None:
     next_query = utcnow() + timedelta(seconds=c.settings.reconcile_after_s)
 
     def extra(change: Change) -> dict[str, object]:
         # Also when the expiry overtook the answer: a late success must still be found.
         return query_schedule(change, next_query)
 
-    job_ids: list[int] = []
-
-    def rematch(conn: sa.Connection) -> None:
-        job_ids[:] = _reopen_early_callbacks(conn, checkout_id)  # a retried write redoes it
-
     fact = PushAccepted(checkout_id, merchant_id)
-    # The early callbacks are reopened in the transaction that records the answer, so a
-    # push costs no transaction of its own for the (usually absent) early callbacks.
-    applied = retrying(
-        lambda: transition_record(c.engine, c.settings, payment_id, fact, extra, also=rematch),
+    if sending is not None:
+        waits = retrying(lambda: _accepted_in_one_statement(c, sending, fact, extra), attempts=8)
+        if waits is not None:
+            if waits:
+                # Should the worker die before this, the reconciliation pass rematches them.
+                retrying(lambda: _rematch_early_callbacks(c, checkout_id))
+            return
+    retrying(
+        lambda: transition_record(c.engine, c.settings, payment_id, fact, extra, known=sending),
         attempts=8,
     )
-    if applied is None:  # nothing changed (a redelivery): still look for early callbacks
-        retrying(lambda: _rematch_early_callbacks(c, checkout_id))
-    elif job_ids:
-        relay(c, job_ids)
+    # Once the answer is recorded, callbacks that overtook it are put back in line (usually
+    # there are none: one look). Should the worker die in between, the reconciliation pass
+    # rematches unmatched callbacks whose CheckoutRequestID a payment has.
+    retrying(lambda: _rematch_early_callbacks(c, checkout_id))
+
+
+def _accepted_in_one_statement(
+    c: Container,
+    sending: PaymentRecord,
+    fact: PushAccepted,
+    extra: Callable[[Change], dict[str, object]],
+) -> bool | None:
+    """The usual answer: the payment as `sending` was written moves to `pushed`, and the
+    same statement tells whether a callback overtook it (one round trip when none did).
+
+    Returns whether one waits as `unmatched`; None when this path does not apply (SQLite,
+    a payment changed since, a change that writes more than the payment): the caller then
+    takes the general one.
+    """
+    if not payments.writes_in_one_statement(c.engine):
+        return None
+    change = decide(sending.to_domain(), fact)
+    if change is None or not only_the_payment(change):
+        return None
+    with autocommit(c.engine).connect() as conn:
+        try:
+            _, waits = payments.apply_seeing_unmatched(conn, sending, change, **extra(change))
+        except Conflict:
+            return None  # moved since: decided again on the row by the general path
+    return waits
 
 
 def _reopen_early_callbacks(conn: sa.Connection, checkout_id: str) -> list[int]:
@@ -236,6 +279,9 @@ def _reopen_early_callbacks(conn: sa.Connection, checkout_id: str) -> list[int]:
 
 
 def _rematch_early_callbacks(c: Container, checkout_id: str) -> None:
+    with c.reads.connect() as conn:
+        if not inbox.has_unmatched(conn, checkout_id):
+            return  # the usual case: one look, no transaction
     with c.engine.begin() as conn:
         job_ids = _reopen_early_callbacks(conn, checkout_id)
     if job_ids:

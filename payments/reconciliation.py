@@ -27,12 +27,13 @@ from domain.payment import (
 )
 from payments.container import Container
 from payments.jobs import PROCESS_C2B, PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
-from payments.relay import relay
+from payments.relay import relay, relay_committed
 from payments.transitions import transition
 from store import c2b, exchanges, outbox, payments
 from store import reconciliation as due
 from store.db import utcnow
 from store.exchanges import StoreRecorder
+from store.outbox import Job
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +148,20 @@ def tick(c: Container, now: datetime | None = None) -> TickReport:
     report = TickReport()
     report.pushes_recovered = _recover_sending(c, now)
     report.expired = _expire(c, now)
-    with c.engine.begin() as conn:
-        report.queries = _queue_due_queries(c, conn, now)
-        report.callbacks_requeued = _requeue_stale_callbacks(conn, now)
-        report.callbacks_requeued += _rematch_unmatched_callbacks(conn)
-        report.callbacks_requeued += _requeue_stale_c2b(conn, now)
-        report.pushes_requeued = _requeue_stale_pushes(conn, now)
+    # Jobs left unsent earlier (a broker refusal, a writer that died after its commit) go
+    # first; this pass's own jobs are published right after their commit, below.
     report.relayed = relay(c, limit=BATCH * 3)
+    with c.engine.begin() as conn:
+        queries = _queue_due_queries(c, conn, now)
+        callbacks = _requeue_stale_callbacks(conn, now)
+        callbacks += _rematch_unmatched_callbacks(conn)
+        callbacks += _requeue_stale_c2b(conn, now)
+        pushes = _requeue_stale_pushes(conn, now)
+    report.queries, report.callbacks_requeued = len(queries), len(callbacks)
+    report.pushes_requeued = len(pushes)
+    # Published after the commit, never inside it: a batch in one round trip, marked sent
+    # off this pass's path (a refused batch stays unsent, for the next pass's relay).
+    relay_committed(c, queries + callbacks + pushes)
     return report
 
 
@@ -168,11 +176,11 @@ def _recover_sending(c: Container, now: datetime) -> int:
     """
     stale = now - timedelta(seconds=SENDING_STALE_S)
     deadline = now - timedelta(seconds=c.settings.payment_expiry_s)
-    with c.engine.connect() as conn:
+    with c.reads.connect() as conn:
         ids = due.stuck_sending(conn, stale, deadline, BATCH)
     recovered = 0
     for payment_id in ids:
-        with c.engine.connect() as conn:
+        with c.reads.connect() as conn:
             answer = stored_push_answer(conn, payment_id)
         if answer is None:
             fact: PushAccepted | PushOutcomeUnknown = PushOutcomeUnknown(
@@ -191,7 +199,7 @@ def _recover_sending(c: Container, now: datetime) -> int:
 
 def _expire(c: Container, now: datetime) -> int:
     deadline = now - timedelta(seconds=c.settings.payment_expiry_s)
-    with c.engine.connect() as conn:
+    with c.reads.connect() as conn:
         ids = due.pending_created_before(conn, deadline, BATCH)
     expired = 0
     for payment_id in ids:
@@ -201,7 +209,7 @@ def _expire(c: Container, now: datetime) -> int:
     return expired
 
 
-def _queue_due_queries(c: Container, conn: sa.Connection, now: datetime) -> int:
+def _queue_due_queries(c: Container, conn: sa.Connection, now: datetime) -> list[Job]:
     expiry = timedelta(seconds=c.settings.payment_expiry_s)
     # One UPDATE per (attempts, late) pair and one outbox INSERT, not two statements per
     # payment: a pass with hundreds in flight stays a handful of round trips.
@@ -217,40 +225,34 @@ def _queue_due_queries(c: Container, conn: sa.Connection, now: datetime) -> int:
         gap = query_gap(attempts + 1, c.settings.reconcile_after_s, late=late)
         due.schedule_queries(conn, ids, now + gap, attempts + 1)
     queued = [[payment_id] for ids in queries.values() for payment_id in ids]
-    outbox.add_many(conn, *QUERY_PAYMENT, queued)
-    return len(queued)
+    return outbox.add_many(conn, *QUERY_PAYMENT, queued)
 
 
-def _requeue_stale_callbacks(conn: sa.Connection, now: datetime) -> int:
+def _requeue_stale_callbacks(conn: sa.Connection, now: datetime) -> list[Job]:
     ids = due.lock_stale_callbacks(conn, now - timedelta(seconds=INBOX_STALE_S), BATCH)
     for inbox_id in ids:
         due.mark_callback_seen(conn, inbox_id, now)
-        outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
-    return len(ids)
+    return [outbox.add_job(conn, *PROCESS_CALLBACK, inbox_id) for inbox_id in ids]
 
 
-def _requeue_stale_c2b(conn: sa.Connection, now: datetime) -> int:
+def _requeue_stale_c2b(conn: sa.Connection, now: datetime) -> list[Job]:
     # PayBill confirmations whose matching job was lost (a broker blip after the commit).
     ids = c2b.stale(conn, now - timedelta(seconds=INBOX_STALE_S), BATCH)
-    for record_id in ids:
-        outbox.add(conn, *PROCESS_C2B, record_id)
-    return len(ids)
+    return [outbox.add_job(conn, *PROCESS_C2B, record_id) for record_id in ids]
 
 
-def _rematch_unmatched_callbacks(conn: sa.Connection) -> int:
+def _rematch_unmatched_callbacks(conn: sa.Connection) -> list[Job]:
     # Callbacks that named a CheckoutRequestID nobody knew yet; the push's answer (or a
     # query) may have brought it since. Usually the push path re-matches them at once.
     ids = due.lock_matchable_callbacks(conn, BATCH)
     for inbox_id in ids:
         due.reopen_callback(conn, inbox_id)
-        outbox.add(conn, *PROCESS_CALLBACK, inbox_id)
-    return len(ids)
+    return [outbox.add_job(conn, *PROCESS_CALLBACK, inbox_id) for inbox_id in ids]
 
 
-def _requeue_stale_pushes(conn: sa.Connection, now: datetime) -> int:
+def _requeue_stale_pushes(conn: sa.Connection, now: datetime) -> list[Job]:
     ids = due.lock_stale_created(conn, now - timedelta(seconds=CREATED_STALE_S), BATCH)
     for payment_id in ids:
         # Sending twice is harmless: the push job starts with a compare-and-set.
         due.mark_payment_seen(conn, payment_id, now)
-        outbox.add(conn, *SEND_PUSH, payment_id)
-    return len(ids)
+    return [outbox.add_job(conn, *SEND_PUSH, payment_id) for payment_id in ids]

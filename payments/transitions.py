@@ -18,6 +18,7 @@ from domain.payment import Change, Fact, decide
 from payments import shop_webhooks
 from plumbing.settings import Settings
 from store import c2b, orders, payments
+from store.db import autocommit
 from store.payments import COMPLETION_EVENTS, Conflict, PaymentRecord
 
 #: How often we re-decide when another transaction changed the payment first.
@@ -57,9 +58,13 @@ def transition(
     payment_id: str,
     fact: Fact,
     extra: Callable[[Change], dict[str, object]] | None = None,
+    *,
+    known: PaymentRecord | None = None,
 ) -> Change | None:
-    """Apply `fact` to payment `payment_id` in its own transaction; None if nothing changed."""
-    applied = transition_record(engine, settings, payment_id, fact, extra)
+    """Apply `fact` to payment `payment_id` in its own transaction; None if nothing changed.
+
+    `known`: see `transition_record`."""
+    applied = transition_record(engine, settings, payment_id, fact, extra, known=known)
     return applied[1] if applied else None
 
 
@@ -70,26 +75,63 @@ def transition_record(
     fact: Fact,
     extra: Callable[[Change], dict[str, object]] | None = None,
     *,
-    also: Callable[[sa.Connection], None] | None = None,
+    known: PaymentRecord | None = None,
 ) -> tuple[PaymentRecord, Change] | None:
     """`transition`, also giving the payment as written (no second read for the caller).
 
-    `also` runs in the same transaction after the write, only when the payment changed.
+    `known` is the payment as this caller last wrote it: it is decided on without reading
+    the row again; the compare-and-set finds out if it is stale (another transaction moved
+    the payment since), and the payment is then read afresh.
+
+    A change that writes only the payment and its event row (no order, no shop event, no
+    PayBill twin), where the database writes both in one statement, costs no transaction:
+    that statement is atomic, and the compare-and-set guards the read before it.
     """
+    fresh = [known] if known is not None and known.id == payment_id else []
+
+    def decided(conn: sa.Connection) -> tuple[PaymentRecord, Change] | None:
+        if fresh:
+            record = fresh.pop()
+            change = decide(record.to_domain(), fact)
+            if change is not None:
+                return record, change
+        found = payments.get(conn, payment_id)
+        change = decide(found.to_domain(), fact) if found is not None else None
+        return (found, change) if found is not None and change is not None else None
 
     def attempt(conn: sa.Connection) -> tuple[PaymentRecord, Change] | None:
-        record = payments.get(conn, payment_id)
-        if record is None:
+        found = decided(conn)
+        if found is None:
             return None
-        change = decide(record.to_domain(), fact)
-        if change is None:
-            return None
-        updated = _write(conn, settings, record, change, extra(change) if extra else {})
-        if also is not None:
-            also(conn)
-        return updated, change
+        record, change = found
+        return _write(conn, settings, record, change, extra(change) if extra else {}), change
 
+    if payments.writes_in_one_statement(engine):
+        with autocommit(engine).connect() as conn:
+            found = decided(conn)
+            if found is None:
+                return None
+            record, change = found
+            if not only_the_payment(change):
+                fresh.append(record)  # written in a transaction, below
+            else:
+                try:
+                    updated = payments.apply(
+                        conn, record, change, **(extra(change) if extra else {})
+                    )
+                except Conflict:
+                    pass  # decided on a stale copy: decide again on the row, below
+                else:
+                    return updated, change
     return in_races(engine, attempt, payment_id)
+
+
+def only_the_payment(change: Change) -> bool:
+    """True when `_write` writes nothing but the payment and its event for `change`: no
+    completion (order, PayBill twin) and no move into a status the shop hears about."""
+    status = change.after.status
+    tells_shop = status in shop_webhooks.PAYMENT_EVENTS and change.before.status is not status
+    return change.event.kind not in COMPLETION_EVENTS and not tells_shop
 
 
 def _write(

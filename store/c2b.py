@@ -177,10 +177,15 @@ def settle(
         raise Conflict(record.id)
 
 
+#: `counted`'s look-up, built once: every STK payment that completes runs it.
+_COUNTED = sa.select(c2b_payments).where(
+    c2b_payments.c.trans_id == sa.bindparam("trans_id"), c2b_payments.c.state.in_(COUNTED)
+)
+
+
 def counted(conn: sa.Connection, trans_id: str) -> C2bRecord | None:
     """The confirmation already counted for receipt `trans_id`, if any."""
-    t = c2b_payments
-    row = conn.execute(sa.select(t).where(t.c.trans_id == trans_id, t.c.state.in_(COUNTED))).first()
+    row = conn.execute(_COUNTED, {"trans_id": trans_id}).first()
     return C2bRecord.from_row(row) if row else None
 
 

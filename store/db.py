@@ -6,12 +6,14 @@ import logging
 import select
 import sqlite3
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+#: Connections a process keeps to PostgreSQL, at most. All are kept once opened: the pool
+#: closes an overflow connection as soon as it is returned, so a busy process would open and
+#: close connections (a backend start each) many times a second.
+POOL_SIZE = 15
+
+
+def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
     """An engine for `url`; SQLite gets WAL and a busy timeout so threads can share it."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(
@@ -48,7 +56,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         url,
         pool_pre_ping=not libpq_check,  # another driver: SQLAlchemy's own ping
         pool_size=pool_size,
-        max_overflow=pool_size * 2,
+        max_overflow=0,
     )
     if libpq_check:
         event.listen(engine, "checkout", _check_on_checkout)
@@ -79,10 +87,21 @@ def _check_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None
 
 def autocommit(engine: Engine) -> Engine:
     """`engine` for single statements (reads, a lone UPDATE): no BEGIN and no ROLLBACK
-    round trips around them. SQLite keeps its transactions (see `_sqlite_begin_immediate`)."""
+    round trips around them. SQLite keeps its transactions (see `_sqlite_begin_immediate`).
+
+    Made once per engine and kept: making one copies the engine's options and event
+    listeners, which costs more CPU than a statement.
+    """
     if engine.dialect.name == "sqlite":
         return engine
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    made = _AUTOCOMMIT.get(engine)
+    if made is None:
+        made = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return made
+
+
+#: Each engine's autocommit copy; an engine disposed of and dropped takes its copy along.
+_AUTOCOMMIT: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -157,3 +176,18 @@ def ping(conn: sa.Connection) -> bool:
 def try_advisory_lock(conn: sa.Connection, key: int) -> bool:
     """PostgreSQL's session advisory lock `key`, held by `conn`'s session if it was free."""
     return bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar())
+
+
+def among(
+    conn: sa.Connection, column: sa.ColumnElement[T], values: Sequence[T]
+) -> sa.ColumnElement[bool]:
+    """`column IN values`, as one array parameter on PostgreSQL.
+
+    An IN list of N values is N parameters: a statement text of its own per N, which the
+    driver parses again and the server plans again. `= ANY(array)` is one text, whatever
+    N. SQLite has no arrays: it keeps the IN list.
+    """
+    if conn.dialect.name == "postgresql":
+        array = postgresql.ARRAY(column.type)
+        return column == sa.any_(sa.bindparam(None, list(values), type_=array))
+    return column.in_(values)

@@ -1,4 +1,5 @@
-"""Counting Dramatiq deliveries in the database, to stop a job that keeps killing its worker."""
+"""Dramatiq deliveries in the database: the record of each dead-lettered message, and the
+counts of starts and finishes where no Redis counts them (`workers.poison`)."""
 
 from __future__ import annotations
 
@@ -36,12 +37,44 @@ def finished(conn: sa.Connection, message_id: str, error: str | None) -> None:
     )
 
 
-def dead_lettered(conn: sa.Connection, message_id: str, reason: str) -> None:
-    conn.execute(
-        job_deliveries.update()
-        .where(job_deliveries.c.message_id == message_id)
-        .values(dead_lettered_at=utcnow(), last_error=reason[:500])
+def dead_lettered(
+    conn: sa.Connection,
+    message_id: str,
+    reason: str,
+    *,
+    queue: str | None = None,
+    actor: str | None = None,
+    args: list[Any] | None = None,
+    started: int = 0,
+) -> None:
+    """Record that `message_id` was dead-lettered, and why.
+
+    With its `queue` and `actor`, the row is written even when its starts were counted
+    elsewhere (Redis), holding at least `started` starts; without them, only the row
+    `started()` wrote is marked.
+    """
+    t, now = job_deliveries, utcnow()
+    if queue is None or actor is None:
+        conn.execute(
+            t.update()
+            .where(t.c.message_id == message_id)
+            .values(dead_lettered_at=now, last_error=reason[:500])
+        )
+        return
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(t).values(
+        message_id=message_id, queue=queue, actor=actor, args=args or [], started=started,
+        first_started_at=now, last_started_at=now, dead_lettered_at=now,
+        last_error=reason[:500],
+    )  # fmt: skip
+    more = sa.case(
+        (t.c.started < insert.excluded.started, insert.excluded.started), else_=t.c.started
     )
+    updates = {
+        "started": more, "last_started_at": now, "dead_lettered_at": now,
+        "last_error": reason[:500],
+    }  # fmt: skip
+    conn.execute(insert.on_conflict_do_update(index_elements=[t.c.message_id], set_=updates))
 
 
 def reset(conn: sa.Connection, message_id: str) -> None:

@@ -7,11 +7,15 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
-from store import raw
-from store.db import utcnow
+from plumbing import correlation
+from store import outbox, raw
+from store.db import autocommit, utcnow
+from store.outbox import Job
 from store.sealed import checkout_index
-from store.tables import callback_inbox
+from store.tables import callback_inbox, payments
+from store.tables import outbox as outbox_table
 
 #: Inbox states. `received` waits for a worker; the others are where processing ended.
 #: `untrusted`: readable, but not on its payment's own URL, so only an STK query may act.
@@ -51,23 +55,160 @@ def add(
     payment_id: str | None = None,
 ) -> int:
     """Store one raw callback; returns its inbox id. Strangers' values are made storable."""
-    kept = {raw.text(k, 64): raw.text(v, HEADER_WIDTH) for k, v in headers.items()}
+    values = _row(body, source_ip, path_token, headers, checkout_request_id)
     result = conn.execute(
         callback_inbox.insert()
         .values(
-            received_at=utcnow(), source_ip=source_ip and raw.text(source_ip, 64),
-            path_token=path_token and raw.text(path_token, TOKEN_WIDTH), headers=kept,
-            body=raw.seal_personal(body), checkout_request_id=checkout_request_id,
-            checkout_index=checkout_request_id and checkout_index(checkout_request_id), state=state,
-            reason=reason and raw.reason(reason, REASON_WIDTH), payment_id=payment_id,
+            **values, state=state, reason=reason and raw.reason(reason, REASON_WIDTH),
+            payment_id=payment_id,
         )
         .returning(callback_inbox.c.id)
     )  # fmt: skip
     return int(result.scalar_one())
 
 
+def _row(
+    body: str,
+    source_ip: str | None,
+    path_token: str | None,
+    headers: dict[str, str],
+    checkout_request_id: str | None,
+) -> dict[str, object]:
+    """The columns every stored callback has, made storable (`add`, `add_on_own_url`)."""
+    kept = {raw.text(k, 64): raw.text(v, HEADER_WIDTH) for k, v in headers.items()}
+    return {
+        "received_at": utcnow(), "source_ip": source_ip and raw.text(source_ip, 64),
+        "path_token": path_token and raw.text(path_token, TOKEN_WIDTH), "headers": kept,
+        "body": raw.seal_personal(body), "checkout_request_id": checkout_request_id,
+        "checkout_index": checkout_request_id and checkout_index(checkout_request_id),
+    }  # fmt: skip
+
+
+# --- A callback on its payment's own URL: stored and queued in one statement -----------------
+#
+# The webhook's common case: a callback on a payment's token URL that names that payment's
+# CheckoutRequestID (or names none any payment has, when the push's answer is not stored
+# yet). `add_on_own_url` stores it as `received` and queues its job only when that holds,
+# in one transaction; otherwise it writes nothing and the caller screens it the long way.
+# PostgreSQL runs it as one statement (the owner check, the inbox INSERT and the outbox
+# INSERT as one data-modifying WITH), committed when it returns; SQLite runs the same inbox
+# INSERT and then the outbox's own insert, in one transaction.
+
+_other = payments.alias("other")
+#: The payment whose token is `:token`, if the CheckoutRequestID (`:checkout_index`) is its
+#: own, or one no payment has while it has none: the door's owner check, in SQL.
+_OWNED = sa.exists().where(
+    payments.c.callback_token == sa.bindparam("token", type_=payments.c.callback_token.type),
+    sa.or_(
+        payments.c.checkout_index == sa.bindparam("checkout_index"),
+        sa.and_(
+            payments.c.checkout_request_id.is_(None),
+            ~sa.exists().where(_other.c.checkout_index == sa.bindparam("checkout_index")),
+        ),
+    ),
+)
+_ROW_COLUMNS = (
+    "received_at", "source_ip", "path_token", "headers", "body", "checkout_request_id",
+    "checkout_index",
+)  # fmt: skip
+
+
+def _bound(column: sa.Column[Any], key: str | None = None) -> sa.BindParameter[Any]:
+    """A parameter of `column`'s type (so a sealed value is sealed, a time made UTC)."""
+    return sa.bindparam(key or column.name, type_=column.type)
+
+
+#: INSERT ... SELECT the bound row WHERE the owner check holds, RETURNING its id.
+_INSERT_OWNED = (
+    callback_inbox.insert()
+    .from_select(
+        [*_ROW_COLUMNS, "state"],
+        sa.select(
+            *(_bound(callback_inbox.c[name]) for name in _ROW_COLUMNS),
+            sa.literal(RECEIVED, callback_inbox.c.state.type),
+        ).where(_OWNED),
+    )
+    .returning(callback_inbox.c.id)
+)
+
+
+def _insert_owned_and_queue() -> sa.Select[int, int]:
+    """PostgreSQL: `_INSERT_OWNED`, then the outbox row for its id, in one statement."""
+    stored = _INSERT_OWNED.cte("stored")
+    o = outbox_table
+    queued = (
+        o.insert()
+        .from_select(
+            ["queue", "actor", "args", "created_at", "correlation_id"],
+            sa.select(
+                _bound(o.c.queue, "job_queue"), _bound(o.c.actor, "job_actor"),
+                sa.func.jsonb_build_array(stored.c.id), _bound(o.c.created_at, "job_created_at"),
+                _bound(o.c.correlation_id, "job_correlation_id"),
+            ),
+        )
+        .returning(o.c.id)
+        .cte("queued")
+    )  # fmt: skip
+    return sa.select(stored.c.id, queued.c.id).select_from(stored.join(queued, sa.true()))
+
+
+_STORE_AND_QUEUE = _insert_owned_and_queue()
+
+
+def add_on_own_url(
+    engine: Engine,
+    *,
+    body: str,
+    source_ip: str | None,
+    token: str,
+    headers: dict[str, str],
+    checkout_request_id: str,
+    job: tuple[str, str],
+) -> tuple[int, Job] | None:
+    """Store a callback on its payment's own URL as `received` and queue `job(inbox id)`.
+
+    Only when `token` is the callback token of the payment `checkout_request_id` belongs to,
+    or of a payment with no CheckoutRequestID yet when no payment has this one. Committed
+    when this returns (inbox id, job); None when the check fails, and nothing is written.
+    """
+    values = _row(body, source_ip, token, headers, checkout_request_id)
+    params = {**values, "token": token}
+    queue, actor = job
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as conn:
+            inbox_id = conn.execute(_INSERT_OWNED, params).scalar()
+            if inbox_id is None:
+                return None
+            return int(inbox_id), outbox.add_job(conn, queue, actor, int(inbox_id))
+    correlation_id = correlation.current()
+    params.update(
+        job_queue=queue, job_actor=actor, job_created_at=values["received_at"],
+        job_correlation_id=correlation_id,
+    )  # fmt: skip
+    with autocommit(engine).connect() as conn:
+        row = conn.execute(_STORE_AND_QUEUE, params).first()
+    if row is None:
+        return None
+    inbox_id, job_id = int(row[0]), int(row[1])
+    return inbox_id, Job(job_id, queue, actor, [inbox_id], correlation_id)
+
+
+#: The statements a worker runs per callback, built once.
+_GET = sa.select(callback_inbox).where(callback_inbox.c.id == sa.bindparam("inbox_id"))
+_FINISH = (
+    callback_inbox.update()
+    .where(callback_inbox.c.id == sa.bindparam("inbox_id"))
+    .values(
+        state=sa.bindparam("f_state"), reason=sa.bindparam("f_reason"),
+        payment_id=sa.bindparam("f_payment_id", type_=callback_inbox.c.payment_id.type),
+        processed_at=sa.bindparam("f_at", type_=callback_inbox.c.processed_at.type),
+        attempts=callback_inbox.c.attempts + 1,
+    )
+)  # fmt: skip
+
+
 def get(conn: sa.Connection, inbox_id: int) -> InboxRow | None:
-    row = conn.execute(sa.select(callback_inbox).where(callback_inbox.c.id == inbox_id)).first()
+    row = conn.execute(_GET, {"inbox_id": inbox_id}).first()
     if row is None:
         return None
     m: Any = row._mapping
@@ -83,15 +224,11 @@ def finish(
     conn: sa.Connection, inbox_id: int, state: str, *, reason: str | None, payment_id: str | None
 ) -> None:
     """Record where processing of a callback ended."""
-    conn.execute(
-        callback_inbox.update()
-        .where(callback_inbox.c.id == inbox_id)
-        .values(
-            state=state, reason=reason and raw.reason(reason, REASON_WIDTH),
-            payment_id=payment_id, processed_at=utcnow(),
-            attempts=callback_inbox.c.attempts + 1,
-        )
-    )  # fmt: skip
+    conn.execute(_FINISH, {
+        "inbox_id": inbox_id, "f_state": state,
+        "f_reason": reason and raw.reason(reason, REASON_WIDTH), "f_payment_id": payment_id,
+        "f_at": utcnow(),
+    })  # fmt: skip
 
 
 def distrusted_since(conn: sa.Connection, payment_id: str, since: datetime) -> bool:
@@ -107,6 +244,22 @@ def distrusted_since(conn: sa.Connection, payment_id: str, since: datetime) -> b
         .limit(1)
     )
     return conn.execute(query).first() is not None
+
+
+_HAS_UNMATCHED = (
+    sa.select(callback_inbox.c.id)
+    .where(
+        callback_inbox.c.checkout_index == sa.bindparam("index"),
+        callback_inbox.c.state == UNMATCHED,
+    )
+    .limit(1)
+)
+
+
+def has_unmatched(conn: sa.Connection, checkout_request_id: str) -> bool:
+    """True when a callback naming `checkout_request_id` waits as `unmatched`."""
+    found = conn.execute(_HAS_UNMATCHED, {"index": checkout_index(checkout_request_id)})
+    return found.first() is not None
 
 
 def reopen_unmatched(conn: sa.Connection, checkout_request_id: str) -> list[int]:

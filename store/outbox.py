@@ -7,15 +7,26 @@ correlation id of the request or job that wrote it, for the message to carry on.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from plumbing import correlation
 from store.db import utcnow
 from store.tables import outbox
+
+log = logging.getLogger(__name__)
+
+#: How long published jobs wait to be marked sent together, in one UPDATE.
+MARK_EVERY_S = 0.05
+#: A marker thread with nothing to mark for this long ends (a process that rarely publishes
+#: keeps no thread waiting).
+IDLE_EXIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -51,17 +62,23 @@ def add_job(conn: sa.Connection, queue: str, actor: str, *args: str | int) -> Jo
 
 def add_many(
     conn: sa.Connection, queue: str, actor: str, args: Sequence[Sequence[str | int]]
-) -> None:
-    """`add` for many jobs of one actor, in one statement: `actor(*a)` for each `a` in `args`."""
+) -> list[Job]:
+    """`add_job` for many jobs of one actor, in one statement: `actor(*a)` for each `a` in
+    `args`; the jobs in the order of `args`, for their writer to publish once it commits."""
     if not args:
-        return
+        return []
     now, correlation_id = utcnow(), correlation.current()
-    # executemany: one cached statement SQLAlchemy batches, whatever the number of jobs.
-    conn.execute(outbox.insert(), [
-        {"queue": queue, "actor": actor, "args": list(a), "created_at": now,
-         "correlation_id": correlation_id}
-        for a in args
-    ])  # fmt: skip
+    # executemany with RETURNING: SQLAlchemy sends one multi-row INSERT per batch and gives
+    # the ids back in the parameters' order.
+    rows = conn.execute(
+        outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True),
+        [{"queue": queue, "actor": actor, "args": list(a), "created_at": now,
+          "correlation_id": correlation_id} for a in args],
+    )  # fmt: skip
+    return [
+        Job(job_id, queue, actor, list(a), correlation_id)
+        for job_id, a in zip(rows.scalars(), args, strict=True)
+    ]
 
 
 def claim(conn: sa.Connection, *, ids: list[int] | None = None, limit: int = 100) -> list[Job]:
@@ -76,3 +93,75 @@ def claim(conn: sa.Connection, *, ids: list[int] | None = None, limit: int = 100
 def mark_sent(conn: sa.Connection, job_ids: list[int]) -> None:
     if job_ids:
         conn.execute(outbox.update().where(outbox.c.id.in_(job_ids)).values(sent_at=utcnow()))
+
+
+class SentMarker:
+    """Marks published jobs sent, many in one UPDATE, from a thread of its own.
+
+    A writer that publishes its own jobs right after commit hands their ids here instead of
+    marking them itself: the request does not wait, and a busy process marks a batch per
+    statement. Until marked, the scheduler's relay may publish one of them again, which
+    every job tolerates; a crash before marking leaves just that. On SQLite (one process,
+    one writer at a time) the ids are marked at once.
+    """
+
+    def __init__(self, engine: Engine, every_s: float = MARK_EVERY_S) -> None:
+        self._engine = engine
+        self._every_s = every_s
+        self._deferred = engine.dialect.name != "sqlite"
+        self._pending: list[int] = []
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # one UPDATE at a time, in id order
+        self._due = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, job_ids: list[int]) -> None:
+        """Mark `job_ids` sent soon (at once on SQLite)."""
+        if not job_ids:
+            return
+        if not self._deferred:
+            with self._engine.begin() as conn:
+                mark_sent(conn, job_ids)
+            return
+        with self._lock:
+            self._pending += job_ids
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="outbox-sent-marker", daemon=True
+                )
+                self._thread.start()
+        self._due.set()
+
+    def flush(self) -> None:
+        """Mark every id handed over so far; a failure leaves them for the relay."""
+        with self._flushing:
+            with self._lock:
+                job_ids, self._pending = self._pending, []
+            if not job_ids:
+                return
+            try:
+                with self._engine.begin() as conn:
+                    mark_sent(conn, job_ids)
+            except sa.exc.SQLAlchemyError as exc:
+                log.warning("%d published jobs not marked sent (%s); the relay may send them "
+                            "again", len(job_ids), exc)  # fmt: skip
+
+    def close(self) -> None:
+        """Stop the thread and mark what is left (at shutdown)."""
+        self._stop.set()
+        self._due.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._due.wait(IDLE_EXIT_S):
+                with self._lock:
+                    if not self._pending:  # idle: the next `add` starts a thread again
+                        self._thread = None
+                        return
+            self._stop.wait(self._every_s)  # gather a batch (returns at once when stopping)
+            self._due.clear()
+            self.flush()

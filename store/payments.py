@@ -11,10 +11,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.payment import FINAL, Change, Payment, Status
+from plumbing import correlation
 from store import history
 from store.db import is_unique_violation, utcnow
+from store.inbox import UNMATCHED
+from store.outbox import Job
 from store.sealed import checkout_index, phone_index
-from store.tables import IN_FLIGHT, idempotency_keys, payment_events, payments
+from store.tables import (
+    IN_FLIGHT,
+    callback_inbox,
+    idempotency_keys,
+    outbox,
+    payment_events,
+    payments,
+)
 
 #: `payment_events.data["analytics"]` of the `created` event.
 ANALYTICS_INITIATED = "payment_initiated"
@@ -90,7 +100,7 @@ class PaymentRecord:
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> PaymentRecord:
         m = row._mapping
-        return cls(**{f.name: m[f.name] for f in fields(cls)})
+        return cls(*[m[name] for name in _FIELDS])
 
     def to_domain(self) -> Payment:
         return Payment(
@@ -110,39 +120,148 @@ class PaymentRecord:
         )
 
 
+def _bound(table: sa.Table, names: tuple[str, ...], prefix: str) -> dict[str, Any]:
+    # Named apart from the columns: SQLAlchemy keeps a column's own name for its VALUES.
+    return {name: sa.bindparam(prefix + name, type_=table.c[name].type) for name in names}
+
+
+#: A new payment's rows as pre-built statements, bound by name: the payment, its
+#: `created` event, its Idempotency-Key (if any) and the outbox job that pushes it. They
+#: share the payment's id and time, so PostgreSQL runs them as one statement (`create`).
+_PAYMENT_VALUES = _bound(payments, (
+    "id", "amount", "phone_number", "phone_index", "product_id", "product_name",
+    "customer_name", "customer_email", "order_id", "status", "callback_token", "created_at",
+), "p_")  # fmt: skip
+_PAYMENT = (
+    payments.insert()
+    .values({**_PAYMENT_VALUES, "updated_at": _PAYMENT_VALUES["created_at"]})
+    .returning(*payments.c)
+)
+_SHARED = {"payment_id": _PAYMENT_VALUES["id"], "created_at": _PAYMENT_VALUES["created_at"]}
+_EVENT = payment_events.insert().values({
+    **_bound(payment_events, ("kind", "from_status", "to_status", "data"), "e_"), **_SHARED,
+})  # fmt: skip
+_KEY = idempotency_keys.insert().values({
+    **_bound(idempotency_keys, ("key", "fingerprint"), "k_"), **_SHARED,
+})  # fmt: skip
+_JOB = (
+    outbox.insert()
+    .values({
+        **_bound(outbox, ("queue", "actor", "args", "correlation_id"), "j_"),
+        "created_at": _PAYMENT_VALUES["created_at"],
+    })
+    .returning(outbox.c.id.label("job_id"))
+)  # fmt: skip
+
+
+def _one_statement(with_key: bool) -> sa.Select[Any]:
+    """The four inserts as data-modifying CTEs of one statement (PostgreSQL).
+
+    PostgreSQL checks foreign keys at the end of a statement, so the event, key and job rows
+    may name the payment a sibling CTE inserts; one statement in autocommit is atomic.
+    """
+    payment, job = _PAYMENT.cte("new_payment"), _JOB.cte("new_job")
+    one_row_each = payment.join(job, sa.true())
+    query = sa.select(payment, job.c.job_id).select_from(one_row_each)
+    query = query.add_cte(_EVENT.cte("new_event"))
+    return query.add_cte(_KEY.cte("new_key")) if with_key else query
+
+
+_CREATE = {True: _one_statement(True), False: _one_statement(False)}
+
+
+def create(
+    conn: sa.Connection,
+    new: NewPayment,
+    job: tuple[str, str],
+    key: tuple[str, str] | None = None,
+) -> tuple[PaymentRecord, Job]:
+    """Insert a `created` payment, its first event, its Idempotency-Key `key` (key,
+    fingerprint) if any, and the outbox job `job` (queue, actor) with the payment's id.
+
+    On PostgreSQL this is one statement, atomic by itself (in autocommit too); elsewhere
+    the same statements run one by one, so call it inside a transaction.
+
+    Raises:
+        PhoneBusy: the phone has a payment in flight.
+        OrderBusy: the order has a payment in flight.
+        sa.exc.IntegrityError: another unique violation (the Idempotency-Key is taken).
+    """
+    now, payment_id, correlation_id = utcnow(), str(uuid.uuid4()), correlation.current()
+    params: dict[str, Any] = {
+        **{f"p_{name}": value for name, value in new.__dict__.items()},
+        "p_phone_index": phone_index(new.phone_number),
+        "p_id": payment_id,
+        "p_status": Status.CREATED.value,
+        "p_callback_token": secrets.token_urlsafe(24),
+        "p_created_at": now,
+        **{f"e_{name}": value for name, value in _created_event(new, payment_id, now).items()},
+        "j_queue": job[0], "j_actor": job[1], "j_args": [payment_id],
+        "j_correlation_id": correlation_id,
+    }  # fmt: skip
+    if key is not None:
+        params["k_key"], params["k_fingerprint"] = key
+    try:
+        if conn.dialect.name == "postgresql":
+            row = conn.execute(_CREATE[key is not None], params).one()
+            job_id = row.job_id
+        else:
+            row = conn.execute(_PAYMENT, params).one()
+            conn.execute(_EVENT, params)
+            if key is not None:
+                conn.execute(_KEY, params)
+            job_id = conn.execute(_JOB, params).scalar_one()
+    except sa.exc.IntegrityError as exc:
+        _raise_busy(exc)
+        raise
+    record = PaymentRecord.from_row(row)
+    return record, Job(int(job_id), job[0], job[1], [payment_id], correlation_id)
+
+
+#: PaymentRecord's fields in order, and the columns a look-up reads for them.
+_FIELDS = tuple(f.name for f in fields(PaymentRecord))
+_RECORD = sa.select(*(payments.c[name] for name in _FIELDS))
+#: A look-up by each unique key, built once: a read neither builds nor keys a statement.
+_BY = {
+    key: _RECORD.where(payments.c[key] == sa.bindparam("key"))
+    for key in ("id", "checkout_index", "callback_token", "mpesa_receipt_number")
+}
+
+
 def insert(conn: sa.Connection, new: NewPayment) -> PaymentRecord:
     """Insert a `created` payment and its first event; `PhoneBusy` if the phone is in flight."""
-    now = utcnow()
-    payment_id = str(uuid.uuid4())
-    values = {
-        **new.__dict__,
-        "phone_index": phone_index(new.phone_number),
-        "id": payment_id,
-        "status": Status.CREATED.value,
-        "callback_token": secrets.token_urlsafe(24),
-        "created_at": now,
-        "updated_at": now,
+    now, payment_id = utcnow(), str(uuid.uuid4())
+    params: dict[str, Any] = {
+        **{f"p_{name}": value for name, value in new.__dict__.items()},
+        "p_phone_index": phone_index(new.phone_number),
+        "p_id": payment_id,
+        "p_status": Status.CREATED.value,
+        "p_callback_token": secrets.token_urlsafe(24),
+        "p_created_at": now,
+        **{f"e_{name}": value for name, value in _created_event(new, payment_id, now).items()},
     }
     try:
-        row = conn.execute(payments.insert().values(**values).returning(payments)).one()
+        row = conn.execute(_PAYMENT, params).one()
     except sa.exc.IntegrityError as exc:
-        if is_unique_violation(exc, "uq_payments_phone_in_flight"):
-            # The transaction is spoilt now; the caller looks the other payment up.
-            raise PhoneBusy("") from exc
-        if is_unique_violation(exc, "uq_payments_order_in_flight"):
-            raise OrderBusy("") from exc
+        _raise_busy(exc)  # the transaction is spoilt now; the caller looks the other up
         raise
-    history.append(
-        conn,
-        payment_events.c.payment_id,
-        payment_id,
-        "created",
-        None,
-        Status.CREATED.value,
-        _initiated(new),
-        now,
-    )
+    conn.execute(_EVENT, params)
     return PaymentRecord.from_row(row)
+
+
+def _raise_busy(exc: sa.exc.IntegrityError) -> None:
+    if is_unique_violation(exc, "uq_payments_phone_in_flight"):
+        raise PhoneBusy("") from exc
+    if is_unique_violation(exc, "uq_payments_order_in_flight"):
+        raise OrderBusy("") from exc
+
+
+def _created_event(new: NewPayment, payment_id: str, at: datetime) -> dict[str, object]:
+    values = history.row(
+        payment_events.c.payment_id, payment_id, "created", None, Status.CREATED.value,
+        _initiated(new), at,
+    )  # fmt: skip
+    return {k: v for k, v in values.items() if k not in _SHARED}
 
 
 def _initiated(new: NewPayment) -> dict[str, object]:
@@ -167,7 +286,7 @@ def get(conn: sa.Connection, payment_id: str) -> PaymentRecord | None:
         uuid.UUID(payment_id)
     except ValueError:
         return None
-    return _one(conn, payments.c.id == payment_id)
+    return _one(conn, "id", payment_id)
 
 
 #: Longest paymentId or CheckoutRequestID (the column's width).
@@ -183,15 +302,37 @@ def by_checkout(conn: sa.Connection, checkout_request_id: str) -> PaymentRecord 
     ref = checkout_request_id
     if not (ref.isascii() and ref.isprintable()) or len(ref) > MAX_REF:
         return None  # no id looks like this (and PostgreSQL refuses NUL in a parameter)
-    return _one(conn, payments.c.checkout_index == checkout_index(ref))
+    return _one(conn, "checkout_index", checkout_index(ref))
+
+
+#: The payment of a callback URL's token and the one holding a receipt, in one look-up.
+_BY_TOKEN_OR_RECEIPT = _RECORD.where(
+    sa.or_(
+        payments.c.callback_token == sa.bindparam("token"),
+        payments.c.mpesa_receipt_number == sa.bindparam("receipt"),
+    )
+)
+
+
+def by_token_and_receipt(
+    conn: sa.Connection, token: str, receipt: str | None
+) -> tuple[PaymentRecord | None, PaymentRecord | None]:
+    """`by_token(token)` and `by_receipt(receipt)` (None without a receipt), in one look-up."""
+    if receipt is None:
+        return by_token(conn, token), None
+    rows = conn.execute(_BY_TOKEN_OR_RECEIPT, {"token": token, "receipt": receipt}).all()
+    found = [PaymentRecord.from_row(row) for row in rows]
+    owner = next((r for r in found if r.callback_token == token), None)
+    holder = next((r for r in found if r.mpesa_receipt_number == receipt), None)
+    return owner, holder
 
 
 def by_token(conn: sa.Connection, token: str) -> PaymentRecord | None:
-    return _one(conn, payments.c.callback_token == token)
+    return _one(conn, "callback_token", token)
 
 
 def by_receipt(conn: sa.Connection, receipt: str) -> PaymentRecord | None:
-    return _one(conn, payments.c.mpesa_receipt_number == receipt)
+    return _one(conn, "mpesa_receipt_number", receipt)
 
 
 def in_flight_before(
@@ -206,18 +347,16 @@ def in_flight_before(
     return int(total), [PaymentRecord.from_row(row) for row in rows]
 
 
-def _one(conn: sa.Connection, where: sa.ColumnElement[bool]) -> PaymentRecord | None:
-    row = conn.execute(sa.select(payments).where(where)).first()
-    return PaymentRecord.from_row(row) if row else None
+def _one(conn: sa.Connection, key: str, value: str) -> PaymentRecord | None:
+    """The payment whose unique `key` column holds `value`."""
+    row = conn.execute(_BY[key], {"key": value}).first()
+    return PaymentRecord(*row) if row else None
 
 
-def apply(
-    conn: sa.Connection, record: PaymentRecord, change: Change, **extra: object
-) -> PaymentRecord:
-    """Write `change` if the row is still at `record.version`, with its event row.
-
-    Raises `Conflict` when another transaction got there first.
-    """
+def _prepared(
+    record: PaymentRecord, change: Change, extra: dict[str, object]
+) -> tuple[tuple[str, ...], dict[str, object], tuple[Any, ...]]:
+    """The columns written by `change`, the statement's parameters and the event row."""
     after, now = change.after, utcnow()
     values: dict[str, object] = {
         "status": after.status.value,
@@ -242,20 +381,104 @@ def apply(
         # Daraja told us how it ended: no more queries. An expiry is only our own patience
         # running out, so an expired payment keeps being asked about (late successes).
         values.setdefault("next_query_at", None)
-    stmt = (
-        payments.update()
-        .where(payments.c.id == record.id, payments.c.version == record.version)
-        .values(**values)
-        .returning(*payments.c)  # the row as written: no read after the write
-    )
-    row = conn.execute(stmt).first()
+    columns, params = tuple(values), _update_params(record, values)
+    event = (
+        change.event.kind, change.before.status.value, after.status.value,
+        _event_data(record, change, now), now,
+    )  # fmt: skip
+    return columns, params, event
+
+
+def apply(
+    conn: sa.Connection, record: PaymentRecord, change: Change, **extra: object
+) -> PaymentRecord:
+    """Write `change` if the row is still at `record.version`, with its event row.
+
+    Raises `Conflict` when another transaction got there first.
+    """
+    columns, params, event = _prepared(record, change, extra)
+    if writes_in_one_statement(conn):
+        # The compare-and-set and its event row in one statement: atomic on its own.
+        params.update(history.event_params(*event))
+        row = conn.execute(_update_with_event(columns), params).first()
+        if row is None:
+            raise Conflict(record.id)
+        return PaymentRecord.from_row(row)
+    row = conn.execute(_update_statement(columns), params).first()
     if row is None:
         raise Conflict(record.id)
-    history.append(
-        conn, payment_events.c.payment_id, record.id, change.event.kind,
-        change.before.status.value, after.status.value, _event_data(record, change, now), now,
-    )  # fmt: skip
+    history.append(conn, payment_events.c.payment_id, record.id, *event)
     return PaymentRecord.from_row(row)
+
+
+def apply_seeing_unmatched(
+    conn: sa.Connection, record: PaymentRecord, change: Change, **extra: object
+) -> tuple[PaymentRecord, bool]:
+    """`apply` in one statement (only where `writes_in_one_statement`), also telling whether
+    a callback naming the payment's CheckoutRequestID as written waits as `unmatched`.
+
+    A push answer is recorded and its early callbacks looked for in one round trip.
+    Raises `Conflict` when another transaction got there first.
+    """
+    assert writes_in_one_statement(conn)
+    columns, params, event = _prepared(record, change, extra)
+    params.update(history.event_params(*event))
+    row = conn.execute(_update_with_event(columns, seeing_unmatched=True), params).first()
+    if row is None:
+        raise Conflict(record.id)
+    return PaymentRecord.from_row(row), bool(row._mapping["unmatched_waits"])
+
+
+def writes_in_one_statement(conn: sa.Connection | sa.Engine) -> bool:
+    """True when `apply` writes a payment and its event row in one statement, so it needs no
+    transaction of its own (PostgreSQL: a data-modifying WITH; SQLite takes two)."""
+    return conn.dialect.name == "postgresql"
+
+
+#: The compare-and-set UPDATE per set of columns written, built once each (a handful).
+_UPDATES: dict[tuple[str, ...], sa.Update] = {}
+
+
+def _update_statement(columns: tuple[str, ...]) -> sa.Update:
+    stmt = _UPDATES.get(columns)
+    if stmt is None:
+        c = payments.c
+        stmt = (
+            payments.update()
+            .where(c.id == sa.bindparam("w_id"), c.version == sa.bindparam("w_version"))
+            .values({name: sa.bindparam(f"v_{name}", type_=c[name].type) for name in columns})
+            .returning(*c)  # the row as written: no read after the write
+        )
+        _UPDATES[columns] = stmt
+    return stmt
+
+
+#: `_update_statement` with the event row appended in the same statement, per column set.
+_UPDATES_WITH_EVENT: dict[tuple[tuple[str, ...], bool], sa.Select[Any]] = {}
+
+
+def _update_with_event(
+    columns: tuple[str, ...], *, seeing_unmatched: bool = False
+) -> sa.Select[Any]:
+    stmt = _UPDATES_WITH_EVENT.get((columns, seeing_unmatched))
+    if stmt is None:
+        moved = _update_statement(columns).cte("moved")
+        appended = history.appended_after(payment_events.c.payment_id, moved)
+        stmt = sa.select(moved).add_cte(appended)
+        if seeing_unmatched:
+            waiting = sa.exists().where(
+                callback_inbox.c.checkout_index == moved.c.checkout_index,
+                callback_inbox.c.state == UNMATCHED,
+            )
+            stmt = stmt.add_columns(waiting.label("unmatched_waits"))
+        _UPDATES_WITH_EVENT[(columns, seeing_unmatched)] = stmt
+    return stmt
+
+
+def _update_params(record: PaymentRecord, values: dict[str, object]) -> dict[str, object]:
+    params = {f"v_{name}": value for name, value in values.items()}
+    params["w_id"], params["w_version"] = record.id, record.version
+    return params
 
 
 def _event_data(record: PaymentRecord, change: Change, now: datetime) -> dict[str, object]:
@@ -277,14 +500,6 @@ def stop_querying(conn: sa.Connection, payment_id: str) -> None:
 def events(conn: sa.Connection, payment_id: str) -> list[dict[str, Any]]:
     """The payment's events, oldest first."""
     return history.of(conn, payment_events.c.payment_id, payment_id)
-
-
-def claim_idempotency_key(conn: sa.Connection, key: str, fingerprint: str, payment_id: str) -> None:
-    conn.execute(
-        idempotency_keys.insert().values(
-            key=key, fingerprint=fingerprint, payment_id=payment_id, created_at=utcnow()
-        )
-    )
 
 
 def idempotency_key(conn: sa.Connection, key: str) -> tuple[str, str] | None:

@@ -63,6 +63,10 @@ DATE_KEYS = frozenset({"timestamp", "transactiondate", "transtime"})
 COMPACT_DATE = re.compile(r"20\d{12}")
 
 
+#: Any of PERSONAL_PARTS, in one search.
+_PERSONAL_PART = re.compile("|".join(map(re.escape, PERSONAL_PARTS)))
+
+
 def _key(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "")
 
@@ -71,21 +75,29 @@ def _personal_key(name: str, siblings: dict[str, Any]) -> bool:
     key = _key(name)
     if key == "name" and "Value" in siblings:
         return False  # Daraja's {"Name": "PhoneNumber", "Value": …}: a label, not a person
-    return key in PERSONAL_KEYS or any(part in key for part in PERSONAL_PARTS)
+    return key in PERSONAL_KEYS or _PERSONAL_PART.search(key) is not None
 
 
 def _looks_personal(value: object, key: str | None) -> bool:
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool) or value is None:
         return False
-    if isinstance(value, int | float):
-        value = str(value)
-    if not isinstance(value, str) or sealing.is_sealed(value) or UUID_TEXT.fullmatch(value):
+    elif isinstance(value, int | float):
+        text = str(value)
+    else:
+        return False
+    # Only a run of digits (ids match a stricter one) or an e-mail is ever personal, and
+    # most values hold neither: they are let through before the finer checks below.
+    if "@" not in text and PHONE_LIKE.search(text) is None:
+        return False
+    if sealing.is_sealed(text) or UUID_TEXT.fullmatch(text):
         return False
     kind = _key(key) if key is not None else ""
-    if kind in DATE_KEYS and COMPACT_DATE.fullmatch(value):
+    if kind in DATE_KEYS and COMPACT_DATE.fullmatch(text):
         return False
     digits = DIGIT_RUN if kind in ID_KEYS else PHONE_LIKE
-    return bool(digits.search(value) or EMAIL_LIKE.search(value))
+    return bool(digits.search(text) or EMAIL_LIKE.search(text))
 
 
 def _seal_value(value: object) -> str:
@@ -95,23 +107,45 @@ def _seal_value(value: object) -> str:
 def seal_tree(node: Any, key: str | None = None) -> Any:
     """`node` (parsed JSON) with every personal value replaced by its sealed JSON text."""
     if isinstance(node, dict):
-        label = node.get("Name")
-        named = isinstance(label, str) and "Value" in node and _personal_key(label, {})
-        personal = {k for k in node if _personal_key(k, node)} | ({"Value"} if named else set())
-        context = label if isinstance(label, str) else None
-        return dict(_seal_item(k, v, k in personal, context) for k, v in node.items())
+        return _seal_object(node)
     if isinstance(node, list):
         return [seal_tree(v, key) for v in node]
     return _seal_value(node) if _looks_personal(node, key) else node
 
 
-def _seal_item(key: str, value: Any, personal: bool, label: str | None) -> tuple[str, Any]:
-    """One member of an object: its key (a stranger's may hold a number) and its value."""
-    kept_key = _seal_value(key) if _looks_personal(key, None) else key
-    if personal and value is not None and not _sealed(value):
-        return kept_key, _seal_value(value)
-    # Daraja's {"Name": "TransactionDate", "Value": …}: the value is read under its label.
-    return kept_key, seal_tree(value, label if key == "Value" and label else key)
+def _seal_object(node: dict[str, Any]) -> dict[str, Any]:
+    """One object: each member's key (a stranger's may hold a number) and value."""
+    label = node.get("Name")
+    context = label if isinstance(label, str) else None
+    # Daraja's {"Name": "PhoneNumber", "Value": …}: the value is personal under its label.
+    has_value = "Value" in node
+    named = context is not None and has_value and _personal_key(context, {})
+    sealed: dict[str, Any] = {}
+    for k, value in node.items():
+        key_personal, value_personal, is_name = _KEYS.get(k) or _key_verdicts(k)
+        kept_key = _seal_value(k) if key_personal else k
+        # Daraja's {"Name": "PhoneNumber", "Value": …}: that Name is a label, not a person.
+        personal = (named and k == "Value") or (value_personal and not (is_name and has_value))
+        if personal and value is not None and not _sealed(value):
+            sealed[kept_key] = _seal_value(value)
+        else:
+            # Daraja's {"Name": "TransactionDate", "Value": …}: read under its label.
+            sealed[kept_key] = seal_tree(value, context if k == "Value" and context else k)
+    return sealed
+
+
+#: `_key_verdicts` of the keys seen most (Daraja's, ours): bounded, and short keys only.
+_KEYS: dict[str, tuple[bool, bool, bool]] = {}
+_KEYS_KEPT, _KEY_KEPT_CHARS = 1024, 64
+
+
+def _key_verdicts(name: str) -> tuple[bool, bool, bool]:
+    """Whether the key `name` is itself personal, whether its value is (`_personal_key`),
+    and whether it is `Name`, which beside a `Value` is a label (its value is not)."""
+    verdicts = (_looks_personal(name, None), _personal_key(name, {}), _key(name) == "name")
+    if len(_KEYS) < _KEYS_KEPT and len(name) <= _KEY_KEPT_CHARS:
+        _KEYS[name] = verdicts
+    return verdicts
 
 
 def _sealed(value: object) -> bool:

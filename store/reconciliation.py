@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from domain.payment import Status
 from store import inbox
+from store.db import among
 from store.tables import IN_FLIGHT, callback_inbox, payments
 
 
@@ -74,7 +75,7 @@ def schedule_queries(conn: sa.Connection, ids: list[str], at: datetime, attempts
     if ids:
         conn.execute(
             payments.update()
-            .where(payments.c.id.in_(ids))
+            .where(among(conn, payments.c.id, ids))
             .values(next_query_at=at, query_attempts=attempts)
         )
 
@@ -82,7 +83,8 @@ def schedule_queries(conn: sa.Connection, ids: list[str], at: datetime, attempts
 def stop_querying(conn: sa.Connection, ids: list[str]) -> None:
     """Ask Daraja no more about these payments (too old for a late query), in one UPDATE."""
     if ids:
-        conn.execute(payments.update().where(payments.c.id.in_(ids)).values(next_query_at=None))
+        t = payments
+        conn.execute(t.update().where(among(conn, t.c.id, ids)).values(next_query_at=None))
 
 
 def lock_stale_callbacks(conn: sa.Connection, received_before: datetime, limit: int) -> list[int]:

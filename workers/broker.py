@@ -61,8 +61,8 @@ def publisher(broker: dramatiq.Broker) -> Publish:
     return publish
 
 
-def _message(job: Job) -> dramatiq.Message[object]:
-    options: dict[str, object] = {"outbox_id": job.id}
+def _message(job: Job, **extra: object) -> dramatiq.Message[object]:
+    options: dict[str, object] = {"outbox_id": job.id, **extra}
     if job.correlation_id:
         options[OPTION] = job.correlation_id
     return dramatiq.Message(
@@ -89,16 +89,19 @@ class RedisPublisher:
         broker = self.broker
         pipe = broker.client.pipeline(transaction=False)
         dispatch = broker.scripts["dispatch"]
+        # What stays the same for the whole batch, worked out once.
+        common = [broker.broker_id, broker.heartbeat_timeout, broker.dead_message_ttl]
+        max_unpack_size = broker._max_unpack_size()  # type: ignore[no-untyped-call]
+        now = current_millis()
         sent = []
         for job in jobs:
-            message = _message(job).copy(options={"redis_message_id": str(uuid4())})
+            redis_message_id = str(uuid4())
+            message = _message(job, redis_message_id=redis_message_id)
             broker.emit_before("enqueue", message, None)
             args = [
-                "enqueue", current_millis(), message.queue_name, broker.broker_id,
-                broker.heartbeat_timeout, broker.dead_message_ttl,
-                broker._should_do_maintenance("enqueue"),
-                broker._max_unpack_size(),  # type: ignore[no-untyped-call]
-                message.options["redis_message_id"], message.encode(),
+                "enqueue", now, message.queue_name, *common,
+                broker._should_do_maintenance("enqueue"), max_unpack_size,
+                redis_message_id, message.encode(),
             ]  # fmt: skip
             dispatch(keys=[broker.namespace], args=args, client=pipe)
             sent.append(message)

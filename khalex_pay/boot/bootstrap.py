@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 
 from payments.container import Container
 from plumbing import sealing
@@ -13,7 +14,7 @@ from plumbing.observability import init_sentry
 from plumbing.settings import Settings, keyring
 from workers import actors
 from workers.broker import build_broker, publisher
-from workers.poison import PoisonGuard
+from workers.poison import PoisonGuard, RedisCounter
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ def consume_jobs(started: Started) -> None:
     """Make this process run the actors: the global broker, the poison guard, the actors."""
     broker, container = started.broker, started.container
     dramatiq.set_broker(broker)
-    broker.add_middleware(PoisonGuard(container.engine))
+    # On Redis the starts and finishes are counted there, next to the broker's own keys.
+    counter = RedisCounter(broker.client) if isinstance(broker, RedisBroker) else None
+    broker.add_middleware(PoisonGuard(container.engine, counter=counter))
     actors.bind(container)
     actors.register(broker, expiry_s=container.settings.payment_expiry_s)

@@ -19,6 +19,9 @@ from plumbing.settings import load_settings
 
 #: How long a stopping worker lets its running jobs finish (ms); the rest go back in line.
 SHUTDOWN_TIMEOUT_MS = 30_000
+#: Longest an idle worker waits between looks at its queues (ms): the first job of a burst
+#: starts within this (Dramatiq backs off up to it while the queues stay empty).
+IDLE_POLL_MS = 250
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    worker = dramatiq.Worker(started.broker, worker_threads=args.threads, worker_timeout=1000)
+    worker = dramatiq.Worker(
+        started.broker, worker_threads=args.threads, worker_timeout=IDLE_POLL_MS
+    )
     worker.start()
     stop.wait()
     worker.stop(timeout=SHUTDOWN_TIMEOUT_MS)

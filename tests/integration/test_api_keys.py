@@ -14,7 +14,7 @@ from litestar import get
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.callers import Caller, Checkout, Operator, ShopServer
+from api.callers import KEY_TRUST_S, Caller, Checkout, Operator, ShopServer, VerifiedKeys
 from api.checkout_tokens import mint
 from khalex_pay import cli
 from operations.dlq import NoQueues
@@ -123,6 +123,29 @@ def test_a_revoked_key_is_401(h: Harness, client: TestClient[Any]) -> None:
         api_keys.revoke(conn, record.id)
 
     assert _as(client, key).status_code == 401
+
+
+def test_a_key_revoked_after_use_is_refused_once_its_trust_time_has_passed(h: Harness) -> None:
+    now = [1000.0]
+    verified = VerifiedKeys(clock=lambda: now[0])
+    app = create_app(
+        h.container, extra_handlers=[whoami], queues=NoQueues(), verified_keys=verified
+    )
+    with h.container.engine.begin() as conn:
+        record, key = api_keys.create(conn, "shop")
+    with TestClient(app=app) as client:
+        assert _as(client, key).json() == {"kind": "ShopServer", "key_id": record.id}
+        with h.container.engine.begin() as conn:
+            api_keys.revoke(conn, record.id)
+
+        now[0] += KEY_TRUST_S - 0.5
+        still_trusted = _as(client, key)
+        now[0] += 0.5
+        refused = _as(client, key)
+        refused_again = _as(client, key)
+
+    assert still_trusted.json() == {"kind": "ShopServer", "key_id": record.id}
+    assert (refused.status_code, refused_again.status_code) == (401, 401)
 
 
 def test_api_auth_off_lets_anyone_call_as_the_shop_server(h: Harness) -> None:

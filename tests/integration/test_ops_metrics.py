@@ -143,6 +143,7 @@ def samples(h: Harness) -> Samples:
     world = _make_world(h)
     _more_daraja_calls(h)
     _more_backlog(h, world)
+    h.container.flush_sent()  # published jobs are marked sent a moment later: settle that now
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(h.container.engine, clock=lambda: NOW))
     return _scrape(registry)

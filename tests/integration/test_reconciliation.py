@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from daraja.errors import AnswerKind, QueryNotReady, Reason
 from daraja.wire import QueryResult
+from migrations.run import upgrade
 from payments import callbacks, initiation, reconciliation
+from payments.container import Container
 from payments.jobs import PROCESS_CALLBACK, QUERY_PAYMENT, SEND_PUSH
 from store import payments
-from store.db import utcnow
+from store.db import make_engine, utcnow
+from store.outbox import Job
 from store.payments import PaymentRecord
 from store.sealed import checkout_index
 from store.tables import callback_inbox
 from store.tables import payments as payments_table
 from tests.factories import stk_callback
-from tests.integration.conftest import Harness, new_payment
+from tests.integration.conftest import Harness, ScriptedDaraja, new_payment
 
 pytestmark = pytest.mark.integration
 
@@ -246,3 +252,32 @@ def test_callback_settling_a_payment_stops_its_queries(h: Harness) -> None:
     callbacks.process(h.container, received.inbox_id)
 
     assert h.get(p.id).next_query_at is None
+
+
+@pytest.fixture
+def on_sqlite(tmp_path: Path, h: Harness) -> Iterator[Harness]:
+    """The harness on SQLite, as `khalex-pay dev` runs the pass."""
+    url = f"sqlite:///{tmp_path / 'khalex.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    settings = dataclasses.replace(h.container.settings, database_url=url)
+    daraja, published = ScriptedDaraja(), list[Job]()
+    yield Harness(Container(settings, engine, published.append, daraja=daraja), daraja, published)
+    engine.dispose()
+
+
+def test_a_pass_on_sqlite_queues_the_due_queries_and_backs_them_off(on_sqlite: Harness) -> None:
+    h = on_sqlite
+    first, second = h.pushed("254712345678"), h.pushed("254712345679")
+    h.published.clear()
+    now = utcnow() + timedelta(seconds=25)
+
+    report = reconciliation.tick(h.container, now)
+
+    assert report.queries == 2
+    assert sorted(j.args[0] for j in h.published) == sorted([first.id, second.id])
+    for p in (first, second):
+        after = h.get(p.id)
+        assert after.query_attempts == 1
+        gap = reconciliation.query_gap(1, h.container.settings.reconcile_after_s)
+        assert after.next_query_at == now + gap

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 
 import dramatiq
 import pytest
 import redis
+import sqlalchemy as sa
 from dramatiq.brokers.redis import RedisBroker
 
+from payments import initiation, reconciliation
 from payments.container import Container
 from payments.relay import relay
 from store import outbox
+from store.db import utcnow
 from store.tables import outbox as outbox_table
-from tests.integration.conftest import Harness
+from tests.integration.conftest import Harness, new_payment
 from tests.services import REDIS_URL
 from workers.broker import build_broker, publisher
 from workers.correlation import OPTION
@@ -71,3 +75,57 @@ def _messages(broker: RedisBroker, queue: str) -> list[dramatiq.Message[object]]
     ids = client.lrange(f"{broker.namespace}:{queue}", 0, -1)
     bodies = client.hmget(f"{broker.namespace}:{queue}.msgs", ids) if ids else []
     return [dramatiq.Message.decode(body) for body in bodies if body]  # oldest first
+
+
+def _unsent(h: Harness) -> list[int]:
+    with h.container.engine.connect() as conn:
+        query = sa.select(outbox_table.c.id).where(outbox_table.c.sent_at.is_(None))
+        return list(conn.execute(query).scalars())
+
+
+def test_a_job_published_after_its_commit_is_marked_sent_before_the_relay_claims_it(
+    h: Harness,
+) -> None:
+    initiation.initiate(h.container, new_payment())
+
+    relayed = relay(h.container)
+
+    assert (relayed, len(h.published), _unsent(h)) == (0, 1, [])
+
+
+def test_jobs_published_after_their_commit_are_marked_sent_by_closing_the_container(
+    h: Harness,
+) -> None:
+    initiation.initiate(h.container, new_payment("254712345678"))
+    initiation.initiate(h.container, new_payment("254712345679"))
+
+    h.container.sent_marker.close()
+
+    assert (len(h.published), _unsent(h)) == (2, [])
+
+
+def test_a_job_the_broker_refused_is_not_marked_sent(h: Harness) -> None:
+    def broken(job: object) -> None:
+        raise ConnectionError("redis is down")
+
+    h.container.publish = broken
+    initiation.initiate(h.container, new_payment())
+    h.container.sent_marker.close()
+
+    assert len(_unsent(h)) == 1
+
+
+def test_a_pass_publishes_its_due_queries_as_one_batch_after_its_commit(
+    h: Harness, broker: RedisBroker
+) -> None:
+    ids = [h.pushed(f"25471234{n:04d}").id for n in range(3)]
+    container = Container(h.container.settings, h.container.engine, publisher(broker))
+
+    report = reconciliation.tick(container, utcnow() + timedelta(seconds=25))
+    container.flush_sent()
+
+    assert report.queries == 3
+    queries = _messages(broker, "reconcile")
+    assert sorted(m.args for m in queries) == sorted((i,) for i in ids)
+    assert {m.actor_name for m in queries} == {"query_payment"}
+    assert _unsent(h) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import fakeredis
 import pytest
@@ -55,8 +56,8 @@ def server() -> fakeredis.FakeServer:
     return fakeredis.FakeServer()
 
 
-def _redis_cache(server: fakeredis.FakeServer, **kwargs: float) -> RedisTokenCache:
-    return RedisTokenCache(fakeredis.FakeRedis(server=server), **kwargs)  # type: ignore[arg-type]
+def _redis_cache(server: fakeredis.FakeServer, **kwargs: Any) -> RedisTokenCache:
+    return RedisTokenCache(fakeredis.FakeRedis(server=server), **kwargs)
 
 
 def test_ttl_refreshes_a_standard_token_five_minutes_early() -> None:
@@ -121,6 +122,32 @@ def test_redis_cache_fetches_again_once_the_cached_copy_expired(
     assert cache.token(SCOPE, issuer) == "token-1"
     time.sleep(1.0)  # cached for 0.9 s: Redis's own expiry, on its own clock, must pass
     assert cache.token(SCOPE, issuer) == "token-2"
+
+
+def test_redis_cache_reuses_its_copy_for_a_few_seconds_without_asking_redis(
+    server: fakeredis.FakeServer,
+) -> None:
+    clock, issuer = Clock(), Issuer()
+    cache = _redis_cache(server, clock=clock, local_ttl_s=5.0)
+    assert cache.token(SCOPE, issuer) == "token-1"
+    fakeredis.FakeRedis(server=server).set(f"{KEY_PREFIX}:{SCOPE}", "token-from-elsewhere")
+
+    clock.now += 4.9
+    assert cache.token(SCOPE, issuer) == "token-1"
+    clock.now += 0.2
+    assert cache.token(SCOPE, issuer) == "token-from-elsewhere"
+    assert issuer.fetches == 1
+
+
+def test_redis_cache_drops_its_own_copy_of_a_refused_token(server: fakeredis.FakeServer) -> None:
+    clock, issuer = Clock(), Issuer()
+    cache = _redis_cache(server, clock=clock, local_ttl_s=60.0)
+    stale = cache.token(SCOPE, issuer)
+    fakeredis.FakeRedis(server=server).set(f"{KEY_PREFIX}:{SCOPE}", "token-from-elsewhere")
+
+    cache.invalidate(SCOPE, stale)
+
+    assert cache.token(SCOPE, issuer) == "token-from-elsewhere"
 
 
 def test_redis_cache_fetches_once_for_concurrent_processes(server: fakeredis.FakeServer) -> None:
