@@ -26,10 +26,8 @@ def append(  # noqa: PLR0917 - the call sites read as one sentence
     at: datetime,
 ) -> None:
     """Add one event row to `owner`'s table (e.g. `payment_events.c.payment_id`)."""
-    conn.execute(_insert(owner.table), {
-        owner.name: owner_id, "kind": kind, "from_status": from_status,
-        "to_status": to_status, "data": raw.seal_tree(data), "created_at": at,
-    })  # fmt: skip
+    values = row(owner, owner_id, kind, from_status, to_status, data, at)
+    conn.execute(_insert(owner.table), values)
 
 
 def appended_after(owner: sa.Column[Any], written: sa.CTE) -> sa.CTE:

@@ -170,6 +170,20 @@ def _one_statement(with_key: bool) -> sa.Select[Any]:
 _CREATE = {True: _one_statement(True), False: _one_statement(False)}
 
 
+def _new_payment_params(new: NewPayment, payment_id: str) -> dict[str, Any]:
+    """The bound values of a new payment's row (`p_…`) and of its `created` event (`e_…`)."""
+    now = utcnow()
+    return {
+        **{f"p_{name}": value for name, value in new.__dict__.items()},
+        "p_phone_index": phone_index(new.phone_number),
+        "p_id": payment_id,
+        "p_status": Status.CREATED.value,
+        "p_callback_token": secrets.token_urlsafe(24),
+        "p_created_at": now,
+        **{f"e_{name}": value for name, value in _created_event(new, payment_id, now).items()},
+    }
+
+
 def create(
     conn: sa.Connection,
     new: NewPayment,
@@ -187,15 +201,9 @@ def create(
         OrderBusy: the order has a payment in flight.
         sa.exc.IntegrityError: another unique violation (the Idempotency-Key is taken).
     """
-    now, payment_id, correlation_id = utcnow(), str(uuid.uuid4()), correlation.current()
+    payment_id, correlation_id = str(uuid.uuid4()), correlation.current()
     params: dict[str, Any] = {
-        **{f"p_{name}": value for name, value in new.__dict__.items()},
-        "p_phone_index": phone_index(new.phone_number),
-        "p_id": payment_id,
-        "p_status": Status.CREATED.value,
-        "p_callback_token": secrets.token_urlsafe(24),
-        "p_created_at": now,
-        **{f"e_{name}": value for name, value in _created_event(new, payment_id, now).items()},
+        **_new_payment_params(new, payment_id),
         "j_queue": job[0], "j_actor": job[1], "j_args": [payment_id],
         "j_correlation_id": correlation_id,
     }  # fmt: skip
@@ -230,16 +238,7 @@ _BY = {
 
 def insert(conn: sa.Connection, new: NewPayment) -> PaymentRecord:
     """Insert a `created` payment and its first event; `PhoneBusy` if the phone is in flight."""
-    now, payment_id = utcnow(), str(uuid.uuid4())
-    params: dict[str, Any] = {
-        **{f"p_{name}": value for name, value in new.__dict__.items()},
-        "p_phone_index": phone_index(new.phone_number),
-        "p_id": payment_id,
-        "p_status": Status.CREATED.value,
-        "p_callback_token": secrets.token_urlsafe(24),
-        "p_created_at": now,
-        **{f"e_{name}": value for name, value in _created_event(new, payment_id, now).items()},
-    }
+    params = _new_payment_params(new, str(uuid.uuid4()))
     try:
         row = conn.execute(_PAYMENT, params).one()
     except sa.exc.IntegrityError as exc:
