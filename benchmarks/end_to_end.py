@@ -13,11 +13,12 @@ import json
 import subprocess
 import time
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import httpx
 import sqlalchemy as sa
 
-from benchmarks import http_load, initiate
+from benchmarks import http_load, initiate, procfs
 from benchmarks.report import Figure
 from benchmarks.services import Processes
 from store.tables import payment_events, payments
@@ -30,18 +31,22 @@ TIMEOUT_S = 180.0
 
 
 def measure(
-    procs: Processes, engine: sa.Engine, api_url: str, simulator_url: str, *,
+    procs: Processes, engine: sa.Engine, urls: tuple[str, str], pids: tuple[int, int], *,
     key: str, count: int, offset: int,
 ) -> list[Figure]:  # fmt: skip
-    """Pay `count` payments end to end (phone numbers from `offset`); their rate and span."""
+    """Pay `count` payments end to end (phone numbers from `offset`); their rate and span,
+    and the CPU each process spent per payment (`urls` and `pids`: the API's, the simulator's)."""
+    api_url, simulator_url = urls
     _call_back_at_once(simulator_url)
     worker = procs.start("worker-e2e", "worker")
     try:
         _pay(engine, api_url, key, (1, offset), worker)  # warm-up: the worker is up and ready
+        meter = _CpuMeter({"api": pids[0], "worker": worker.pid, "simulator": pids[1]})
         started = datetime.now(UTC)
         began = time.monotonic()
         load = _pay(engine, api_url, key, (count, offset + 1), worker)
         waited = time.monotonic() - began
+        spent = meter.read()
     finally:
         procs.stop(worker)
     span = (_last_completed(engine) - started).total_seconds()
@@ -51,7 +56,40 @@ def measure(
         Figure(BENCH, "completed payments/s", rate, "payments/s", note=note),
         Figure(BENCH, "first initiate -> last completed", span, "s",
                note=f"initiates took {load.seconds:.1f} s; waited {waited:.1f} s in all"),
+        *(Figure(BENCH, f"CPU per payment: {name}", seconds * 1000 / count, "ms", note=why)
+          for name, (seconds, why) in spent.items()),
     ]  # fmt: skip
+
+
+class _CpuMeter:
+    """CPU time spent since it was made, by each process that pays: the two cores are
+    shared, so the rate is bounded by their sum per payment."""
+
+    NOTES: ClassVar[dict[str, str]] = {
+        "api": "initiate + callback intake",
+        "worker": "push + callback job, every worker process",
+        "simulator": "push answer + callback sent",
+        "postgres": "every PostgreSQL process",
+        "redis": "redis-server",
+        "benchmark": "load generator + polling",
+    }
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+        self._before = self._now()
+
+    def _now(self) -> dict[str, float]:
+        spent = {name: procfs.tree_cpu_seconds(pid) for name, pid in self._pids.items()}
+        spent["postgres"] = procfs.named_cpu_seconds("postgres")
+        spent["redis"] = procfs.named_cpu_seconds("redis-server")
+        spent["benchmark"] = time.process_time()
+        return spent
+
+    def read(self) -> dict[str, tuple[float, str]]:
+        after = self._now()
+        spent = {name: (after[name] - self._before[name], self.NOTES[name]) for name in after}
+        spent["all"] = (sum(s for s, _ in spent.values()), "the sum: 2 cores give 2,000 ms/s")
+        return spent
 
 
 def _call_back_at_once(simulator_url: str) -> None:

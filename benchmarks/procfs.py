@@ -60,3 +60,23 @@ def tree_cpu_seconds(pid: int) -> float:
 def tree_peak_rss_kib(pid: int) -> int:
     """The largest VmHWM among `pid` and its live descendants (one worker process's peak)."""
     return max((peak_rss_kib(p) for p in tree(pid)), default=0)
+
+
+def named(command: str) -> list[int]:
+    """Every live process whose command name (`comm`) is `command`, e.g. "postgres"."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == command:
+            found.append(int(entry.name))
+    return found
+
+
+def named_cpu_seconds(command: str) -> float:
+    """CPU time used so far by every live process named `command` (a server's backends)."""
+    return sum(cpu_seconds(p) for p in named(command))

@@ -116,7 +116,7 @@ def _measure(procs: Processes, engine: sa.Engine, ports: Ports, *, quick: bool) 
     )
     figures += applied.figures("worker: callbacks")
     figures += end_to_end.measure(
-        procs, engine, ports.api_url, ports.simulator_url, key=key,
+        procs, engine, (ports.api_url, ports.simulator_url), (api.pid, simulator.pid), key=key,
         count=QUICK_END_TO_END if quick else END_TO_END, offset=2 * (warm + count),
     )  # fmt: skip
     figures += _memory(procfs.peak_rss_kib(api.pid), max(pushes.peak_rss_kib, applied.peak_rss_kib))

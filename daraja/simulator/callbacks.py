@@ -63,7 +63,7 @@ def _metadata_items(push: Push) -> list[bytes]:
 async def _post(sim: SimulatorState, url: str, body: bytes) -> int | None:
     headers = {"Content-Type": CONTENT_TYPE, "BusinessShortCode": sim.config.shortcode}
     try:
-        answer = await sim.http().post(url, content=body, headers=headers)
+        answer = await sim.post(url, body, headers)
     except Exception:  # whatever goes wrong (refused, timed out, bad host) the callback is lost
         return None
     return answer.status_code

@@ -74,9 +74,7 @@ async def _validate(
     """(HTTP status, ResultCode as text) from the validation URL; None for no usable answer."""
     body = notification_body(sim, tx, reg.version)
     try:
-        answer = await sim.http().post(
-            reg.validation_url, content=body, headers=_headers(), timeout=VALIDATION_TIMEOUT_S
-        )
+        answer = await sim.post(reg.validation_url, body, _headers(), VALIDATION_TIMEOUT_S)
     except Exception:  # refused, timed out, bad host: as if it never answered
         return None, None
     try:
@@ -96,7 +94,7 @@ async def _confirm(
     for _ in range(copies):
         tx.confirmations_sent += 1
         try:
-            answer = await sim.http().post(reg.confirmation_url, content=body, headers=_headers())
+            answer = await sim.post(reg.confirmation_url, body, _headers())
             status: int | None = answer.status_code
         except Exception:  # lost, as a callback is: M-Pesa does not retry
             status = None

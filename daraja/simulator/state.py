@@ -26,6 +26,11 @@ log = logging.getLogger("daraja.simulator")
 
 #: How long Daraja-side callback delivery waits for the receiver before giving up.
 CALLBACK_TIMEOUT_S = 10.0
+#: Callbacks and C2B posts in flight at once; the others wait their turn in order. httpx's
+#: own pool would make them wait too, but it scans its whole queue for every request (a
+#: burst of a thousand callbacks cost the simulator quadratic CPU) and counts the wait
+#: against the timeout, losing callbacks the real Daraja would still deliver.
+MAX_DELIVERIES = 8
 
 
 class SimulatorState:
@@ -41,6 +46,7 @@ class SimulatorState:
         self._tasks: set[asyncio.Task[None]] = set()
         self._recent_calls: deque[float] = deque()
         self._http: httpx.AsyncClient | None = None
+        self._deliveries = asyncio.Semaphore(MAX_DELIVERIES)
 
     def chance(self, rate: float, rng: random.Random | None = None) -> bool:
         """True with probability `rate` (drawn from `rng`, default the simulator's own);
@@ -75,10 +81,23 @@ class SimulatorState:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
-    def http(self) -> httpx.AsyncClient:
-        """The client callbacks are delivered with (made on first use, in the running loop)."""
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str], timeout_s: float = CALLBACK_TIMEOUT_S
+    ) -> httpx.Response:
+        """POST `body` to a receiver of ours (a callback, a C2B request), once a delivery
+        slot is free; the timeout counts from the moment it is sent."""
+        async with self._deliveries:
+            return await self._client().post(url, content=body, headers=headers, timeout=timeout_s)
+
+    def _client(self) -> httpx.AsyncClient:
+        # Made on first use, in the running loop.
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_S, follow_redirects=False)
+            limits = httpx.Limits(
+                max_connections=MAX_DELIVERIES, max_keepalive_connections=MAX_DELIVERIES
+            )
+            self._http = httpx.AsyncClient(
+                timeout=CALLBACK_TIMEOUT_S, follow_redirects=False, limits=limits
+            )
         return self._http
 
     async def reset(self) -> None:
