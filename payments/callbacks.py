@@ -12,7 +12,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from daraja.callbacks import MalformedCallback, StkCallback, parse_stk_callback
-from domain.payment import ResultReported, Source, Status
+from domain.payment import Change, ResultReported, Source, Status, decide
+from payments import shop_webhooks
 from payments.container import Container
 from payments.jobs import PROCESS_CALLBACK, QUERY_PAYMENT
 from payments.reconciliation import stored_push_answer, wants_query
@@ -20,9 +21,9 @@ from payments.relay import relay, relay_committed
 from payments.transitions import apply_fact, in_races
 from plumbing.settings import Settings
 from store import inbox, outbox, payments, raw
-from store.db import retrying, utcnow
+from store.db import autocommit, retrying, utcnow
 from store.outbox import Job
-from store.payments import PaymentRecord
+from store.payments import Conflict, PaymentRecord
 
 log = logging.getLogger(__name__)
 
@@ -223,11 +224,63 @@ def signed(c: Container, body: bytes, headers: dict[str, str]) -> bool:
 
 def process(c: Container, inbox_id: int) -> None:
     """Apply stored callback `inbox_id` to its payment (worker job; safe to run twice)."""
+    if payments.writes_in_one_statement(c.engine) and retrying(
+        lambda: _processed_in_one_statement(c, inbox_id)
+    ):
+        return
     jobs = in_races(
         c.engine, lambda conn: _process(conn, c.settings, inbox_id), f"callback {inbox_id}"
     )
     if jobs:  # usually none: a relay of nothing would still cost a transaction
         relay(c, jobs)
+
+
+def _processed_in_one_statement(c: Container, inbox_id: int) -> bool:
+    """The usual callback, in two round trips and no transaction: one look-up of it with its
+    payment, one statement that moves the payment, appends the event and marks the callback
+    `processed`. False (nothing written) for anything else, which `_process` then handles:
+    a refusal, a change that changes nothing or that settles an order or tells the shop, a
+    PayBill twin, a race lost.
+    """
+    with autocommit(c.engine).connect() as conn:
+        found = payments.callback_and_payment(conn, inbox_id)
+        if found is not None and found[0].state != inbox.RECEIVED:
+            return True  # already handled: this job ran before
+        change = _usual_change(c.settings, *found) if found else None
+        if found is None or found[1] is None or change is None:
+            return False
+        try:
+            payments.apply_processing_callback(conn, found[1], change, inbox_id)
+        except (Conflict, sa.exc.IntegrityError):
+            return False  # moved since, a PayBill twin, or a receipt another payment holds
+    return True
+
+
+def _usual_change(
+    settings: Settings, row: inbox.InboxRow, record: PaymentRecord | None
+) -> Change | None:
+    """What a trusted callback for its own payment's push changes, when that writes only
+    the payment and its event; None for any other callback (the long way decides)."""
+    if row.path_token is None or record is None or record.order_id is not None:
+        return None
+    try:
+        cb = parse_stk_callback(row.body.encode("utf-8"))
+    except MalformedCallback:
+        return None
+    same_push = record.checkout_request_id == cb.checkout_request_id  # None: not yet known
+    new_receipt = not cb.receipt or record.mpesa_receipt_number in (None, cb.receipt)
+    if not (same_push and new_receipt):
+        return None
+    change = decide(record.to_domain(), _reported(cb))
+    return None if change is None or shop_webhooks.tells_shop(settings, change) else change
+
+
+def _reported(cb: StkCallback) -> ResultReported:
+    return ResultReported(
+        source=Source.CALLBACK, result_code=cb.result_code, result_desc=cb.result_desc,
+        checkout_request_id=cb.checkout_request_id, amount=cb.amount, receipt=cb.receipt,
+        transaction_date=cb.transaction_date,
+    )  # fmt: skip
 
 
 def _process(conn: sa.Connection, settings: Settings, inbox_id: int) -> list[int]:
@@ -259,12 +312,7 @@ def _apply(conn: sa.Connection, settings: Settings, inbox_id: int, body: str, to
         inbox.finish(conn, inbox_id, inbox.REJECTED, reason=refusal, payment_id=record.id)
         log.warning("callback %s for payment %s refused: %s", inbox_id, record.id, refusal)
         return
-    fact = ResultReported(
-        source=Source.CALLBACK, result_code=cb.result_code, result_desc=cb.result_desc,
-        checkout_request_id=cb.checkout_request_id, amount=cb.amount, receipt=cb.receipt,
-        transaction_date=cb.transaction_date,
-    )  # fmt: skip
-    _, change = apply_fact(conn, settings, record, fact)
+    _, change = apply_fact(conn, settings, record, _reported(cb))
     state = inbox.PROCESSED if change else inbox.IGNORED
     reason = None if change else "changed nothing (a duplicate, or the payment had moved on)"
     inbox.finish(conn, inbox_id, state, reason=reason, payment_id=record.id)

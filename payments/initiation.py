@@ -27,7 +27,7 @@ from payments.reconciliation import query_schedule
 from payments.relay import relay, relay_committed
 from payments.transitions import only_the_payment, transition, transition_record
 from plumbing import sealing
-from store import inbox, orders, outbox, payments
+from store import exchanges, inbox, orders, outbox, payments
 from store.db import autocommit, retrying, utcnow
 from store.exchanges import StoreRecorder
 from store.outbox import Job
@@ -154,6 +154,9 @@ def send_push(c: Container, payment_id: str) -> None:
     if applied is None:
         return  # already sent, or final: a redelivered job must not push again
     record, started = applied  # the payment as `sending` was committed: no second read
+    # Where one statement can, the accepted answer is stored by the statement that records
+    # it (`_accepted`); every other answer is stored before it is acted on, here.
+    recorder = StoreRecorder(c.engine, payment_id, hold_answer=_one_statement(c))
     try:
         accepted = c.daraja.stk_push(
             phone=record.phone_number,
@@ -161,21 +164,35 @@ def send_push(c: Container, payment_id: str) -> None:
             callback_url=callback_url(c, record),
             account_reference=c.settings.mpesa_account_reference,
             description=c.settings.mpesa_transaction_desc,
-            recorder=StoreRecorder(c.engine, payment_id),
+            recorder=recorder,
         )
     except Refused as exc:
+        recorder.flush()
         _refused(c, record, started.after.push_attempts, exc)
         return
     except OutcomeUnknown as exc:
+        recorder.flush()
         _record(c, payment_id, PushOutcomeUnknown(str(exc)), known=record)
         return
     except Exception as exc:
         # Whatever broke, the request may have left: treat it as sent, never resend.
+        recorder.flush()
         _record(c, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"), known=record)
         raise
     # The payment as `sending` was written is decided on without reading it again (a
     # compare-and-set catches any change since).
-    _accepted(c, payment_id, accepted.checkout_request_id, accepted.merchant_request_id, record)
+    _accepted(
+        c, payment_id, accepted.checkout_request_id, accepted.merchant_request_id, record,
+        answer=recorder.held_answer(),
+    )  # fmt: skip
+
+
+def _one_statement(c: Container) -> bool:
+    return payments.writes_in_one_statement(c.engine)
+
+
+def _in_one_statement(c: Container, change: Change) -> bool:
+    return _one_statement(c) and only_the_payment(change)
 
 
 def _record(
@@ -219,7 +236,11 @@ def _accepted(
     checkout_id: str,
     merchant_id: str,
     sending: PaymentRecord | None = None,
+    *,
+    answer: dict[str, object] | None = None,
 ) -> None:
+    """Record the push's acceptance; `answer`: Daraja's raw answer, held to be stored with it
+    (`StoreRecorder.held_answer`), and in any case stored before the payment moves."""
     next_query = utcnow() + timedelta(seconds=c.settings.reconcile_after_s)
 
     def extra(change: Change) -> dict[str, object]:
@@ -227,13 +248,21 @@ def _accepted(
         return query_schedule(change, next_query)
 
     fact = PushAccepted(checkout_id, merchant_id)
-    if sending is not None:
-        waits = retrying(lambda: _accepted_in_one_statement(c, sending, fact, extra), attempts=8)
+    change = decide(sending.to_domain(), fact) if sending is not None else None
+    if sending is not None and change is not None and _in_one_statement(c, change):
+        known, held = sending, answer
+        waits = retrying(
+            lambda: _accepted_in_one_statement(c, known, change, extra, held), attempts=8
+        )
+        answer = None  # stored by that statement, whether or not the payment moved
         if waits is not None:
             if waits:
                 # Should the worker die before this, the reconciliation pass rematches them.
                 retrying(lambda: _rematch_early_callbacks(c, checkout_id))
             return
+    if answer is not None:
+        held = answer
+        retrying(lambda: exchanges.store_answer(c.engine, held), attempts=8)
     retrying(
         lambda: transition_record(c.engine, c.settings, payment_id, fact, extra, known=sending),
         attempts=8,
@@ -247,24 +276,22 @@ def _accepted(
 def _accepted_in_one_statement(
     c: Container,
     sending: PaymentRecord,
-    fact: PushAccepted,
+    change: Change,
     extra: Callable[[Change], dict[str, object]],
+    answer: dict[str, object] | None,
 ) -> bool | None:
     """The usual answer: the payment as `sending` was written moves to `pushed`, and the
-    same statement tells whether a callback overtook it (one round trip when none did).
+    same statement stores Daraja's raw answer (`answer`) and tells whether a callback
+    overtook it (one round trip when none did).
 
-    Returns whether one waits as `unmatched`; None when this path does not apply (SQLite,
-    a payment changed since, a change that writes more than the payment): the caller then
-    takes the general one.
+    Returns whether one waits as `unmatched`; None when the payment changed since (the
+    caller then takes the general path; the answer is stored either way).
     """
-    if not payments.writes_in_one_statement(c.engine):
-        return None
-    change = decide(sending.to_domain(), fact)
-    if change is None or not only_the_payment(change):
-        return None
     with autocommit(c.engine).connect() as conn:
         try:
-            _, waits = payments.apply_seeing_unmatched(conn, sending, change, **extra(change))
+            _, waits = payments.apply_seeing_unmatched(
+                conn, sending, change, answer, **extra(change)
+            )
         except Conflict:
             return None  # moved since: decided again on the row by the general path
     return waits

@@ -95,6 +95,13 @@ def enqueue(
     return event_id
 
 
+def tells_shop(settings: Settings, change: Change) -> bool:
+    """True when `change` queues an event for the shop (`payment_changed` writes one)."""
+    status = change.after.status
+    moved = status in PAYMENT_EVENTS and change.before.status is not status
+    return moved and bool(settings.shop_webhook_url)
+
+
 def payment_changed(
     conn: sa.Connection, settings: Settings, record: PaymentRecord, change: Change
 ) -> str | None:

@@ -19,7 +19,7 @@ MAX_ANSWER_CHARS = 20_000
 #: The two statements of an exchange, built once: one made per call costs more CPU than
 #: its round trip.
 _INSERT = daraja_exchanges.insert().returning(daraja_exchanges.c.id)
-_ANSWER = (
+ANSWER = (
     daraja_exchanges.update()
     .where(daraja_exchanges.c.id == sa.bindparam("handle"))
     .values(
@@ -36,15 +36,25 @@ class StoreRecorder:
 
     Each write commits on its own, so the request is durable before it is sent and the
     answer is durable before the caller acts on it.
+
+    With `hold_answer`, the last attempt's answer is held instead, for the caller to write
+    in the very statement that acts on it (`held_answer`); an earlier attempt's is written
+    before the next request goes out. The caller must then `flush()` whatever it did not
+    take (in a `finally`): an answer held is not yet stored.
     """
 
-    def __init__(self, engine: Engine, payment_id: str | None) -> None:
+    def __init__(
+        self, engine: Engine, payment_id: str | None, *, hold_answer: bool = False
+    ) -> None:
         # Each write is one statement: in autocommit it is committed by itself, without
         # the BEGIN and COMMIT round trips (on SQLite, a transaction of its own as before).
         self._engine = autocommit(engine)
         self._payment_id = payment_id
+        self._hold = hold_answer
+        self._held: dict[str, object] | None = None
 
     def request_sent(self, operation: str, url: str, body: Mapping[str, object]) -> object:
+        self.flush()
         return retrying(lambda: self._insert(operation, url, body))
 
     def _insert(self, operation: str, url: str, body: Mapping[str, object]) -> int:
@@ -63,24 +73,44 @@ class StoreRecorder:
         error: str | None,
         elapsed_ms: int,
     ) -> None:
+        params = answer_params(handle, http_status, text, error, elapsed_ms)
+        if self._hold:
+            self._held = params
+            return
         # The answer may hold the only copy of a CheckoutRequestID: wait out a database blip.
-        retrying(lambda: self._update(handle, http_status, text, error, elapsed_ms), attempts=8)
+        retrying(lambda: self._update(params), attempts=8)
 
-    def _update(
-        self,
-        handle: object,
-        http_status: int | None,
-        text: str | None,
-        error: str | None,
-        elapsed_ms: int,
-    ) -> None:
-        answer = raw.seal_personal(text[:MAX_ANSWER_CHARS]) if text is not None else None
-        with self._engine.begin() as conn:
-            conn.execute(_ANSWER, {
-                "handle": handle, "a_http_status": http_status, "a_answer": answer,
-                "a_error": error[:500] if error else None, "a_elapsed_ms": elapsed_ms,
-                "a_answered_at": utcnow(),
-            })  # fmt: skip
+    def held_answer(self) -> dict[str, object] | None:
+        """The held answer's parameters for `ANSWER` (or a statement holding it), handed
+        over once: whoever takes it writes it."""
+        held, self._held = self._held, None
+        return held
+
+    def flush(self) -> None:
+        """Write the held answer, if any."""
+        if (held := self.held_answer()) is not None:
+            retrying(lambda: self._update(held), attempts=8)
+
+    def _update(self, params: dict[str, object]) -> None:
+        store_answer(self._engine, params)
+
+
+def store_answer(engine: Engine, params: dict[str, object]) -> None:
+    """Write an answer (`answer_params`) to its exchange row, committed on its own."""
+    with autocommit(engine).begin() as conn:
+        conn.execute(ANSWER, params)
+
+
+def answer_params(
+    handle: object, http_status: int | None, text: str | None, error: str | None, elapsed_ms: int
+) -> dict[str, object]:
+    """`ANSWER`'s parameters: the answer sealed and cut to size."""
+    answer = raw.seal_personal(text[:MAX_ANSWER_CHARS]) if text is not None else None
+    return {
+        "handle": handle, "a_http_status": http_status, "a_answer": answer,
+        "a_error": error[:500] if error else None, "a_elapsed_ms": elapsed_ms,
+        "a_answered_at": utcnow(),
+    }  # fmt: skip
 
 
 def for_payment(conn: sa.Connection, payment_id: str) -> list[dict[str, Any]]:

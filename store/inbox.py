@@ -209,8 +209,11 @@ _FINISH = (
 
 def get(conn: sa.Connection, inbox_id: int) -> InboxRow | None:
     row = conn.execute(_GET, {"inbox_id": inbox_id}).first()
-    if row is None:
-        return None
+    return None if row is None else from_row(row)
+
+
+def from_row(row: sa.Row[Any]) -> InboxRow:
+    """The callback a row of `callback_inbox`'s columns holds, its body opened."""
     m: Any = row._mapping
     return InboxRow(
         id=m["id"], received_at=m["received_at"], source_ip=m["source_ip"],

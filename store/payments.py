@@ -12,13 +12,15 @@ import sqlalchemy as sa
 
 from domain.payment import FINAL, Change, Payment, Status
 from plumbing import correlation
-from store import history
+from store import exchanges, history
 from store.db import is_unique_violation, utcnow
-from store.inbox import UNMATCHED
+from store.inbox import PROCESSED, UNMATCHED, InboxRow
+from store.inbox import from_row as inbox_row
 from store.outbox import Job
 from store.sealed import checkout_index, phone_index
 from store.tables import (
     IN_FLIGHT,
+    c2b_payments,
     callback_inbox,
     idempotency_keys,
     outbox,
@@ -411,21 +413,69 @@ def apply(
 
 
 def apply_seeing_unmatched(
-    conn: sa.Connection, record: PaymentRecord, change: Change, **extra: object
+    conn: sa.Connection,
+    record: PaymentRecord,
+    change: Change,
+    answer: dict[str, object] | None = None,
+    **extra: object,
 ) -> tuple[PaymentRecord, bool]:
     """`apply` in one statement (only where `writes_in_one_statement`), also telling whether
     a callback naming the payment's CheckoutRequestID as written waits as `unmatched`.
 
-    A push answer is recorded and its early callbacks looked for in one round trip.
+    A push answer is recorded and its early callbacks looked for in one round trip; with
+    `answer` (`exchanges.answer_params`), the same statement stores the raw answer the
+    change acts on, whether or not the change is written.
     Raises `Conflict` when another transaction got there first.
     """
     assert writes_in_one_statement(conn)
     columns, params, event = _prepared(record, change, extra)
     params.update(history.event_params(*event))
-    row = conn.execute(_update_with_event(columns, seeing_unmatched=True), params).first()
+    params.update(answer or {})
+    stmt = _update_with_event(columns, seeing_unmatched=True, answering=answer is not None)
+    row = conn.execute(stmt, params).first()
     if row is None:
         raise Conflict(record.id)
     return PaymentRecord.from_row(row), bool(row._mapping["unmatched_waits"])
+
+
+def callback_and_payment(
+    conn: sa.Connection, inbox_id: int
+) -> tuple[InboxRow, PaymentRecord | None] | None:
+    """Stored callback `inbox_id` and the payment of the token URL it came on, in one look-up;
+    None when there is no such callback."""
+    row = conn.execute(_CALLBACK_AND_PAYMENT, {"inbox_id": inbox_id}).first()
+    if row is None:
+        return None
+    m = row._mapping
+    owner = PaymentRecord(*[m[f"p_{name}"] for name in _FIELDS]) if m["p_id"] else None
+    return inbox_row(row), owner
+
+
+def apply_processing_callback(
+    conn: sa.Connection, record: PaymentRecord, change: Change, inbox_id: int
+) -> PaymentRecord:
+    """`apply` in one statement (only where `writes_in_one_statement`) for a change the stored
+    callback `inbox_id` brought, which that statement also marks `processed`.
+
+    It writes nothing when a PayBill confirmation holds the receipt the change records (that
+    money may be counted already: the caller takes the path that settles such twins), and
+    raises `Conflict` then, as when another transaction moved the payment first. A receipt
+    another payment holds raises the unique key's IntegrityError.
+    """
+    assert writes_in_one_statement(conn)
+    columns, params, event = _prepared(record, change, {})
+    params.update(history.event_params(*event))
+    params.update(
+        twin_receipt=change.after.receipt,
+        inbox_id=inbox_id,
+        f_state=PROCESSED,
+        f_payment_id=record.id,
+        f_at=utcnow(),
+    )
+    row = conn.execute(_processing_callback(columns), params).first()
+    if row is None:
+        raise Conflict(record.id)
+    return PaymentRecord.from_row(row)
 
 
 def writes_in_one_statement(conn: sa.Connection | sa.Engine) -> bool:
@@ -453,13 +503,13 @@ def _update_statement(columns: tuple[str, ...]) -> sa.Update:
 
 
 #: `_update_statement` with the event row appended in the same statement, per column set.
-_UPDATES_WITH_EVENT: dict[tuple[tuple[str, ...], bool], sa.Select[Any]] = {}
+_UPDATES_WITH_EVENT: dict[tuple[tuple[str, ...], bool, bool], sa.Select[Any]] = {}
 
 
 def _update_with_event(
-    columns: tuple[str, ...], *, seeing_unmatched: bool = False
+    columns: tuple[str, ...], *, seeing_unmatched: bool = False, answering: bool = False
 ) -> sa.Select[Any]:
-    stmt = _UPDATES_WITH_EVENT.get((columns, seeing_unmatched))
+    stmt = _UPDATES_WITH_EVENT.get((columns, seeing_unmatched, answering))
     if stmt is None:
         moved = _update_statement(columns).cte("moved")
         appended = history.appended_after(payment_events.c.payment_id, moved)
@@ -470,7 +520,45 @@ def _update_with_event(
                 callback_inbox.c.state == UNMATCHED,
             )
             stmt = stmt.add_columns(waiting.label("unmatched_waits"))
-        _UPDATES_WITH_EVENT[(columns, seeing_unmatched)] = stmt
+        if answering:
+            stmt = stmt.add_cte(exchanges.ANSWER.cte("answered"))
+        _UPDATES_WITH_EVENT[(columns, seeing_unmatched, answering)] = stmt
+    return stmt
+
+
+#: A stored callback joined with the payment of its URL's token (columns `p_<name>`).
+_CALLBACK_AND_PAYMENT = (
+    sa.select(callback_inbox, *(payments.c[name].label(f"p_{name}") for name in _FIELDS))
+    .select_from(
+        callback_inbox.outerjoin(payments, payments.c.callback_token == callback_inbox.c.path_token)
+    )
+    .where(callback_inbox.c.id == sa.bindparam("inbox_id"))
+)
+#: `_update_with_event` that also finishes the callback, per column set.
+_PROCESSING_CALLBACK: dict[tuple[str, ...], sa.Select[Any]] = {}
+
+
+def _processing_callback(columns: tuple[str, ...]) -> sa.Select[Any]:
+    stmt = _PROCESSING_CALLBACK.get(columns)
+    if stmt is None:
+        twin = sa.exists().where(c2b_payments.c.trans_id == sa.bindparam("twin_receipt"))
+        moved = _update_statement(columns).where(~twin).cte("moved")
+        appended = history.appended_after(payment_events.c.payment_id, moved)
+        i = callback_inbox.c
+        finished = (
+            callback_inbox.update()
+            .where(i.id == sa.bindparam("inbox_id"), sa.exists(sa.select(moved.c.id)))
+            .values(
+                state=sa.bindparam("f_state"), reason=None,
+                payment_id=sa.bindparam("f_payment_id", type_=i.payment_id.type),
+                processed_at=sa.bindparam("f_at", type_=i.processed_at.type),
+                attempts=i.attempts + 1,
+            )
+            .returning(i.id)
+            .cte("finished")
+        )  # fmt: skip
+        stmt = sa.select(moved).add_cte(appended).add_cte(finished)
+        _PROCESSING_CALLBACK[columns] = stmt
     return stmt
 
 

@@ -45,6 +45,36 @@ def test_success_callback_completes_the_payment_with_its_receipt(h: Harness) -> 
     assert h.published[-1].args == [received.inbox_id]
 
 
+def test_the_usual_callback_is_applied_in_two_round_trips_without_a_transaction(
+    h: Harness,
+) -> None:
+    p = h.pushed()
+    received = callbacks.receive(
+        h.container, stk_callback(p.checkout_request_id or ""), source_ip="196.201.214.200",
+        token=p.callback_token, headers={},
+    )  # fmt: skip
+    sent: list[str] = []
+
+    def count(conn: sa.Connection, cursor: object, statement: str, *args: object) -> None:
+        sent.append(statement.split(None, 1)[0].upper())
+
+    sa.event.listen(h.container.engine, "before_cursor_execute", count)
+    try:
+        callbacks.process(h.container, received.inbox_id)
+    finally:
+        sa.event.remove(h.container.engine, "before_cursor_execute", count)
+
+    # The look-up, then the write that completes the payment, appends its event and
+    # finishes the callback: no BEGIN, no COMMIT, nothing else.
+    assert sent == ["SELECT", "WITH"]
+    done, stored = h.get(p.id), _inbox(h, received.inbox_id)
+    assert (done.status, done.mpesa_receipt_number) == ("completed", "UJ22T8IYOU")
+    assert (stored.state, stored.payment_id, stored.reason) == (inbox.PROCESSED, p.id, None)
+    with h.container.engine.connect() as conn:
+        kinds = [e["kind"] for e in payments.events(conn, p.id)]
+    assert kinds[-1] == "completed"
+
+
 def test_duplicate_callback_is_stored_and_changes_nothing(h: Harness) -> None:
     p = h.pushed()
     body = stk_callback(p.checkout_request_id or "")

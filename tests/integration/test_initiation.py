@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 
 import pytest
+import sqlalchemy as sa
 
 from daraja.errors import AnswerKind, OutcomeUnknown, Reason, Refused
 from payments import initiation
@@ -89,6 +91,55 @@ def test_accepted_push_records_checkout_ids_and_the_raw_exchange(h: Harness) -> 
     with h.container.engine.connect() as conn:
         rows = exchanges.for_payment(conn, payment_id)
     assert [(r["operation"], r["http_status"]) for r in rows] == [("stk_push", 200)]
+
+
+def test_an_accepted_push_is_stored_with_its_answer_in_the_statement_that_records_it(
+    h: Harness,
+) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    sent: list[str] = []
+
+    def count(conn: sa.Connection, cursor: object, statement: str, *args: object) -> None:
+        sent.append(statement.split(None, 1)[0].upper())
+
+    sa.event.listen(h.container.engine, "before_cursor_execute", count)
+    try:
+        initiation.send_push(h.container, payment_id)
+    finally:
+        sa.event.remove(h.container.engine, "before_cursor_execute", count)
+
+    # The payment read; `sending` and its event; the raw request, before it is sent; then
+    # `pushed`, its event and Daraja's raw answer together: never acted on before stored.
+    assert sent == ["SELECT", "WITH", "INSERT", "WITH"]
+    with h.container.engine.connect() as conn:
+        rows = exchanges.for_payment(conn, payment_id)
+    assert [(r["http_status"], r["answer"], r["elapsed_ms"]) for r in rows] == [(200, "{}", 5)]
+    assert h.get(payment_id).status == "pushed"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Refused(
+            "busy", retryable=False, reason=Reason.SUBSCRIBER_LOCKED, kind=AnswerKind.HTTP_STATUS
+        ),
+        OutcomeUnknown("timed out", reason=Reason.TIMEOUT, kind=AnswerKind.TRANSPORT),
+        RuntimeError("a bug in the client"),
+    ],
+)
+def test_the_answer_to_a_push_that_was_not_accepted_is_stored_too(
+    h: Harness, failure: Exception
+) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    h.daraja.push_answers.append(failure)
+
+    with pytest.raises(RuntimeError) if isinstance(failure, RuntimeError) else nullcontext():
+        initiation.send_push(h.container, payment_id)
+
+    with h.container.engine.connect() as conn:
+        rows = exchanges.for_payment(conn, payment_id)
+    assert [(r["http_status"], r["answer"]) for r in rows] == [(200, "{}")]
+    assert h.get(payment_id).status in ("failed", "unknown")
 
 
 def test_push_job_delivered_twice_pushes_once(h: Harness) -> None:
