@@ -188,13 +188,15 @@ class DarajaClient:
     ) -> None:
         self._config = config
         self._tokens = tokens
-        self._owns_http = http is None
-        limits = httpx.Limits(
-            max_connections=config.max_concurrency, max_keepalive_connections=config.max_concurrency
-        )
-        self._http = (
-            http if http is not None else httpx.Client(timeout=config.timeout, limits=limits)
-        )
+        # Given a client (tests), every call uses it. Otherwise each thread gets a client of
+        # its own, holding the one connection the thread uses: httpx's pool scans all its
+        # connections (quadratically, polling each socket) for every request, which cost a
+        # third of a busy worker's CPU with 64 threads sharing one pool.
+        self._given = http
+        self._local = threading.local()
+        self._owned: list[httpx.Client] = []
+        self._owned_lock = threading.Lock()
+        self._ssl = httpx.create_ssl_context() if http is None else None
         # Waiting here sends nothing: a push that waits for a slot is still safe to drop.
         self._slots = threading.BoundedSemaphore(config.max_concurrency)
         # After a rate-limit answer every call of this client waits until then (monotonic),
@@ -313,8 +315,10 @@ class DarajaClient:
 
     def close(self) -> None:
         """Close the HTTP client if this client created it."""
-        if self._owns_http:
-            self._http.close()
+        with self._owned_lock:
+            owned, self._owned = self._owned, []
+        for http in owned:
+            http.close()
 
     def __enter__(self) -> DarajaClient:
         return self
@@ -378,7 +382,7 @@ class DarajaClient:
         cfg = self._config
         log.info("fetching a Daraja access token")
         try:
-            response = self._http.get(
+            response = self._http().get(
                 cfg.base_url + OAUTH_PATH,
                 params={"grant_type": "client_credentials"},
                 auth=httpx.BasicAuth(cfg.consumer_key, cfg.consumer_secret),
@@ -404,7 +408,7 @@ class DarajaClient:
             handle = _record_request(recorder, operation, url, body)
             started = time.monotonic()
             try:
-                response = self._http.post(
+                response = self._http().post(
                     url,
                     json=dict(body),
                     headers={"Authorization": f"Bearer {token}"},
@@ -418,6 +422,21 @@ class DarajaClient:
             recorder, operation, handle, started, status=response.status_code, text=response.text
         )
         return _reply(response)
+
+    def _http(self) -> httpx.Client:
+        """The given client, or this thread's own."""
+        if self._given is not None:
+            return self._given
+        http: httpx.Client | None = getattr(self._local, "http", None)
+        if http is None:
+            # One connection: the thread makes one call at a time (the slots bound them all).
+            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            assert self._ssl is not None
+            http = httpx.Client(timeout=self._config.timeout, limits=limits, verify=self._ssl)
+            self._local.http = http
+            with self._owned_lock:
+                self._owned.append(http)
+        return http
 
     def _calm_down(self, attempt: int, exc: Refused) -> None:
         """After a rate-limit answer, hold every call of this client for a backoff step

@@ -62,8 +62,10 @@ class Container:
         self._daraja = daraja
 
     @classmethod
-    def build(cls, settings: Settings, publish: Publish) -> Container:
-        return cls(settings=settings, engine=make_engine(settings.database_url), publish=publish)
+    def build(cls, settings: Settings, publish: Publish, *, ping: bool = True) -> Container:
+        """The container of a process; `ping`: see `store.db.make_engine`."""
+        engine = make_engine(settings.database_url, ping=ping)
+        return cls(settings=settings, engine=engine, publish=publish)
 
     @cached_property
     def reads(self) -> Engine:

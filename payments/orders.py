@@ -189,8 +189,10 @@ def move(c: Container, order_id: str, to: Status) -> OrderView:
             updated = orders.apply(conn, record, change)
             shop_webhooks.order_changed(conn, c.settings, updated, change)
 
-    in_races(c.engine, attempt, order_id)
-    return get(c, order_id)
+    # A backend killed mid-transaction (a failover, an operator) rolls the move back: try
+    # again rather than answer 500. Run twice, a move that did commit changes nothing more.
+    retrying(lambda: in_races(c.engine, attempt, order_id), attempts=3)
+    return retrying(lambda: get(c, order_id), attempts=3)
 
 
 def initiate_payment(

@@ -36,8 +36,13 @@ def utcnow() -> datetime:
 POOL_SIZE = 15
 
 
-def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
-    """An engine for `url`; SQLite gets WAL and a busy timeout so threads can share it."""
+def make_engine(url: str, *, pool_size: int = POOL_SIZE, ping: bool = True) -> Engine:
+    """An engine for `url`; SQLite gets WAL and a busy timeout so threads can share it.
+
+    `ping=False` checks out PostgreSQL connections without pinging them: for a process
+    whose every statement is retried (`retrying`, or the job it runs in), where a backend
+    that died while idle in the pool costs one retry rather than a failed request.
+    """
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url,
@@ -52,10 +57,10 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
     # backend terminated a moment before the checkout had not closed its socket yet). The
     # ping is an empty query sent through libpq itself (`_ping_on_checkout`), not
     # `pool_pre_ping`'s SELECT 1 through a cursor: the same round trip for a fraction of the CPU.
-    libpq_ping = sa.engine.make_url(url).get_driver_name() == "psycopg"
+    libpq_ping = ping and sa.engine.make_url(url).get_driver_name() == "psycopg"
     engine = sa.create_engine(
         url,
-        pool_pre_ping=not libpq_ping,  # another driver: SQLAlchemy's own ping
+        pool_pre_ping=ping and not libpq_ping,  # another driver: SQLAlchemy's own ping
         pool_size=pool_size,
         max_overflow=0,
     )

@@ -32,7 +32,12 @@ def bootstrap(role: str, settings: Settings, *, in_process: bool = False) -> Sta
     install_keyring(settings)
     init_sentry(settings, role)  # before the broker: Sentry patches its constructor
     broker = build_broker(settings, in_process=in_process)
-    return Started(broker, Container.build(settings, publisher(broker)))
+    # A worker's jobs are idempotent and retried, and so is each write they must not lose:
+    # a backend killed while its connection sat in the pool costs a retry, so the worker
+    # does not spend a round trip pinging every checkout (three a push) to avoid one. The
+    # API pings: a request that met a dead connection would fail in the shop's face.
+    ping = role != "worker"
+    return Started(broker, Container.build(settings, publisher(broker), ping=ping))
 
 
 def install_keyring(settings: Settings) -> None:

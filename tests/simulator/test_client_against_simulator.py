@@ -4,6 +4,7 @@ expiry, chaos knobs and query states (CONTRACT.md §5), end to end over HTTP."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -496,3 +497,35 @@ def test_recorder_keeps_one_row_per_attempt_with_raw_answers(daraja: Connected, 
     assert all("Unable to lock subscriber" in row["text"] for row in rows.rows)
     assert all(row["body"]["Password"] == REDACTED for row in rows.rows)
     assert all(row["url"] == f"{sim.base_url}{PUSH_PATH}" for row in rows.rows)
+
+
+def test_threads_sharing_a_client_each_keep_a_connection_of_their_own(
+    config: DarajaConfig, sim: Sim
+) -> None:
+    client = DarajaClient(config, MemoryTokenCache())
+    seen: dict[str, list[object]] = {}
+
+    def push_twice(n: int) -> None:
+        for _ in range(2):
+            accepted = client.stk_push(
+                phone=f"2547{10_000_000 + n:08d}", amount=10, callback_url=sim.receiver.url(),
+                account_reference="Order1", description="Chess",
+            )  # fmt: skip
+            assert accepted.checkout_request_id.startswith("ws_CO_")
+            # The connection this thread's calls went over (its own client's pool).
+            pool = client._http()._transport._pool  # type: ignore[attr-defined]
+            seen.setdefault(threading.current_thread().name, []).extend(pool.connections)
+
+    threads = [threading.Thread(target=push_twice, args=(n,), name=f"t{n}") for n in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        client.close()
+
+    assert len(seen) == 8
+    ids = [{id(c) for c in connections} for connections in seen.values()]
+    assert all(len(mine) == 1 for mine in ids)  # kept alive between a thread's two calls
+    assert len(set().union(*ids)) == 8  # and never shared with another thread
