@@ -117,7 +117,7 @@ def _measure(procs: Processes, engine: sa.Engine, ports: Ports, *, quick: bool) 
     figures += applied.figures("worker: callbacks")
     figures += end_to_end.measure(
         procs, engine, (ports.api_url, ports.simulator_url), (api.pid, simulator.pid), key=key,
-        count=QUICK_END_TO_END if quick else END_TO_END, offset=2 * (warm + count),
+        count=QUICK_END_TO_END if quick else END_TO_END, offset=2 * (warm + count), warm_up=warm,
     )  # fmt: skip
     figures += _memory(procfs.peak_rss_kib(api.pid), max(pushes.peak_rss_kib, applied.peak_rss_kib))
     return figures
