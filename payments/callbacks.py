@@ -246,11 +246,12 @@ def _processed_in_one_statement(c: Container, inbox_id: int) -> bool:
         found = payments.callback_and_payment(conn, inbox_id)
         if found is not None and found[0].state != inbox.RECEIVED:
             return True  # already handled: this job ran before
-        change = _usual_change(c.settings, *found) if found else None
-        if found is None or found[1] is None or change is None:
+        usual = _usual_change(c.settings, *found) if found else None
+        if found is None or found[1] is None or usual is None:
             return False
+        change, receipt = usual
         try:
-            payments.apply_processing_callback(conn, found[1], change, inbox_id)
+            payments.apply_processing_callback(conn, found[1], change, inbox_id, receipt)
         except (Conflict, sa.exc.IntegrityError):
             return False  # moved since, a PayBill twin, or a receipt another payment holds
     return True
@@ -258,9 +259,10 @@ def _processed_in_one_statement(c: Container, inbox_id: int) -> bool:
 
 def _usual_change(
     settings: Settings, row: inbox.InboxRow, record: PaymentRecord | None
-) -> Change | None:
-    """What a trusted callback for its own payment's push changes, when that writes only
-    the payment and its event; None for any other callback (the long way decides)."""
+) -> tuple[Change, str | None] | None:
+    """What a trusted callback for its own payment's push changes, and the receipt it
+    reports, when that writes only the payment and its event; None for any other callback
+    (the long way decides)."""
     if row.path_token is None or record is None or record.order_id is not None:
         return None
     try:
@@ -272,7 +274,9 @@ def _usual_change(
     if not (same_push and new_receipt):
         return None
     change = decide(record.to_domain(), _reported(cb))
-    return None if change is None or shop_webhooks.tells_shop(settings, change) else change
+    if change is None or shop_webhooks.tells_shop(settings, change):
+        return None
+    return change, cb.receipt
 
 
 def _reported(cb: StkCallback) -> ResultReported:

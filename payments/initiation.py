@@ -179,6 +179,11 @@ def send_push(c: Container, payment_id: str) -> None:
         recorder.flush()
         _record(c, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"), known=record)
         raise
+    except BaseException:
+        # A time limit or a shutdown mid-call: keep what Daraja answered; the payment stays
+        # `sending`, which the reconciliation pass recovers.
+        recorder.flush()
+        raise
     # The payment as `sending` was written is decided on without reading it again (a
     # compare-and-set catches any change since).
     _accepted(

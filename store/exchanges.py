@@ -87,9 +87,11 @@ class StoreRecorder:
         return held
 
     def flush(self) -> None:
-        """Write the held answer, if any."""
-        if (held := self.held_answer()) is not None:
+        """Write the held answer, if any; it stays held if the write fails."""
+        held = self._held
+        if held is not None:
             retrying(lambda: self._update(held), attempts=8)
+            self._held = None
 
     def _update(self, params: dict[str, object]) -> None:
         store_answer(self._engine, params)

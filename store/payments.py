@@ -452,21 +452,27 @@ def callback_and_payment(
 
 
 def apply_processing_callback(
-    conn: sa.Connection, record: PaymentRecord, change: Change, inbox_id: int
+    conn: sa.Connection,
+    record: PaymentRecord,
+    change: Change,
+    inbox_id: int,
+    reported_receipt: str | None,
 ) -> PaymentRecord:
     """`apply` in one statement (only where `writes_in_one_statement`) for a change the stored
     callback `inbox_id` brought, which that statement also marks `processed`.
 
     It writes nothing when a PayBill confirmation holds the receipt the change records (that
-    money may be counted already: the caller takes the path that settles such twins), and
-    raises `Conflict` then, as when another transaction moved the payment first. A receipt
-    another payment holds raises the unique key's IntegrityError.
+    money may be counted already: the caller takes the path that settles such twins), or
+    when another payment holds the receipt the callback reported (`reported_receipt`: the
+    caller's long way refuses that callback), and raises `Conflict` then, as when another
+    transaction moved the payment first.
     """
     assert writes_in_one_statement(conn)
     columns, params, event = _prepared(record, change, {})
     params.update(history.event_params(*event))
     params.update(
         twin_receipt=change.after.receipt,
+        reported_receipt=reported_receipt,
         inbox_id=inbox_id,
         f_state=PROCESSED,
         f_payment_id=record.id,
@@ -542,7 +548,16 @@ def _processing_callback(columns: tuple[str, ...]) -> sa.Select[Any]:
     stmt = _PROCESSING_CALLBACK.get(columns)
     if stmt is None:
         twin = sa.exists().where(c2b_payments.c.trans_id == sa.bindparam("twin_receipt"))
-        moved = _update_statement(columns).where(~twin).cte("moved")
+        # Also when the change does not write the receipt (a wrong amount, a failure).
+        held = (
+            sa.select(payments.c.id)
+            .where(
+                payments.c.mpesa_receipt_number == sa.bindparam("reported_receipt"),
+                payments.c.id != sa.bindparam("w_id"),
+            )
+            .exists()
+        )
+        moved = _update_statement(columns).where(~twin, ~held).cte("moved")
         appended = history.appended_after(payment_events.c.payment_id, moved)
         i = callback_inbox.c
         finished = (

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 class ScriptedDaraja:
     """A Daraja that answers from a script and counts every push it was asked for."""
 
-    push_answers: list[PushAccepted | Exception] = field(default_factory=list)
+    push_answers: list[PushAccepted | BaseException] = field(default_factory=list)
     query_answers: list[QueryResult | Exception] = field(default_factory=list)
     pushes: list[dict[str, object]] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
@@ -46,7 +46,7 @@ class ScriptedDaraja:
         answer = self.push_answers.pop(0) if self.push_answers else _accepted(len(self.pushes))
         if recorder:
             recorder.answer_received(handle, 200, "{}", None, 5)
-        if isinstance(answer, Exception):
+        if isinstance(answer, BaseException):
             raise answer
         return answer
 

@@ -214,6 +214,26 @@ def test_receipt_already_recorded_for_another_payment_is_refused(h: Harness) -> 
     assert h.get(second.id).status == "pushed"
 
 
+def test_a_callback_reporting_another_payments_receipt_is_refused_whatever_it_changes(
+    h: Harness,
+) -> None:
+    first = h.pushed("254712345678")
+    second = h.pushed("254712345679")
+    _deliver(
+        h, stk_callback(first.checkout_request_id or "", receipt="RCPT000002"), first.callback_token
+    )
+
+    # Paid, but not the amount asked for: the change would not write the receipt.
+    replayed = _deliver(
+        h,
+        stk_callback(second.checkout_request_id or "", amount=1, receipt="RCPT000002"),
+        second.callback_token,
+    )
+
+    assert _inbox(h, replayed.inbox_id).state == inbox.REJECTED
+    assert h.get(second.id).status == "pushed"
+
+
 def test_every_callback_that_reached_us_is_in_the_inbox(h: Harness) -> None:
     p = h.pushed()
     bodies = [

@@ -142,6 +142,45 @@ def test_the_answer_to_a_push_that_was_not_accepted_is_stored_too(
     assert h.get(payment_id).status in ("failed", "unknown")
 
 
+class _TimeLimit(BaseException):
+    """As Dramatiq's time limit: raised into the job, not an Exception."""
+
+
+def test_a_push_interrupted_after_daraja_answered_keeps_the_answer(h: Harness) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    h.daraja.push_answers.append(_TimeLimit())
+
+    with pytest.raises(_TimeLimit):
+        initiation.send_push(h.container, payment_id)
+
+    with h.container.engine.connect() as conn:
+        rows = exchanges.for_payment(conn, payment_id)
+    assert [(r["http_status"], r["answer"]) for r in rows] == [(200, "{}")]
+    assert h.get(payment_id).status == "sending"  # the reconciliation pass takes it from here
+
+
+def test_a_held_answer_whose_write_fails_stays_held_until_written(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    recorder = exchanges.StoreRecorder(h.container.engine, payment_id, hold_answer=True)
+    handle = recorder.request_sent("stk_push", "http://daraja/push", {"PartyA": "x"})
+    recorder.answer_received(handle, 200, '{"ok": 1}', None, 7)
+
+    def down(work: object, **_: object) -> None:
+        raise sa.exc.OperationalError("UPDATE", {}, Exception("database down"))
+
+    monkeypatch.setattr(exchanges, "retrying", down)
+    with pytest.raises(sa.exc.OperationalError):
+        recorder.flush()
+    monkeypatch.undo()
+    recorder.flush()
+
+    with h.container.engine.connect() as conn:
+        rows = exchanges.for_payment(conn, payment_id)
+    assert [(r["http_status"], r["answer"]) for r in rows] == [(200, '{"ok": 1}')]
+
+
 def test_push_job_delivered_twice_pushes_once(h: Harness) -> None:
     payment_id = initiation.initiate(h.container, new_payment()).payment.id
 
