@@ -23,6 +23,10 @@ from store.payments import COMPLETION_EVENTS, Conflict, PaymentRecord
 
 #: How often we re-decide when another transaction changed the payment first.
 MAX_RACES = 5
+#: Event kinds that record a payment's receipt: its completion, or the receipt a callback
+#: brings after an STK query completed it. A PayBill confirmation with the same receipt is
+#: then known to be this same money (`paybill_twin`).
+RECEIPT_EVENTS = COMPLETION_EVENTS | {"receipt_recorded"}
 
 T = TypeVar("T")
 
@@ -128,10 +132,11 @@ def transition_record(
 
 def only_the_payment(change: Change) -> bool:
     """True when `_write` writes nothing but the payment and its event for `change`: no
-    completion (order, PayBill twin) and no move into a status the shop hears about."""
+    completion and no receipt recorded (order, PayBill twin), and no move into a status the
+    shop hears about."""
     status = change.after.status
     tells_shop = status in shop_webhooks.PAYMENT_EVENTS and change.before.status is not status
-    return change.event.kind not in COMPLETION_EVENTS and not tells_shop
+    return change.event.kind not in RECEIPT_EVENTS and not tells_shop
 
 
 def _write(
@@ -148,8 +153,7 @@ def _write(
         orders.get(conn, str(record.order_id), for_update=True)
     updated = payments.apply(conn, record, change, **extra)
     shop_webhooks.payment_changed(conn, settings, updated, change)
-    completed = change.event.kind in COMPLETION_EVENTS
-    counted_by_paybill = completed and paybill_twin(conn, updated)
+    counted_by_paybill = change.event.kind in RECEIPT_EVENTS and paybill_twin(conn, updated)
     if settles and not counted_by_paybill:
         settle_order(conn, settings, updated)
     return updated

@@ -17,11 +17,12 @@ from litestar.testing import TestClient
 from prometheus_client.core import CollectorRegistry
 
 from api.app import create_app
+from daraja.wire import QueryResult
 from domain import paybill
 from operations import alerts, metrics, retention
 from operations.metrics import DatabaseCollector
 from operations.operator_tokens import issue_token
-from payments import c2b, orders
+from payments import c2b, orders, reconciliation
 from payments.container import Container
 from store import c2b as c2b_store
 from store import orders as orders_store
@@ -216,6 +217,23 @@ def test_an_unmatched_twin_of_an_stk_payment_is_resolved_by_its_callback(h: Harn
     _paid_callback(h, payment_id, amount=1500, receipt="RCP0000050")
 
     assert _record(h, record_id).state == "duplicate"
+
+
+def test_an_unmatched_twin_is_resolved_by_the_receipt_that_follows_a_query_completion(
+    h: Harness,
+) -> None:
+    payment_id = h.pushed(amount=1500).id
+    h.daraja.query_answers.append(QueryResult(0, "The service request is processed successfully."))
+    reconciliation.query_payment(h.container, payment_id)
+    assert (h.get(payment_id).status, h.get(payment_id).receipt_pending) == ("completed", True)
+    record_id = _confirm(h.container, c2b_request("RCP0000060", bill_ref="KhalexChess"))
+    assert _record(h, record_id).state == "unmatched"
+
+    _paid_callback(h, payment_id, amount=1500, receipt="RCP0000060")
+
+    assert h.get(payment_id).mpesa_receipt_number == "RCP0000060"
+    record = _record(h, record_id)
+    assert (record.state, record.payment_id) == ("duplicate", payment_id)
 
 
 # The door -------------------------------------------------------------------------------------
