@@ -314,7 +314,7 @@ class DarajaClient:
         return registered
 
     def close(self) -> None:
-        """Close the HTTP client if this client created it."""
+        """Close the HTTP clients this client made (a given one is the caller's to close)."""
         with self._owned_lock:
             owned, self._owned = self._owned, []
         for http in owned:

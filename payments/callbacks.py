@@ -244,14 +244,17 @@ def _processed_in_one_statement(c: Container, inbox_id: int) -> bool:
     """
     with autocommit(c.engine).connect() as conn:
         found = payments.callback_and_payment(conn, inbox_id)
-        if found is not None and found[0].state != inbox.RECEIVED:
+        if found is None:
+            return False
+        row, record = found
+        if row.state != inbox.RECEIVED:
             return True  # already handled: this job ran before
-        usual = _usual_change(c.settings, *found) if found else None
-        if found is None or found[1] is None or usual is None:
+        usual = _usual_change(c.settings, row, record)
+        if record is None or usual is None:
             return False
         change, receipt = usual
         try:
-            payments.apply_processing_callback(conn, found[1], change, inbox_id, receipt)
+            payments.apply_processing_callback(conn, record, change, inbox_id, receipt)
         except (Conflict, sa.exc.IntegrityError):
             return False  # moved since, a PayBill twin, or a receipt another payment holds
     return True

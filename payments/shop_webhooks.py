@@ -95,11 +95,16 @@ def enqueue(
     return event_id
 
 
+def shop_event(change: Change) -> str | None:
+    """The event type a payment's `change` means to the shop (a move into a final status),
+    or None; sent only where SHOP_WEBHOOK_URL is set."""
+    status = change.after.status
+    return PAYMENT_EVENTS.get(status) if change.before.status is not status else None
+
+
 def tells_shop(settings: Settings, change: Change) -> bool:
     """True when `change` queues an event for the shop (`payment_changed` writes one)."""
-    status = change.after.status
-    moved = status in PAYMENT_EVENTS and change.before.status is not status
-    return moved and bool(settings.shop_webhook_url)
+    return bool(settings.shop_webhook_url) and shop_event(change) is not None
 
 
 def payment_changed(
@@ -110,10 +115,10 @@ def payment_changed(
     `record` is the payment as written by the change. A late success (failed or cancelled,
     then paid) is a `payment.completed` with `lateSuccess: true`.
     """
-    status = change.after.status
-    if status not in PAYMENT_EVENTS or change.before.status is status:
+    event_type = shop_event(change)
+    if event_type is None:
         return None
-    return enqueue(conn, settings, PAYMENT_EVENTS[status], payment_data(record))
+    return enqueue(conn, settings, event_type, payment_data(record))
 
 
 def order_changed(

@@ -134,9 +134,7 @@ def only_the_payment(change: Change) -> bool:
     """True when `_write` writes nothing but the payment and its event for `change`: no
     completion and no receipt recorded (order, PayBill twin), and no move into a status the
     shop hears about."""
-    status = change.after.status
-    tells_shop = status in shop_webhooks.PAYMENT_EVENTS and change.before.status is not status
-    return change.event.kind not in RECEIPT_EVENTS and not tells_shop
+    return change.event.kind not in RECEIPT_EVENTS and shop_webhooks.shop_event(change) is None
 
 
 def _write(

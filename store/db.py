@@ -91,8 +91,11 @@ def autocommit(engine: Engine) -> Engine:
     Made once per engine and kept: making one copies the engine's options and event
     listeners, which costs more CPU than a statement.
     """
-    if engine.dialect.name == "sqlite":
-        return engine
+    if (
+        engine.dialect.name == "sqlite"
+        or engine.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    ):
+        return engine  # SQLite, or already the autocommit copy
     made = _AUTOCOMMIT.get(engine)
     if made is None:
         made = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -39,8 +39,8 @@ class StoreRecorder:
 
     With `hold_answer`, the last attempt's answer is held instead, for the caller to write
     in the very statement that acts on it (`held_answer`); an earlier attempt's is written
-    before the next request goes out. The caller must then `flush()` whatever it did not
-    take (in a `finally`): an answer held is not yet stored.
+    before the next request goes out. Whatever the caller does not take it must `flush()`
+    before acting on the call's end, or when interrupted: an answer held is not yet stored.
     """
 
     def __init__(
@@ -78,7 +78,7 @@ class StoreRecorder:
             self._held = params
             return
         # The answer may hold the only copy of a CheckoutRequestID: wait out a database blip.
-        retrying(lambda: self._update(params), attempts=8)
+        retrying(lambda: store_answer(self._engine, params), attempts=8)
 
     def held_answer(self) -> dict[str, object] | None:
         """The held answer's parameters for `ANSWER` (or a statement holding it), handed
@@ -90,11 +90,8 @@ class StoreRecorder:
         """Write the held answer, if any; it stays held if the write fails."""
         held = self._held
         if held is not None:
-            retrying(lambda: self._update(held), attempts=8)
+            retrying(lambda: store_answer(self._engine, held), attempts=8)
             self._held = None
-
-    def _update(self, params: dict[str, object]) -> None:
-        store_answer(self._engine, params)
 
 
 def store_answer(engine: Engine, params: dict[str, object]) -> None:
