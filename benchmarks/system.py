@@ -106,6 +106,9 @@ def _measure(procs: Processes, engine: sa.Engine, ports: Ports, *, quick: bool) 
     http_load.post_all(ports.api_url, initiate.calls(warm, key=key))
     figures = initiate.measure(ports.api_url, api.pid, count, offset=warm, key=key)
     figures += _reference(procs, engine, count, warm)
+    noop = drain.reference(procs, procs.env["REDIS_URL"], jobs=count + warm,
+                           timeout_s=DRAIN_TIMEOUT_S)  # fmt: skip
+    figures += noop.figures(NOOP_DRAIN)
     pushes = drain.drain(
         procs, engine, done=("pushed",), event="push_accepted", timeout_s=DRAIN_TIMEOUT_S
     )
@@ -123,8 +126,8 @@ def _measure(procs: Processes, engine: sa.Engine, ports: Ports, *, quick: bool) 
     return figures
 
 
-#: The reference app's own bench name in the table.
-REFERENCE = "reference app (HTTP)"
+#: The references' own bench names in the table.
+REFERENCE, NOOP_DRAIN = "reference app (HTTP)", "reference: no-op drain"
 
 
 def _reference(procs: Processes, engine: sa.Engine, count: int, warm: int) -> list[Figure]:
@@ -142,26 +145,53 @@ def _reference(procs: Processes, engine: sa.Engine, count: int, warm: int) -> li
     return initiate.figures(REFERENCE, load, cpu_ms, expected_status=202)
 
 
+#: Issue 12 wrote its CPU goals in milliseconds, beside references measured on its machine:
+#: the prototype's initiate took 1.4 ms of API CPU and a no-op Dramatiq drain 0.36 ms per
+#: message. It asks for every goal as a ratio to a reference measured in the same run, so
+#: each CPU goal is also judged as its milliseconds over the issue's reference, against the
+#: same reference measured here: a machine twice as slow doubles both.
+ISSUE_PROTOTYPE_MS, ISSUE_NOOP_MS = 1.4, 0.36
+
+
 def goals(figures: list[Figure]) -> list[Goal]:
     """Issue 12's goals that `make bench` measures, each from the figures of this run."""
     found = {(f.bench, f.name): f.value for f in figures}
     ours, ref = found[(initiate.BENCH, "throughput")], found[(REFERENCE, "throughput")]
     e2e = found[(end_to_end.BENCH, "completed payments/s")]
+    ref_ms, noop_ms = found[(REFERENCE, "api CPU")], found[(NOOP_DRAIN, "worker CPU")] / 1000
+    cpu = [
+        ("initiate", "API CPU per request", found[(initiate.BENCH, "api CPU")], 2.5,
+         ("reference app", ref_ms, ISSUE_PROTOTYPE_MS)),
+        ("callback intake", "API CPU per callback", found[(intake.BENCH, "api CPU")], 2.0,
+         ("reference app", ref_ms, ISSUE_PROTOTYPE_MS)),
+        ("worker", "CPU per STK push", found[("worker: STK pushes", "worker CPU")] / 1000, 4.0,
+         ("no-op drain", noop_ms, ISSUE_NOOP_MS)),
+        ("worker", "CPU per callback", found[("worker: callbacks", "worker CPU")] / 1000, 2.0,
+         ("no-op drain", noop_ms, ISSUE_NOOP_MS)),
+    ]  # fmt: skip
     return [
         Goal("initiate", "req/s, ours / reference app", ours / ref, "x", 0.6, at_least=True,
              note=f"{ours:,.0f} vs {ref:,.0f} req/s, same run"),
-        Goal("initiate", "API CPU per request", found[(initiate.BENCH, "api CPU")], "ms", 2.5,
-             note=f"reference app {found[(REFERENCE, 'api CPU')]:.2f} ms"),
-        Goal("callback intake", "API CPU per callback", found[(intake.BENCH, "api CPU")], "ms",
-             2.0),
-        Goal("worker", "CPU per STK push", found[("worker: STK pushes", "worker CPU")] / 1000,
-             "ms", 4.0),
-        Goal("worker", "CPU per callback", found[("worker: callbacks", "worker CPU")] / 1000,
-             "ms", 2.0),
+        *(goal for row in cpu for goal in _cpu_goals(*row)),
         Goal("end to end", "completed/s, over initiate-only req/s", e2e / ours, "x", 0.25,
              at_least=True, note=f"{e2e:,.1f} payments/s vs {ours:,.0f} req/s, same run"),
         Goal("memory", "API peak RSS", found[("peak RSS", "api process")], "MiB", 150.0),
         Goal("memory", "worker peak RSS", found[("peak RSS", "worker process")], "MiB", 200.0),
+    ]  # fmt: skip
+
+
+def _cpu_goals(
+    bench: str, name: str, ms: float, limit_ms: float, reference: tuple[str, float, float]
+) -> list[Goal]:
+    """A CPU goal as a ratio to its reference measured in this run (the issue's milliseconds
+    over the issue's reference), then as the issue wrote it, in milliseconds."""
+    ref_name, ref_ms, issue_ref_ms = reference
+    return [
+        Goal(bench, f"{name}, over the {ref_name}'s", ms / ref_ms, "x", limit_ms / issue_ref_ms,
+             note=f"{ms:.2f} vs {ref_ms:.2f} ms, same run; the issue's {limit_ms} ms over "
+                  f"{issue_ref_ms} ms"),
+        Goal(bench, name, ms, "ms", limit_ms,
+             note=f"as written, beside a {ref_name} of {issue_ref_ms} ms; {ref_ms:.2f} ms here"),
     ]  # fmt: skip
 
 
