@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
@@ -146,17 +146,18 @@ def callback_url(c: Container, record: PaymentRecord) -> str:
 def send_push(c: Container, payment_id: str) -> None:
     """Send the STK push for `payment_id` at most once per go-ahead (worker job).
 
-    The `sending` state is committed before the request leaves, so a crash, a timeout or a
-    second delivery of this job can never push twice: only a refusal Daraja gives before
-    processing puts the payment back to `created`.
+    The `sending` state is committed before the request leaves (with the request's own row,
+    `_SendingRecorder`), so a crash, a timeout or a second delivery of this job can never
+    push twice: only a refusal Daraja gives before processing puts the payment back to
+    `created`.
     """
-    applied = transition_record(c.engine, c.settings, payment_id, PushStarted())
-    if applied is None:
+    found = _to_start(c, payment_id)
+    if found is None:
         return  # already sent, or final: a redelivered job must not push again
-    record, started = applied  # the payment as `sending` was committed: no second read
+    record, change = found
     # Where one statement can, the accepted answer is stored by the statement that records
     # it (`_accepted`); every other answer is stored before it is acted on, here.
-    recorder = StoreRecorder(c.engine, payment_id, hold_answer=_one_statement(c))
+    recorder = _SendingRecorder(c, record, change, hold_answer=_one_statement(c))
     try:
         accepted = c.daraja.stk_push(
             phone=record.phone_number,
@@ -166,30 +167,108 @@ def send_push(c: Container, payment_id: str) -> None:
             description=c.settings.mpesa_transaction_desc,
             recorder=recorder,
         )
+    except PushTaken:
+        return  # another delivery of this job pushed it, or it ended: nothing was sent
     except Refused as exc:
         recorder.flush()
-        _refused(c, record, started.after.push_attempts, exc)
+        if (sending := recorder.started()) is not None:
+            _refused(c, sending, sending.push_attempts, exc)
         return
     except OutcomeUnknown as exc:
         recorder.flush()
-        _record(c, payment_id, PushOutcomeUnknown(str(exc)), known=record)
+        if (sending := recorder.started()) is not None:
+            _record(c, payment_id, PushOutcomeUnknown(str(exc)), known=sending)
         return
     except Exception as exc:
         # Whatever broke, the request may have left: treat it as sent, never resend.
         recorder.flush()
-        _record(c, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"), known=record)
+        if (sending := recorder.started()) is not None:
+            _record(c, payment_id, PushOutcomeUnknown(f"client error: {exc!r}"), known=sending)
         raise
     except BaseException:
         # A time limit or a shutdown mid-call: keep what Daraja answered; the payment stays
-        # `sending`, which the reconciliation pass recovers.
+        # `sending` (the reconciliation pass recovers it), or `created` if nothing was sent.
         recorder.flush()
         raise
     # The payment as `sending` was written is decided on without reading it again (a
     # compare-and-set catches any change since).
     _accepted(
-        c, payment_id, accepted.checkout_request_id, accepted.merchant_request_id, record,
-        answer=recorder.held_answer(),
+        c, payment_id, accepted.checkout_request_id, accepted.merchant_request_id,
+        recorder.sending, answer=recorder.held_answer(),
     )  # fmt: skip
+
+
+def _to_start(c: Container, payment_id: str) -> tuple[PaymentRecord, Change] | None:
+    """The payment and its move to `sending`, decided but not written; None when it is not
+    to be pushed (already sent, or final)."""
+    with c.reads.connect() as conn:
+        record = payments.get(conn, payment_id)
+    change = decide(record.to_domain(), PushStarted()) if record is not None else None
+    return (record, change) if record is not None and change is not None else None
+
+
+class PushTaken(Exception):
+    """The payment moved since it was read (another delivery of the job pushed it, or it
+    expired): this job must send nothing."""
+
+
+class _SendingRecorder(StoreRecorder):
+    """Moves the payment to `sending` as the push's first request is stored, then records
+    each exchange as `StoreRecorder` does.
+
+    `sending` must be durable before a request leaves; on PostgreSQL it is written by the
+    statement that stores the request (one round trip, where they took two), after the
+    client has a slot and a token, just before the request is sent. Should the payment have
+    moved since it was read, nothing is stored and `PushTaken` refuses the request. A call
+    that ends before any request was stored (a token that could not be fetched, input
+    refused before sending) writes `sending` then (`started`), so its end is recorded as
+    before.
+    """
+
+    def __init__(
+        self, c: Container, record: PaymentRecord, change: Change, *, hold_answer: bool
+    ) -> None:
+        super().__init__(c.engine, record.id, hold_answer=hold_answer)
+        self._c, self._record, self._change = c, record, change
+        #: The payment as `sending` was written, once it is.
+        self.sending: PaymentRecord | None = None
+        self._taken = False
+
+    def request_sent(self, operation: str, url: str, body: Mapping[str, object]) -> object:
+        if self.sending is not None:
+            return super().request_sent(operation, url, body)
+        if self._taken:
+            raise PushTaken(self._record.id)
+        if not _in_one_statement(self._c, self._change):
+            if self.started() is None:
+                raise PushTaken(self._record.id)
+            return super().request_sent(operation, url, body)
+        request = exchanges.request_params(self._record.id, operation, url, body)
+        try:
+            with autocommit(self._c.engine).connect() as conn:
+                self.sending, handle = payments.apply_requesting(
+                    conn, self._record, self._change, request
+                )
+        except Conflict:
+            # Moved since it was read: decided afresh (and written, if still to push).
+            if self.started() is None:
+                raise PushTaken(self._record.id) from None
+            return super().request_sent(operation, url, body)
+        return handle
+
+    def started(self) -> PaymentRecord | None:
+        """The payment as `sending` was written, writing it now if it is not yet; None when
+        it is not to be pushed any more (another job took it, or it ended)."""
+        if self.sending is None and not self._taken:
+            c = self._c
+            applied = transition_record(
+                c.engine, c.settings, self._record.id, PushStarted(), known=self._record
+            )
+            if applied is None:
+                self._taken = True
+            else:
+                self.sending = applied[0]
+        return self.sending
 
 
 def _one_statement(c: Container) -> bool:

@@ -16,9 +16,14 @@ from store.tables import daraja_exchanges
 MAX_ANSWER_CHARS = 20_000
 
 
+#: The columns of a request, each from its parameter `r_<name>` (`request_params`).
+_REQUEST = ("payment_id", "operation", "url", "request", "sent_at")
+_REQUEST_VALUES = {
+    name: sa.bindparam(f"r_{name}", type_=daraja_exchanges.c[name].type) for name in _REQUEST
+}
 #: The two statements of an exchange, built once: one made per call costs more CPU than
 #: its round trip.
-_INSERT = daraja_exchanges.insert().returning(daraja_exchanges.c.id)
+_INSERT = daraja_exchanges.insert().values(_REQUEST_VALUES).returning(daraja_exchanges.c.id)
 ANSWER = (
     daraja_exchanges.update()
     .where(daraja_exchanges.c.id == sa.bindparam("handle"))
@@ -59,11 +64,8 @@ class StoreRecorder:
 
     def _insert(self, operation: str, url: str, body: Mapping[str, object]) -> int:
         with self._engine.begin() as conn:
-            result = conn.execute(_INSERT, {
-                "payment_id": self._payment_id, "operation": operation, "url": url[:255],
-                "request": raw.seal_tree(dict(body)), "sent_at": utcnow(),
-            })  # fmt: skip
-            return int(result.scalar_one())
+            params = request_params(self._payment_id, operation, url, body)
+            return int(conn.execute(_INSERT, params).scalar_one())
 
     def answer_received(
         self,
@@ -92,6 +94,24 @@ class StoreRecorder:
         if held is not None:
             retrying(lambda: store_answer(self._engine, held), attempts=8)
             self._held = None
+
+
+def request_params(
+    payment_id: str | None, operation: str, url: str, body: Mapping[str, object]
+) -> dict[str, object]:
+    """A request's parameters (`r_<column>`): its body sealed, its URL cut to size."""
+    return {
+        "r_payment_id": payment_id, "r_operation": operation, "r_url": url[:255],
+        "r_request": raw.seal_tree(dict(body)), "r_sent_at": utcnow(),
+    }  # fmt: skip
+
+
+def requested_after(moved: sa.CTE) -> sa.CTE:
+    """The request (`request_params`) stored by the statement whose `moved` CTE moved a
+    payment, and only if it did: its `id` is the exchange's handle."""
+    t = daraja_exchanges
+    values = sa.select(*_REQUEST_VALUES.values()).where(sa.exists(sa.select(moved.c.id)))
+    return t.insert().from_select(list(_REQUEST), values).returning(t.c.id).cte("requested")
 
 
 def store_answer(engine: Engine, params: dict[str, object]) -> None:

@@ -438,6 +438,25 @@ def apply_seeing_unmatched(
     return PaymentRecord.from_row(row), bool(row._mapping["unmatched_waits"])
 
 
+def apply_requesting(
+    conn: sa.Connection, record: PaymentRecord, change: Change, request: dict[str, object]
+) -> tuple[PaymentRecord, int]:
+    """`apply` in one statement (only where `writes_in_one_statement`) that also stores the
+    Daraja request (`exchanges.request_params`) the change is made for, if it is written:
+    the payment as written and the request's exchange id.
+
+    Raises `Conflict` when another transaction got there first (nothing is stored then).
+    """
+    assert writes_in_one_statement(conn)
+    columns, params, event = _prepared(record, change, {})
+    params.update(history.event_params(*event))
+    params.update(request)
+    row = conn.execute(_update_with_event(columns, requesting=True), params).first()
+    if row is None:
+        raise Conflict(record.id)
+    return PaymentRecord.from_row(row), int(row._mapping["request_id"])
+
+
 def callback_and_payment(
     conn: sa.Connection, inbox_id: int
 ) -> tuple[InboxRow, PaymentRecord | None] | None:
@@ -508,14 +527,20 @@ def _update_statement(columns: tuple[str, ...]) -> sa.Update:
     return stmt
 
 
-#: `_update_statement` with the event row appended in the same statement, per column set.
-_UPDATES_WITH_EVENT: dict[tuple[tuple[str, ...], bool, bool], sa.Select[Any]] = {}
+#: `_update_statement` with the event row appended in the same statement, per column set
+#: and companion (`_update_with_event`'s flags).
+_UPDATES_WITH_EVENT: dict[tuple[tuple[str, ...], bool, bool, bool], sa.Select[Any]] = {}
 
 
 def _update_with_event(
-    columns: tuple[str, ...], *, seeing_unmatched: bool = False, answering: bool = False
+    columns: tuple[str, ...],
+    *,
+    seeing_unmatched: bool = False,
+    answering: bool = False,
+    requesting: bool = False,
 ) -> sa.Select[Any]:
-    stmt = _UPDATES_WITH_EVENT.get((columns, seeing_unmatched, answering))
+    key = (columns, seeing_unmatched, answering, requesting)
+    stmt = _UPDATES_WITH_EVENT.get(key)
     if stmt is None:
         moved = _update_statement(columns).cte("moved")
         appended = history.appended_after(payment_events.c.payment_id, moved)
@@ -528,7 +553,10 @@ def _update_with_event(
             stmt = stmt.add_columns(waiting.label("unmatched_waits"))
         if answering:
             stmt = stmt.add_cte(exchanges.ANSWER.cte("answered"))
-        _UPDATES_WITH_EVENT[(columns, seeing_unmatched, answering)] = stmt
+        if requesting:
+            requested = exchanges.requested_after(moved)
+            stmt = stmt.add_columns(sa.select(requested.c.id).scalar_subquery().label("request_id"))
+        _UPDATES_WITH_EVENT[key] = stmt
     return stmt
 
 

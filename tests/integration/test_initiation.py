@@ -8,9 +8,12 @@ from contextlib import nullcontext
 import pytest
 import sqlalchemy as sa
 
+from daraja.client import ExchangeRecorder
 from daraja.errors import AnswerKind, OutcomeUnknown, Reason, Refused
+from domain.payment import Expired
 from payments import initiation
 from payments.jobs import SEND_PUSH
+from payments.transitions import transition
 from store import exchanges, payments
 from store.payments import PhoneBusy
 from tests.integration.conftest import Harness, new_payment
@@ -98,9 +101,12 @@ def test_an_accepted_push_is_stored_with_its_answer_in_the_statement_that_record
 ) -> None:
     payment_id = initiation.initiate(h.container, new_payment()).payment.id
     sent: list[str] = []
+    job = threading.get_ident()
 
     def count(conn: sa.Connection, cursor: object, statement: str, *args: object) -> None:
-        sent.append(statement.split(None, 1)[0].upper())
+        # The job's own statements (the relay marks published jobs sent from a thread of its own).
+        if threading.get_ident() == job:
+            sent.append(statement.split(None, 1)[0].upper())
 
     sa.event.listen(h.container.engine, "before_cursor_execute", count)
     try:
@@ -108,9 +114,9 @@ def test_an_accepted_push_is_stored_with_its_answer_in_the_statement_that_record
     finally:
         sa.event.remove(h.container.engine, "before_cursor_execute", count)
 
-    # The payment read; `sending` and its event; the raw request, before it is sent; then
+    # The payment read; `sending`, its event and the raw request, before it is sent; then
     # `pushed`, its event and Daraja's raw answer together: never acted on before stored.
-    assert sent == ["SELECT", "WITH", "INSERT", "WITH"]
+    assert sent == ["SELECT", "WITH", "WITH"]
     with h.container.engine.connect() as conn:
         rows = exchanges.for_payment(conn, payment_id)
     assert [(r["http_status"], r["answer"], r["elapsed_ms"]) for r in rows] == [(200, "{}", 5)]
@@ -236,3 +242,136 @@ def test_push_refused_every_time_fails_after_the_attempt_limit(h: Harness) -> No
     assert record.status == "failed"
     assert record.failure_reason == "mpesa_unavailable"
     assert record.push_attempts == initiation.MAX_PUSH_ATTEMPTS
+
+
+def _statuses_as_requests_leave(
+    h: Harness, payment_id: str, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """Make the scripted Daraja note the payment's stored status as each request leaves."""
+    seen: list[str] = []
+    push = h.daraja.stk_push
+
+    class Watching:
+        def __init__(self, recorder: ExchangeRecorder) -> None:
+            self._recorder = recorder
+
+        def request_sent(self, operation: str, url: str, body: dict[str, object]) -> object:
+            handle = self._recorder.request_sent(operation, url, body)
+            with h.container.engine.connect() as conn:
+                stored = len(exchanges.for_payment(conn, payment_id))
+            seen.append(f"{h.get(payment_id).status}/{stored} stored")
+            return handle
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._recorder, name)
+
+    def watched(**kwargs: object) -> object:
+        kwargs["recorder"] = Watching(kwargs["recorder"])  # type: ignore[arg-type]
+        return push(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(h.daraja, "stk_push", watched)
+    return seen
+
+
+def test_the_payment_is_sending_and_its_request_stored_before_the_request_leaves(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    seen = _statuses_as_requests_leave(h, payment_id, monkeypatch)
+
+    initiation.send_push(h.container, payment_id)
+
+    assert seen == ["sending/1 stored"]
+    with h.container.engine.connect() as conn:
+        kinds = [e["kind"] for e in payments.events(conn, payment_id)]
+    assert kinds == ["created", "push_started", "push_accepted"]
+
+
+def test_a_payment_that_ended_before_its_request_was_stored_is_never_pushed(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    push = h.daraja.stk_push
+
+    def expiring_first(**kwargs: object) -> object:
+        # The payment expires while the job waits for a slot toward Daraja.
+        assert transition(h.container.engine, h.container.settings, payment_id, Expired())
+        return push(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(h.daraja, "stk_push", expiring_first)
+    initiation.send_push(h.container, payment_id)
+
+    record = h.get(payment_id)
+    assert (record.status, record.failure_reason) == ("failed", "timeout")
+    with h.container.engine.connect() as conn:
+        assert exchanges.for_payment(conn, payment_id) == []
+        kinds = [e["kind"] for e in payments.events(conn, payment_id)]
+    assert "push_started" not in kinds
+
+
+def test_a_push_taken_by_another_delivery_of_its_job_is_sent_once(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    push = h.daraja.stk_push
+
+    def racing(**kwargs: object) -> object:
+        # The other delivery read the payment too, and gets to Daraja first.
+        monkeypatch.setattr(h.daraja, "stk_push", push)
+        initiation.send_push(h.container, payment_id)
+        return push(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(h.daraja, "stk_push", racing)
+    initiation.send_push(h.container, payment_id)
+
+    assert h.get(payment_id).status == "pushed"
+    with h.container.engine.connect() as conn:
+        assert len(exchanges.for_payment(conn, payment_id)) == 1
+        kinds = [e["kind"] for e in payments.events(conn, payment_id)]
+    assert kinds.count("push_started") == 1
+
+
+def test_a_payment_changed_but_still_to_push_is_decided_afresh_and_pushed(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    push = h.daraja.stk_push
+
+    def refused_meanwhile(**kwargs: object) -> object:
+        # Another go started and was refused before processing while this one waited: the
+        # payment is `created` again, at a later version than this job read.
+        monkeypatch.setattr(h.daraja, "stk_push", push)
+        h.daraja.push_answers.insert(0, _rate_limited())
+        with pytest.raises(initiation.PushDeferred):
+            initiation.send_push(h.container, payment_id)
+        return push(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(h.daraja, "stk_push", refused_meanwhile)
+    initiation.send_push(h.container, payment_id)
+
+    record = h.get(payment_id)
+    assert (record.status, record.push_attempts) == ("pushed", 2)
+
+
+def test_a_push_refused_before_any_request_is_stored_is_recorded_as_refused(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    push = h.daraja.stk_push
+
+    def no_token(**kwargs: object) -> object:
+        raise Refused(
+            "token refused", retryable=False, reason=Reason.INVALID_TOKEN,
+            kind=AnswerKind.HTTP_STATUS, http_status=401,
+        )  # fmt: skip
+
+    monkeypatch.setattr(h.daraja, "stk_push", no_token)
+    initiation.send_push(h.container, payment_id)
+    monkeypatch.setattr(h.daraja, "stk_push", push)
+
+    record = h.get(payment_id)
+    assert (record.status, record.push_attempts) == ("failed", 1)
+    with h.container.engine.connect() as conn:
+        kinds = [e["kind"] for e in payments.events(conn, payment_id)]
+    # The move a refusal is recorded from is written first, as it always was.
+    assert kinds == ["created", "push_started", "push_refused"]
