@@ -49,6 +49,7 @@ from daraja.errors import (
     QueryNotReady,
     Reason,
     Refused,
+    RequestWithdrawn,
 )
 from daraja.tokens import TokenCache, token_scope
 from daraja.wire import (
@@ -120,7 +121,8 @@ class ExchangeRecorder(Protocol):
     def request_sent(self, operation: str, url: str, body: Mapping[str, object]) -> object:
         """Called before the request goes out; `body` has its Password redacted.
 
-        Returns a handle passed back to `answer_received`. If this raises, nothing is sent.
+        Returns a handle passed back to `answer_received`. If this raises, nothing is sent:
+        `RequestWithdrawn` reaches the caller as it is, anything else as `Refused`.
         """
         ...
 
@@ -476,6 +478,8 @@ def _record_request(
         return None
     try:
         return recorder.request_sent(operation.name, url, redacted(body))
+    except RequestWithdrawn:
+        raise  # the caller's own decision, not a failure: nothing was sent
     except Exception as exc:
         # Nothing has been sent: the caller may try again once its store works.
         raise Refused(

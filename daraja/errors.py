@@ -135,6 +135,12 @@ class QueryNotReady(DarajaError):
     """The STK query has no final answer this time (still processing, or no answer)."""
 
 
+class RequestWithdrawn(Exception):
+    """Raised by a recorder's `request_sent` when the request is no longer to be sent (the
+    work was done by another, or ended): nothing is sent, and the client lets it through as
+    it is, neither logged as a failure nor turned into `Refused`."""
+
+
 class InvalidToken(DarajaError):
     """Daraja rejected the access token; the client refreshes it once, then gives up.
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from daraja.errors import OutcomeUnknown, Reason, Refused
+from daraja.errors import OutcomeUnknown, Reason, Refused, RequestWithdrawn
 from domain.payment import (
     Change,
     Fact,
@@ -207,7 +207,7 @@ def _to_start(c: Container, payment_id: str) -> tuple[PaymentRecord, Change] | N
     return (record, change) if record is not None and change is not None else None
 
 
-class PushTaken(Exception):
+class PushTaken(RequestWithdrawn):
     """The payment moved since it was read (another delivery of the job pushed it, or it
     expired): this job must send nothing."""
 
@@ -245,16 +245,29 @@ class _SendingRecorder(StoreRecorder):
             return super().request_sent(operation, url, body)
         request = exchanges.request_params(self._record.id, operation, url, body)
         try:
-            with autocommit(self._c.engine).connect() as conn:
-                self.sending, handle = payments.apply_requesting(
-                    conn, self._record, self._change, request
-                )
+            # A database blip is waited out, as the request's own write always was.
+            self.sending, handle = retrying(lambda: self._move_with(request))
         except Conflict:
             # Moved since it was read: decided afresh (and written, if still to push).
             if self.started() is None:
                 raise PushTaken(self._record.id) from None
             return super().request_sent(operation, url, body)
         return handle
+
+    def _move_with(self, request: dict[str, object]) -> tuple[PaymentRecord, int]:
+        """`sending` and the request in one statement; the payment as written and the
+        request's exchange id. Raises `Conflict` if the payment moved since it was read."""
+        with autocommit(self._c.engine).connect() as conn:
+            try:
+                return payments.apply_requesting(conn, self._record, self._change, request)
+            except Conflict:
+                # Run again after a reply was lost, the statement finds its own write: the
+                # request row it stores only with the move says whether that was committed.
+                ours = exchanges.request_id(conn, self._record.id, request["r_sent_at"])
+                record = payments.get(conn, self._record.id) if ours is not None else None
+                if ours is None or record is None or record.version != self._record.version + 1:
+                    raise
+                return record, ours
 
     def started(self) -> PaymentRecord | None:
         """The payment as `sending` was written, writing it now if it is not yet; None when

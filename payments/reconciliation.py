@@ -253,6 +253,7 @@ def _rematch_unmatched_callbacks(conn: sa.Connection) -> list[Job]:
 def _requeue_stale_pushes(conn: sa.Connection, now: datetime) -> list[Job]:
     ids = due.lock_stale_created(conn, now - timedelta(seconds=CREATED_STALE_S), BATCH)
     for payment_id in ids:
-        # Sending twice is harmless: the push job starts with a compare-and-set.
+        # Sending twice is harmless: the push job moves the payment to `sending` with a
+        # compare-and-set before its request leaves, so only one of them pushes.
         due.mark_payment_seen(conn, payment_id, now)
     return [outbox.add_job(conn, *SEND_PUSH, payment_id) for payment_id in ids]

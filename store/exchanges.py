@@ -114,6 +114,15 @@ def requested_after(moved: sa.CTE) -> sa.CTE:
     return t.insert().from_select(list(_REQUEST), values).returning(t.c.id).cte("requested")
 
 
+def request_id(conn: sa.Connection, payment_id: str, sent_at: object) -> int | None:
+    """The exchange id of the payment's request stored at `sent_at` (as `request_params`
+    set it), if there is one."""
+    t = daraja_exchanges
+    query = sa.select(t.c.id).where(t.c.payment_id == payment_id, t.c.sent_at == sent_at)
+    found = conn.execute(query).scalar()
+    return int(found) if found is not None else None
+
+
 def store_answer(engine: Engine, params: dict[str, object]) -> None:
     """Write an answer (`answer_params`) to its exchange row, committed on its own."""
     with autocommit(engine).begin() as conn:

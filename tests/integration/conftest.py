@@ -37,12 +37,14 @@ class ScriptedDaraja:
         self, *, phone: str, amount: int, callback_url: str, account_reference: str,
         description: str, recorder: ExchangeRecorder | None = None,
     ) -> PushAccepted:  # fmt: skip
-        self.pushes.append({"phone": phone, "amount": amount, "callback_url": callback_url})
         handle = (
             recorder.request_sent("stk_push", "http://daraja/push", {"PartyA": phone})
             if recorder
             else None
         )
+        # Counted once it leaves: a recorder that refuses the request stops it, as it does
+        # the real client's.
+        self.pushes.append({"phone": phone, "amount": amount, "callback_url": callback_url})
         answer = self.push_answers.pop(0) if self.push_answers else _accepted(len(self.pushes))
         if recorder:
             recorder.answer_received(handle, 200, "{}", None, 5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import nullcontext
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -325,10 +326,38 @@ def test_a_push_taken_by_another_delivery_of_its_job_is_sent_once(
     initiation.send_push(h.container, payment_id)
 
     assert h.get(payment_id).status == "pushed"
+    assert len(h.daraja.pushes) == 1
     with h.container.engine.connect() as conn:
         assert len(exchanges.for_payment(conn, payment_id)) == 1
         kinds = [e["kind"] for e in payments.events(conn, payment_id)]
     assert kinds.count("push_started") == 1
+
+
+def test_a_move_to_sending_whose_reply_was_lost_is_found_again_and_pushed_once(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment_id = initiation.initiate(h.container, new_payment()).payment.id
+    committed = payments.apply_requesting
+    lost: list[bool] = []
+
+    def reply_lost_once(*args: Any) -> Any:
+        written = committed(*args)
+        if not lost:
+            lost.append(True)  # the statement committed; its answer never came back
+            raise sa.exc.OperationalError("WITH", {}, Exception("server closed the connection"))
+        return written
+
+    monkeypatch.setattr(payments, "apply_requesting", reply_lost_once)
+    initiation.send_push(h.container, payment_id)
+
+    record = h.get(payment_id)
+    assert (record.status, record.push_attempts) == ("pushed", 1)
+    assert len(h.daraja.pushes) == 1
+    with h.container.engine.connect() as conn:
+        rows = exchanges.for_payment(conn, payment_id)
+        kinds = [e["kind"] for e in payments.events(conn, payment_id)]
+    assert [r["http_status"] for r in rows] == [200]
+    assert kinds == ["created", "push_started", "push_accepted"]
 
 
 def test_a_payment_changed_but_still_to_push_is_decided_afresh_and_pushed(

@@ -25,6 +25,7 @@ from daraja.errors import (
     QueryNotReady,
     Reason,
     Refused,
+    RequestWithdrawn,
 )
 from daraja.tokens import MemoryTokenCache, RedisTokenCache, TokenCache
 from daraja.wire import OAUTH_PATH, PUSH_PATH, QUERY_PATH, REDACTED
@@ -552,6 +553,8 @@ class Recorder:
     def request_sent(self, operation: str, url: str, body: Any) -> object:
         if self.fail_on == "request":
             raise RuntimeError("database down")
+        if self.fail_on == "withdraw":
+            raise RequestWithdrawn("another job pushed this payment")
         self.events.append(("sent", (operation, url, dict(body), len(self.daraja.requests))))
         return len(self.events)
 
@@ -615,6 +618,16 @@ def test_recorder_failing_before_sending_means_nothing_was_sent(daraja: FakeDara
         push(make_client(daraja), recorder=Recorder(daraja, fail_on="request"))
     assert (caught.value.reason, caught.value.retryable) == (Reason.RECORDER_FAILED, True)
     assert daraja.seen(PUSH_PATH) == []
+
+
+def test_a_request_the_recorder_withdraws_is_not_sent_and_not_logged_as_a_failure(
+    daraja: FakeDaraja, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(RequestWithdrawn):
+        push(make_client(daraja), recorder=Recorder(daraja, fail_on="withdraw"))
+    assert daraja.seen(PUSH_PATH) == []
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_recorder_failing_after_an_accepted_push_makes_the_outcome_unknown(
