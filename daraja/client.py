@@ -88,6 +88,12 @@ RETRY_IN_CLIENT = frozenset({Reason.RATE_LIMITED, Reason.SUBSCRIBER_LOCKED, Reas
 #: Daraja's limits on the prompt's texts (DARAJA.md §2).
 MAX_ACCOUNT_REFERENCE = 12
 MAX_DESCRIPTION = 13
+#: Seconds a kept-alive connection may sit idle before we close it rather than reuse it.
+#: Servers close idle connections too (uvicorn, so the simulator, after 5 s; httpx's own
+#: default is also 5 s): a request sent on a connection the server is closing at that very
+#: moment fails with a reset, and for a push that means an outcome unknown, a payment only
+#: a query can settle. Closing ours well before the server's makes the race unlikely.
+IDLE_CONNECTION_S = 2.0
 
 log = logging.getLogger("daraja.client")
 
@@ -432,7 +438,9 @@ class DarajaClient:
         http: httpx.Client | None = getattr(self._local, "http", None)
         if http is None:
             # One connection: the thread makes one call at a time (the slots bound them all).
-            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            limits = httpx.Limits(
+                max_connections=1, max_keepalive_connections=1, keepalive_expiry=IDLE_CONNECTION_S
+            )
             assert self._ssl is not None
             http = httpx.Client(timeout=self._config.timeout, limits=limits, verify=self._ssl)
             self._local.http = http

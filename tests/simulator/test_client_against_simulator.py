@@ -15,6 +15,7 @@ import fakeredis
 import httpx
 import pytest
 
+from daraja import client as client_module
 from daraja.callbacks import parse_stk_callback
 from daraja.client import DarajaClient, DarajaConfig
 from daraja.errors import (
@@ -529,3 +530,28 @@ def test_threads_sharing_a_client_each_keep_a_connection_of_their_own(
     ids = [{id(c) for c in connections} for connections in seen.values()]
     assert all(len(mine) == 1 for mine in ids)  # kept alive between a thread's two calls
     assert len(set().union(*ids)) == 8  # and never shared with another thread
+
+
+def test_a_connection_idle_longer_than_the_limit_is_not_reused(
+    config: DarajaConfig, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server closes idle connections too; a push sent on one it is closing just then is
+    # reset, its outcome unknown. We close ours first.
+    monkeypatch.setattr(client_module, "IDLE_CONNECTION_S", 0.2)
+    client = DarajaClient(config, MemoryTokenCache())
+    used: list[list[object]] = []  # the connection objects themselves: no id reused
+    try:
+        for n, pause in enumerate((0.0, 0.0, 0.5)):
+            time.sleep(pause)
+            client.stk_push(
+                phone=f"25471000000{n}", amount=10, callback_url=sim.receiver.url(),
+                account_reference="Order1", description="Chess",
+            )  # fmt: skip
+            pool = client._http()._transport._pool  # type: ignore[attr-defined]
+            used.append(list(pool.connections))
+    finally:
+        client.close()
+
+    assert len(used[0]) == 1
+    assert used[1] == used[0]  # back to back: kept alive
+    assert all(c not in used[1] for c in used[2])  # idle past the limit: a fresh one
