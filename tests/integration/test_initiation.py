@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
@@ -288,18 +289,28 @@ def test_the_payment_is_sending_and_its_request_stored_before_the_request_leaves
     assert kinds == ["created", "push_started", "push_accepted"]
 
 
+def _meanwhile(h: Harness, monkeypatch: pytest.MonkeyPatch, happens: Callable[[], None]) -> None:
+    """Make `happens` run while the next push job waits for its turn toward Daraja, after
+    it read its payment and before its request is stored."""
+    push = h.daraja.stk_push
+
+    def waited(**kwargs: Any) -> Any:
+        monkeypatch.setattr(h.daraja, "stk_push", push)
+        happens()
+        return push(**kwargs)
+
+    monkeypatch.setattr(h.daraja, "stk_push", waited)
+
+
 def test_a_payment_that_ended_before_its_request_was_stored_is_never_pushed(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payment_id = initiation.initiate(h.container, new_payment()).payment.id
-    push = h.daraja.stk_push
 
-    def expiring_first(**kwargs: object) -> object:
-        # The payment expires while the job waits for a slot toward Daraja.
+    def expires() -> None:
         assert transition(h.container.engine, h.container.settings, payment_id, Expired())
-        return push(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(h.daraja, "stk_push", expiring_first)
+    _meanwhile(h, monkeypatch, expires)
     initiation.send_push(h.container, payment_id)
 
     record = h.get(payment_id)
@@ -314,15 +325,9 @@ def test_a_push_taken_by_another_delivery_of_its_job_is_sent_once(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payment_id = initiation.initiate(h.container, new_payment()).payment.id
-    push = h.daraja.stk_push
 
-    def racing(**kwargs: object) -> object:
-        # The other delivery read the payment too, and gets to Daraja first.
-        monkeypatch.setattr(h.daraja, "stk_push", push)
-        initiation.send_push(h.container, payment_id)
-        return push(**kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(h.daraja, "stk_push", racing)
+    # The other delivery read the payment too, and gets to Daraja first.
+    _meanwhile(h, monkeypatch, lambda: initiation.send_push(h.container, payment_id))
     initiation.send_push(h.container, payment_id)
 
     assert h.get(payment_id).status == "pushed"
@@ -364,18 +369,15 @@ def test_a_payment_changed_but_still_to_push_is_decided_afresh_and_pushed(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payment_id = initiation.initiate(h.container, new_payment()).payment.id
-    push = h.daraja.stk_push
 
-    def refused_meanwhile(**kwargs: object) -> object:
-        # Another go started and was refused before processing while this one waited: the
-        # payment is `created` again, at a later version than this job read.
-        monkeypatch.setattr(h.daraja, "stk_push", push)
+    def refused() -> None:
+        # Another go started and was refused before processing: the payment is `created`
+        # again, at a later version than this job read.
         h.daraja.push_answers.insert(0, _rate_limited())
         with pytest.raises(initiation.PushDeferred):
             initiation.send_push(h.container, payment_id)
-        return push(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(h.daraja, "stk_push", refused_meanwhile)
+    _meanwhile(h, monkeypatch, refused)
     initiation.send_push(h.container, payment_id)
 
     record = h.get(payment_id)
@@ -386,9 +388,9 @@ def test_a_push_refused_before_any_request_is_stored_is_recorded_as_refused(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payment_id = initiation.initiate(h.container, new_payment()).payment.id
-    push = h.daraja.stk_push
 
     def no_token(**kwargs: object) -> object:
+        # The token could not be had: the client refuses before storing any request.
         raise Refused(
             "token refused", retryable=False, reason=Reason.INVALID_TOKEN,
             kind=AnswerKind.HTTP_STATUS, http_status=401,
@@ -396,7 +398,6 @@ def test_a_push_refused_before_any_request_is_stored_is_recorded_as_refused(
 
     monkeypatch.setattr(h.daraja, "stk_push", no_token)
     initiation.send_push(h.container, payment_id)
-    monkeypatch.setattr(h.daraja, "stk_push", push)
 
     record = h.get(payment_id)
     assert (record.status, record.push_attempts) == ("failed", 1)
