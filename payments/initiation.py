@@ -235,24 +235,18 @@ class _SendingRecorder(StoreRecorder):
         self._taken = False
 
     def request_sent(self, operation: str, url: str, body: Mapping[str, object]) -> object:
-        if self.sending is not None:
-            return super().request_sent(operation, url, body)
-        if self._taken:
+        if self.sending is None and not self._taken and _in_one_statement(self._c, self._change):
+            request = exchanges.request_params(self._record.id, operation, url, body)
+            try:
+                # A database blip is waited out, as the request's own write always was.
+                self.sending, handle = retrying(lambda: self._move_with(request))
+            except Conflict:
+                pass  # moved since it was read: decided afresh below (written, if to push)
+            else:
+                return handle
+        if self.started() is None:
             raise PushTaken(self._record.id)
-        if not _in_one_statement(self._c, self._change):
-            if self.started() is None:
-                raise PushTaken(self._record.id)
-            return super().request_sent(operation, url, body)
-        request = exchanges.request_params(self._record.id, operation, url, body)
-        try:
-            # A database blip is waited out, as the request's own write always was.
-            self.sending, handle = retrying(lambda: self._move_with(request))
-        except Conflict:
-            # Moved since it was read: decided afresh (and written, if still to push).
-            if self.started() is None:
-                raise PushTaken(self._record.id) from None
-            return super().request_sent(operation, url, body)
-        return handle
+        return super().request_sent(operation, url, body)
 
     def _move_with(self, request: dict[str, object]) -> tuple[PaymentRecord, int]:
         """`sending` and the request in one statement; the payment as written and the
