@@ -90,6 +90,13 @@ class Goal:
     def met(self) -> bool:
         return self.value >= self.limit if self.at_least else self.value <= self.limit
 
+    @property
+    def verdict(self) -> str:
+        # NaN: nothing to judge (a reference too small for the CPU clock, in a quick run).
+        if math.isnan(self.value):
+            return "NOT MEASURED"
+        return "PASS" if self.met else "FAIL"
+
 
 def goals_table(goals: Iterable[Goal]) -> str:
     """measured / goal / verdict, one row per goal."""
@@ -97,7 +104,7 @@ def goals_table(goals: Iterable[Goal]) -> str:
     rows = [header] + [
         (g.bench, g.name, f"{number(g.value)} {g.unit}",
          f"{'>=' if g.at_least else '<='} {number(g.limit)} {g.unit}",
-         "PASS" if g.met else "FAIL", g.note)
+         g.verdict, g.note)
         for g in goals
     ]  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

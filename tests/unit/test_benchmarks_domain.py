@@ -8,7 +8,8 @@ import pytest
 
 from benchmarks import domain_decide, sealing_cost
 from benchmarks.__main__ import main
-from benchmarks.report import Ceiling, Figure, percentile, table
+from benchmarks.report import Ceiling, Figure, goals_table, percentile, table
+from benchmarks.system import _cpu_goals
 
 pytestmark = pytest.mark.unit
 
@@ -80,3 +81,24 @@ def test_sealing_benchmark_reports_cpu_ms_per_initiate_and_per_push() -> None:
     assert figures["per initiate"].unit == "CPU ms"
     assert 0 < figures["per initiate"].value < figures["per push"].value * 10
     assert "budget" in figures["per initiate"].note
+
+
+def test_a_cpu_goal_whose_reference_read_zero_is_not_measured_rather_than_a_crash() -> None:
+    # A quick run drains so few no-op jobs that the 10 ms CPU clock can read no time at all.
+    over_ref, as_written = _cpu_goals(
+        "worker", "CPU per push", 3.0, 4.0, ("no-op drain", 0.0, 0.36)
+    )
+
+    rows = goals_table([over_ref, as_written]).splitlines()
+
+    assert "n/a x" in rows[2]
+    assert "NOT MEASURED" in rows[2]
+    assert "PASS" in rows[3]
+
+
+def test_a_cpu_goal_is_judged_against_its_reference_of_the_same_run() -> None:
+    over_ref, _ = _cpu_goals("worker", "CPU per push", 6.0, 4.0, ("no-op drain", 0.5, 0.36))
+
+    assert over_ref.value == pytest.approx(12.0)
+    assert over_ref.limit == pytest.approx(4.0 / 0.36)
+    assert over_ref.verdict == "FAIL"
