@@ -109,7 +109,13 @@ _FREE_TEXT_NUMBER = re.compile(
 _CHECKOUT_ID_TAIL = re.compile(r"(ws_CO_[0-9]{14,})([71])[0-9]{4}([0-9]{4})(?![0-9A-Za-z_])")
 
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: A UUID, written with its dashes (payment and order ids) or as 32 bare hex digits (webhook
+#: event ids, `msg_` + uuid4().hex), standing alone. The bare form must have a UUID's version
+#: and variant digits, so a phone number padded with hex letters is still masked.
+_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?<![0-9A-Za-z])[0-9a-fA-F]{12}[1-8][0-9a-fA-F]{3}[89abAB][0-9a-fA-F]{15}(?![0-9A-Za-z])"
+)
 #: Nine digits, perhaps grouped by spaces or dashes: every number masked below holds such a
 #: run (a subscriber's 7/1 and 8 digits; a CheckoutRequestID's date), so text without one
 #: is returned as it is, without the costlier patterns.
@@ -129,8 +135,9 @@ def mask_msisdns_in(text: str) -> str:
     if not _NINE_DIGITS.search(text):
         return text
     text = _CHECKOUT_ID_TAIL.sub(r"\1\2****\3", text)
-    # Payment ids are UUIDs; about one in 300 has a 7/1 digit run that looks like a phone
-    # number in its last group. Ids must stay searchable in logs, so UUIDs are skipped.
+    # Payment ids and webhook event ids are UUIDs; some hold a 7/1 digit run that looks like
+    # a phone number. Ids must stay searchable in logs and usable in the commands an alert
+    # gives, so UUIDs are skipped.
     parts = _UUID.split(text)
     ids = _UUID.findall(text)
     masked = [_FREE_TEXT_NUMBER.sub(_mask_match, part) for part in parts]

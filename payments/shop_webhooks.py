@@ -86,13 +86,18 @@ def enqueue(
     if not settings.shop_webhook_url:
         return None
     now = utcnow()
-    event_id = f"msg_{uuid.uuid4().hex}"
+    event_id = new_event_id()
     payload = {"type": event_type, "timestamp": _iso(now), "data": data}
     webhooks.insert(
         conn, event_id, event_type, payload, now=now, next_attempt_at=now + REQUEUE_AFTER
     )
     outbox.add(conn, *DELIVER_WEBHOOK, event_id)
     return event_id
+
+
+def new_event_id() -> str:
+    """`msg_` and 32 hex digits: the `webhook-id` Standard Webhooks receivers dedupe on."""
+    return f"msg_{uuid.uuid4().hex}"
 
 
 def shop_event(change: Change) -> str | None:

@@ -345,6 +345,25 @@ def test_event_refused_for_the_whole_schedule_fails_with_one_alert(shop: Shop) -
     assert shop_webhooks.redrive(shop.h.container, utcnow() + timedelta(days=4)) == 0
 
 
+def test_an_alert_names_an_event_id_holding_a_phone_like_run_whole(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This id's tail `784484237` reads like a mobile number; log masking once hid its digits
+    # in the alert, so the redeliver command it gave named no event.
+    held = "msg_a7ccb299a7454107b901bdc784484237"
+    monkeypatch.setattr(shop_webhooks, "new_event_id", lambda: held)
+    shop.configure(shop_webhook_retry_s=())
+    shop.answers.queue[:] = [500]
+    event_id = shop.completed()
+    assert event_id == held
+
+    shop_webhooks.deliver(shop.h.container, event_id)
+
+    [alert] = [json.loads(r.body) for r in shop.alerts.received]
+    assert alert["details"]["eventId"] == event_id
+    assert f"khalex-pay webhooks redeliver {event_id}" in alert["message"]
+
+
 def test_redeliver_sends_a_failed_event_again_with_its_id(shop: Shop) -> None:
     shop.configure(shop_webhook_retry_s=())
     shop.answers.queue[:] = [500]

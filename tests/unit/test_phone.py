@@ -252,3 +252,25 @@ def test_payment_ids_stay_whole_even_when_they_hold_a_phone_like_run() -> None:
     masked = mask_msisdns_in(f"payment {payment_id} for 0712345678")
 
     assert masked == f"payment {payment_id} for 07****5678"
+
+
+def test_webhook_event_ids_stay_whole_even_when_they_hold_a_phone_like_run() -> None:
+    # A real one, masked as `...bdc7****4237` before: its alert's redeliver command then named
+    # no event.
+    event_id = "msg_a7ccb299a7454107b901bdc784484237"
+
+    masked = mask_msisdns_in(f"event {event_id} refused; call 0712345678")
+
+    assert masked == f"event {event_id} refused; call 07****5678"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "aaaaaaaaaaaaaaaaaaaa254712345678",  # 32 hex digits, but not a UUID's version/variant
+        "abc254712345678def",
+        "x-a7ccb299a7454107b901bdc784484237a",  # 33 hex digits: not a UUID
+    ],
+)
+def test_a_phone_number_among_hex_letters_is_still_masked(text: str) -> None:
+    assert "****" in mask_msisdns_in(text)
