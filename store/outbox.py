@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 from plumbing import correlation
@@ -68,17 +69,51 @@ def add_many(
     if not args:
         return []
     now, correlation_id = utcnow(), correlation.current()
-    # executemany with RETURNING: SQLAlchemy sends one multi-row INSERT per batch and gives
-    # the ids back in the parameters' order.
-    rows = conn.execute(
-        outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True),
-        [{"queue": queue, "actor": actor, "args": list(a), "created_at": now,
-          "correlation_id": correlation_id} for a in args],
-    )  # fmt: skip
+    if conn.dialect.name == "postgresql":
+        # One statement text whatever the count (the args as one JSON array), so the driver
+        # parses it once and the server prepares it once; a multi-row VALUES list is a text
+        # of its own per count, split and planned again each time. The ids come from the
+        # sequence in the ORDER BY's order, so sorted they follow `args`.
+        rows = conn.execute(
+            _ADD_MANY,
+            {"queue": queue, "actor": actor, "rows": [list(a) for a in args], "now": now,
+             "correlation_id": correlation_id},
+        )  # fmt: skip
+        ids = sorted(rows.scalars())
+    else:
+        # executemany with RETURNING: SQLAlchemy sends one multi-row INSERT per batch and
+        # gives the ids back in the parameters' order.
+        rows = conn.execute(
+            outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True),
+            [{"queue": queue, "actor": actor, "args": list(a), "created_at": now,
+              "correlation_id": correlation_id} for a in args],
+        )  # fmt: skip
+        ids = list(rows.scalars())
     return [
         Job(job_id, queue, actor, list(a), correlation_id)
-        for job_id, a in zip(rows.scalars(), args, strict=True)
+        for job_id, a in zip(ids, args, strict=True)
     ]
+
+
+_ROWS = (
+    sa.func.jsonb_array_elements(sa.bindparam("rows", type_=postgresql.JSONB))
+    .table_valued("value", with_ordinality="ord")
+    .render_derived(name="job_args")
+)
+_ADD_MANY = (
+    outbox.insert()
+    .from_select(
+        ["queue", "actor", "args", "created_at", "correlation_id"],
+        sa.select(
+            sa.bindparam("queue", type_=outbox.c.queue.type),
+            sa.bindparam("actor", type_=outbox.c.actor.type),
+            _ROWS.c.value,
+            sa.bindparam("now", type_=outbox.c.created_at.type),
+            sa.bindparam("correlation_id", type_=outbox.c.correlation_id.type),
+        ).order_by(_ROWS.c.ord),
+    )
+    .returning(outbox.c.id)
+)
 
 
 def claim(conn: sa.Connection, *, ids: list[int] | None = None, limit: int = 100) -> list[Job]:

@@ -129,3 +129,17 @@ def test_a_pass_publishes_its_due_queries_as_one_batch_after_its_commit(
     assert sorted(m.args for m in queries) == sorted((i,) for i in ids)
     assert {m.actor_name for m in queries} == {"query_payment"}
     assert _unsent(h) == []
+
+
+def test_many_jobs_added_in_one_statement_each_get_the_id_of_their_own_row(h: Harness) -> None:
+    args = [[f"p-{n}"] for n in range(60)]
+    with h.container.engine.begin() as conn:
+        outbox.add(conn, "reconcile", "query_payment", "before")  # the sequence moved on
+        jobs = outbox.add_many(conn, "reconcile", "query_payment", args)
+
+    assert [job.args for job in jobs] == args
+    with h.container.engine.connect() as conn:
+        rows = conn.execute(sa.select(outbox_table.c.id, outbox_table.c.args))
+        stored = {row.id: row.args for row in rows}
+    assert all(stored[job.id] == job.args for job in jobs)
+    assert [job.id for job in jobs] == sorted(job.id for job in jobs)
