@@ -54,8 +54,8 @@ class Traffic:
     def on_request(self, request: httpx.Request) -> None:
         self.sent.append(request.url.path)
 
-    def on_response(self, response: httpx.Response) -> None:
-        self.answers.append((response.request.url.path, response.status_code))
+    def on_response(self, request: httpx.Request, response: httpx.Response) -> None:
+        self.answers.append((request.url.path, response.status_code))
 
     def count(self, path: str) -> int:
         return self.sent.count(path)
@@ -64,12 +64,29 @@ class Traffic:
         return [status for p, status in self.answers if p == path]
 
 
+class Observed(httpx.BaseTransport):
+    """A real transport whose every request and answer `traffic` hears of."""
+
+    def __init__(self, traffic: Traffic) -> None:
+        self.traffic = traffic
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.traffic.on_request(request)
+        response = self.inner.handle_request(request)
+        self.traffic.on_response(request, response)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 @dataclass
 class Connected:
     """A client wired to the simulator, with its traffic log and recorded backoff sleeps."""
 
     client: DarajaClient
-    http: httpx.Client
+    transport: Observed
     traffic: Traffic
     sleeps: list[float]
 
@@ -115,23 +132,21 @@ def connect(config: DarajaConfig, sim: Sim) -> Iterator[Connect]:
         **overrides: Any,
     ) -> Connected:
         traffic, sleeps = Traffic(), list[float]()
-        http = httpx.Client(
-            event_hooks={"request": [traffic.on_request], "response": [traffic.on_response]}
-        )
+        transport = Observed(traffic)
         client = DarajaClient(
             replace(config, **overrides),
             tokens or MemoryTokenCache(),
-            http=http,
+            transport=transport,
             sleep=time.sleep if real_sleep else sleeps.append,
             max_refused_retries=max_refused_retries,
         )
-        made.append(Connected(client, http, traffic, sleeps))
+        made.append(Connected(client, transport, traffic, sleeps))
         return made[-1]
 
     yield build
     for connected in made:
         connected.client.close()
-        connected.http.close()  # the client only closes an HTTP client it made itself
+        connected.transport.close()  # the client only closes a transport it made itself
 
 
 @pytest.fixture
@@ -514,7 +529,7 @@ def test_threads_sharing_a_client_each_keep_a_connection_of_their_own(
             )  # fmt: skip
             assert accepted.checkout_request_id.startswith("ws_CO_")
             # The connection this thread's calls went over (its own client's pool).
-            pool = client._http()._transport._pool  # type: ignore[attr-defined]
+            pool = client._transport()._pool  # type: ignore[attr-defined]
             seen.setdefault(threading.current_thread().name, []).extend(pool.connections)
 
     threads = [threading.Thread(target=push_twice, args=(n,), name=f"t{n}") for n in range(8)]
@@ -547,7 +562,7 @@ def test_a_connection_idle_longer_than_the_limit_is_not_reused(
                 phone=f"25471000000{n}", amount=10, callback_url=sim.receiver.url(),
                 account_reference="Order1", description="Chess",
             )  # fmt: skip
-            pool = client._http()._transport._pool  # type: ignore[attr-defined]
+            pool = client._transport()._pool  # type: ignore[attr-defined]
             used.append(list(pool.connections))
     finally:
         client.close()

@@ -135,11 +135,10 @@ def make_client(
     now: Callable[[], datetime] = lambda: UTC_NOW,
     **kwargs: Any,
 ) -> DarajaClient:
-    http = httpx.Client(transport=httpx.MockTransport(daraja.handler))
     return DarajaClient(
         CONFIG,
         tokens or MemoryTokenCache(),
-        http=http,
+        transport=httpx.MockTransport(daraja.handler),
         now=now,
         sleep=(sleeps if sleeps is not None else []).append,
         **{"jitter": lambda: 0.5, **kwargs},
@@ -200,6 +199,26 @@ def test_token_is_fetched_with_basic_auth_and_client_credentials(daraja: FakeDar
     assert request.url.params["grant_type"] == "client_credentials"
     expected = base64.b64encode(b"consumer-key-123:consumer-secret-456").decode()
     assert request.headers["authorization"] == f"Basic {expected}"
+
+
+def test_every_request_names_us_and_asks_for_json(daraja: FakeDaraja) -> None:
+    push(make_client(daraja))
+    for request in daraja.requests:
+        assert request.headers["user-agent"] == "khalex-pay"
+        assert request.headers["accept"] == "application/json"
+        assert request.extensions["timeout"]["connect"] == CONFIG.timeout.connect
+
+
+def test_a_cookie_daraja_sets_is_never_sent_back(daraja: FakeDaraja) -> None:
+    daraja.script(
+        PUSH_PATH,
+        httpx.Response(200, json=ACCEPTED, headers={"set-cookie": "session=abc; Path=/"}),
+    )
+    client = make_client(daraja)
+    push(client)
+    push(client)
+
+    assert [r.headers.get("cookie") for r in daraja.seen(PUSH_PATH)] == [None, None]
 
 
 def test_every_call_gets_a_fresh_timestamp_and_password(daraja: FakeDaraja) -> None:
@@ -774,9 +793,9 @@ def test_no_more_calls_are_in_flight_at_once_than_the_configured_bound(
         return httpx.Response(200, json=ACCEPTED)
 
     daraja.script(PUSH_PATH, *([slow] * 8))
-    http = httpx.Client(transport=httpx.MockTransport(daraja.handler))
     client = DarajaClient(
-        dataclasses.replace(CONFIG, max_concurrency=bound), MemoryTokenCache(), http=http,
+        dataclasses.replace(CONFIG, max_concurrency=bound), MemoryTokenCache(),
+        transport=httpx.MockTransport(daraja.handler),
         now=lambda: UTC_NOW,
     )  # fmt: skip
     threads = [threading.Thread(target=push, args=(client,)) for _ in range(8)]
