@@ -254,3 +254,25 @@ def test_every_callback_that_reached_us_is_in_the_inbox(h: Harness) -> None:
     with h.container.engine.connect() as conn:
         stored = conn.execute(sa.select(sa.func.count()).select_from(callback_inbox)).scalar()
     assert stored == len(bodies)
+
+
+def test_each_payment_as_written_is_the_row_a_read_gives_back(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A write does not read its row back: the record it returns is built from the values it
+    # wrote. Through a push (sending, pushed) and a paid callback (completed), each must be
+    # exactly what a read returns.
+    compared: list[str] = []
+    as_written = payments._as_written
+
+    def checked(*args: object) -> payments.PaymentRecord:
+        written = as_written(*args)  # type: ignore[arg-type]
+        assert written == h.get(written.id)
+        compared.append(written.status)
+        return written
+
+    monkeypatch.setattr(payments, "_as_written", checked)
+    p = h.pushed()
+    _deliver(h, stk_callback(p.checkout_request_id or ""), p.callback_token)
+
+    assert compared == ["sending", "pushed", "completed"]
