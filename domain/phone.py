@@ -111,10 +111,12 @@ _CHECKOUT_ID_TAIL = re.compile(r"(ws_CO_[0-9]{14,})([71])[0-9]{4}([0-9]{4})(?![0
 
 #: A UUID, written with its dashes (payment and order ids) or as 32 bare hex digits (webhook
 #: event ids, `msg_` + uuid4().hex), standing alone. The bare form must have a UUID's version
-#: and variant digits, so a phone number padded with hex letters is still masked.
+#: and variant digits and at least one letter, so a phone number padded with hex letters,
+#: or glued into a run of 32 digits, is still masked.
 _UUID = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|(?<![0-9A-Za-z])[0-9a-fA-F]{12}[1-8][0-9a-fA-F]{3}[89abAB][0-9a-fA-F]{15}(?![0-9A-Za-z])"
+    r"|(?<![0-9A-Za-z])(?=[0-9]*[a-fA-F])"
+    r"[0-9a-fA-F]{12}[1-8][0-9a-fA-F]{3}[89abAB][0-9a-fA-F]{15}(?![0-9A-Za-z])"
 )
 #: Nine digits, perhaps grouped by spaces or dashes: every number masked below holds such a
 #: run (a subscriber's 7/1 and 8 digits; a CheckoutRequestID's date), so text without one

@@ -270,6 +270,7 @@ def test_webhook_event_ids_stay_whole_even_when_they_hold_a_phone_like_run() -> 
         "aaaaaaaaaaaaaaaaaaaa254712345678",  # 32 hex digits, but not a UUID's version/variant
         "abc254712345678def",
         "x-a7ccb299a7454107b901bdc784484237a",  # 33 hex digits: not a UUID
+        "ref 25471234567814448888888888888888 x",  # 32 digits, a UUID's shape but no letter
     ],
 )
 def test_a_phone_number_among_hex_letters_is_still_masked(text: str) -> None:
