@@ -183,9 +183,12 @@ def erase(conn: sa.Connection, held: Held) -> None:
         raise CustomerBusy(reason)
     now = utcnow()
     for pid in held.payment_ids:
+        # A new version: a transition that read the payment before (a late callback) fails
+        # its compare-and-set and decides again on the erased row, never writing it back.
         conn.execute(payments.update().where(payments.c.id == pid).values(
             phone_number=ERASED, customer_name=ERASED, customer_email=ERASED,
             phone_index=None, checkout_request_id=None, checkout_index=None,
+            version=payments.c.version + 1,
         ))  # fmt: skip
         _close_history(conn, payments, payment_events.c.payment_id, pid, now)
     for oid in held.order_ids:

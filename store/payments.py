@@ -405,12 +405,12 @@ def apply(
         row = conn.execute(_update_with_event(columns), params).first()
         if row is None:
             raise Conflict(record.id)
-        return _as_written(record, columns, params)
+        return _as_written(record, columns, params, row)
     row = conn.execute(_update_statement(columns), params).first()
     if row is None:
         raise Conflict(record.id)
     history.append(conn, payment_events.c.payment_id, record.id, *event)
-    return _as_written(record, columns, params)
+    return _as_written(record, columns, params, row)
 
 
 def apply_seeing_unmatched(
@@ -436,7 +436,7 @@ def apply_seeing_unmatched(
     row = conn.execute(stmt, params).first()
     if row is None:
         raise Conflict(record.id)
-    return _as_written(record, columns, params), bool(row._mapping["unmatched_waits"])
+    return _as_written(record, columns, params, row), bool(row._mapping["unmatched_waits"])
 
 
 def apply_requesting(
@@ -455,7 +455,7 @@ def apply_requesting(
     row = conn.execute(_update_with_event(columns, requesting=True), params).first()
     if row is None:
         raise Conflict(record.id)
-    return _as_written(record, columns, params), int(row._mapping["request_id"])
+    return _as_written(record, columns, params, row), int(row._mapping["request_id"])
 
 
 def callback_and_payment(
@@ -501,7 +501,7 @@ def apply_processing_callback(
     row = conn.execute(_processing_callback(columns), params).first()
     if row is None:
         raise Conflict(record.id)
-    return _as_written(record, columns, params)
+    return _as_written(record, columns, params, row)
 
 
 def writes_in_one_statement(conn: sa.Connection | sa.Engine) -> bool:
@@ -522,10 +522,12 @@ def _update_statement(columns: tuple[str, ...]) -> sa.Update:
             payments.update()
             .where(c.id == sa.bindparam("w_id"), c.version == sa.bindparam("w_version"))
             .values({name: sa.bindparam(f"v_{name}", type_=c[name].type) for name in columns})
-            # What the statements built on it read; the row as written is the record with
-            # the values written (`_as_written`), not read back: a payment row is 27
-            # columns, 4 of them sealed, and reading them back cost a tenth of a job.
-            .returning(c.id, c.checkout_index)
+            # What the statements built on it read, and the query schedule, which the
+            # reconciliation pass moves without a new version; the rest of the row as
+            # written is the record with the values written (`_as_written`), not read
+            # back: a payment row is 27 columns, 4 of them sealed, and reading them back
+            # cost a tenth of a job.
+            .returning(c.id, c.checkout_index, *(c[name] for name in _SCHEDULE))
         )
         _UPDATES[columns] = stmt
     return stmt
@@ -610,11 +612,12 @@ def _processing_callback(columns: tuple[str, ...]) -> sa.Select[Any]:
 
 
 def _as_written(
-    record: PaymentRecord, columns: tuple[str, ...], params: dict[str, object]
+    record: PaymentRecord, columns: tuple[str, ...], params: dict[str, object], row: sa.Row[Any]
 ) -> PaymentRecord:
     """`record` as the compare-and-set UPDATE (`_update_params`) wrote it, times in UTC as
-    a read gives them back (`UtcDateTime`)."""
-    written: dict[str, Any] = {}
+    a read gives them back (`UtcDateTime`), with the query schedule its `row` returned."""
+    m = row._mapping
+    written: dict[str, Any] = {name: m[name] for name in _SCHEDULE}
     for name in columns:
         if name in _RECORD_FIELDS:  # not the blind indexes
             value = params[f"v_{name}"]
@@ -623,6 +626,8 @@ def _as_written(
 
 
 _RECORD_FIELDS = frozenset(_FIELDS)
+#: Columns another writer changes without a new version (`store.reconciliation`).
+_SCHEDULE = ("next_query_at", "query_attempts")
 
 
 def _update_params(record: PaymentRecord, values: dict[str, object]) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,8 @@ from daraja.errors import AnswerKind, OutcomeUnknown, Reason
 from payments import callbacks, initiation
 from payments.jobs import PROCESS_CALLBACK
 from store import inbox, payments
+from store import reconciliation as due
+from store.db import utcnow
 from store.tables import callback_inbox
 from tests.factories import stk_callback
 from tests.integration.conftest import Harness, new_payment
@@ -276,3 +279,28 @@ def test_each_payment_as_written_is_the_row_a_read_gives_back(
     _deliver(h, stk_callback(p.checkout_request_id or ""), p.callback_token)
 
     assert compared == ["sending", "pushed", "completed"]
+
+
+def test_a_payment_as_written_keeps_the_query_schedule_moved_since_it_was_read(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reconciliation pass moves `next_query_at` and `query_attempts` without a new
+    # version, so a write decided on an older read must take them from its own row.
+    as_written = payments._as_written
+    written: list[payments.PaymentRecord] = []
+
+    def kept(*args: object) -> payments.PaymentRecord:
+        record = as_written(*args)  # type: ignore[arg-type]
+        written.append(record)
+        return record
+
+    p = h.pushed()
+    with h.container.engine.begin() as conn:
+        due.schedule_query(conn, p.id, utcnow() + timedelta(minutes=5), 7)
+    monkeypatch.setattr(payments, "_as_written", kept)
+    _deliver(h, stk_callback(p.checkout_request_id or "", 1032), p.callback_token)
+
+    [cancelled] = written
+    assert cancelled.status == "cancelled"
+    assert cancelled == h.get(p.id)
+    assert cancelled.query_attempts == 7

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -9,11 +10,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from domain.events import Event
 from domain.order import Status
+from domain.payment import Change
 from khalex_pay import cli
 from payments import c2b, callbacks
 from payments import orders as order_cases
-from store import refusals
+from store import payments, refusals
 from store.tables import (
     c2b_payments,
     callback_inbox,
@@ -178,3 +181,22 @@ def test_export_and_erase_include_paybill_payments_sent_with_the_number_not_a_di
     assert PHONE not in _opened(erased.body)
     assert "KAMAU" in _opened(rows["RPAYBILL03"].body)  # the other customer's are kept
     assert _export(capsys, PHONE)["paybillPayments"] == []
+
+
+def test_a_change_decided_before_an_erasure_cannot_write_the_number_back(
+    h: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A late callback's job read the payment, then the customer was erased: its
+    # compare-and-set must fail (and decide again on the erased row), not write back the
+    # CheckoutRequestID, which ends with the payer's number.
+    payment_id = _paid(h, PHONE, "RCUST00001")
+    before = h.get(payment_id)
+    assert cli.main(["customers", "erase", PHONE]) == 0
+    capsys.readouterr()
+    paid = before.to_domain()
+    late = Change(paid, dataclasses.replace(paid, result_desc="late"), Event("late_probe"))
+
+    with h.container.engine.begin() as conn, pytest.raises(payments.Conflict):
+        payments.apply(conn, before, late)
+
+    assert h.get(payment_id).checkout_request_id is None
