@@ -23,6 +23,8 @@ import logging
 import random
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -211,6 +213,7 @@ class DarajaClient:
         self._local = threading.local()
         self._owned: list[httpx.BaseTransport] = []
         self._owned_lock = threading.Lock()
+        self._generation = 0  # moved on by close(): the threads' transports are closed
         self._ssl = httpx.create_ssl_context() if transport is None else None
         # Waiting here sends nothing: a push that waits for a slot is still safe to drop.
         self._slots = threading.BoundedSemaphore(config.max_concurrency)
@@ -329,9 +332,11 @@ class DarajaClient:
         return registered
 
     def close(self) -> None:
-        """Close the transports this client made (a given one is the caller's to close)."""
+        """Close the transports this client made (a given one is the caller's to close); a
+        thread that calls again afterwards gets a new one."""
         with self._owned_lock:
             owned, self._owned = self._owned, []
+            self._generation += 1
         for transport in owned:
             transport.close()
 
@@ -459,17 +464,20 @@ class DarajaClient:
         """The given transport, or this thread's own."""
         if self._given is not None:
             return self._given
-        transport: httpx.BaseTransport | None = getattr(self._local, "transport", None)
-        if transport is None:
-            # One connection: the thread makes one call at a time (the slots bound them all).
-            limits = httpx.Limits(
-                max_connections=1, max_keepalive_connections=1, keepalive_expiry=IDLE_CONNECTION_S
-            )
-            assert self._ssl is not None
-            transport = httpx.HTTPTransport(limits=limits, verify=self._ssl)
-            self._local.transport = transport
-            with self._owned_lock:
-                self._owned.append(transport)
+        mine: tuple[int, httpx.BaseTransport] | None = getattr(self._local, "transport", None)
+        if mine is not None and mine[0] == self._generation:
+            return mine[1]
+        # One connection: the thread makes one call at a time (the slots bound them all).
+        limits = httpx.Limits(
+            max_connections=1, max_keepalive_connections=1, keepalive_expiry=IDLE_CONNECTION_S
+        )
+        assert self._ssl is not None
+        transport = httpx.HTTPTransport(
+            limits=limits, verify=self._ssl, proxy=proxy_for(self._config.base_url)
+        )
+        with self._owned_lock:
+            self._owned.append(transport)
+            self._local.transport = (self._generation, transport)
         return transport
 
     def _calm_down(self, attempt: int, exc: Refused) -> None:
@@ -501,6 +509,16 @@ class DarajaClient:
             delay,
         )
         self._sleep(delay)
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
+    `NO_PROXY`, as an `httpx.Client` would honour them), or None."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 def _basic(user: str, password: str) -> str:

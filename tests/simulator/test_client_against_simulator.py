@@ -570,3 +570,25 @@ def test_a_connection_idle_longer_than_the_limit_is_not_reused(
     assert len(used[0]) == 1
     assert used[1] == used[0]  # back to back: kept alive
     assert all(c not in used[1] for c in used[2])  # idle past the limit: a fresh one
+
+
+def test_a_client_used_after_close_opens_a_new_transport(config: DarajaConfig, sim: Sim) -> None:
+    client = DarajaClient(config, MemoryTokenCache())
+
+    def push(phone: str) -> PushAccepted:
+        return client.stk_push(
+            phone=phone, amount=10, callback_url=sim.receiver.url(),
+            account_reference="Order1", description="Chess",
+        )  # fmt: skip
+
+    try:
+        push("254710000020")
+        first = client._transport()
+        client.close()
+
+        accepted = push("254710000021")
+
+        assert accepted.checkout_request_id.startswith("ws_CO_")
+        assert client._transport() is not first
+    finally:
+        client.close()

@@ -17,7 +17,7 @@ import fakeredis
 import httpx
 import pytest
 
-from daraja.client import DarajaClient, DarajaConfig
+from daraja.client import DarajaClient, DarajaConfig, proxy_for
 from daraja.errors import (
     AnswerKind,
     DarajaError,
@@ -835,3 +835,20 @@ def test_a_spike_arrest_429_is_refused_and_retried_after_a_backoff(
     assert accepted.checkout_request_id == ACCEPTED["CheckoutRequestID"]
     assert len(daraja.seen(PUSH_PATH)) == 2
     assert len(sleeps) == 1
+
+
+def test_the_proxy_the_environment_names_is_used_unless_the_host_is_exempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
+                 "all_proxy", "NO_PROXY", "no_proxy"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    daraja_url = "https://api.safaricom.co.ke"
+    assert proxy_for(daraja_url) is None
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.shop.lan:3128")
+    assert proxy_for(daraja_url) == "http://proxy.shop.lan:3128"
+    assert proxy_for("http://127.0.0.1:8001") is None  # no HTTP_PROXY set
+
+    monkeypatch.setenv("NO_PROXY", "safaricom.co.ke")
+    assert proxy_for(daraja_url) is None
