@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -96,14 +95,18 @@ def autocommit(engine: Engine) -> Engine:
         or engine.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
     ):
         return engine  # SQLite, or already the autocommit copy
-    made = _AUTOCOMMIT.get(engine)
+    made: Engine | None = getattr(engine, _AUTOCOMMIT, None)
     if made is None:
-        made = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+        made = engine.execution_options(isolation_level="AUTOCOMMIT")
+        setattr(engine, _AUTOCOMMIT, made)
     return made
 
 
-#: Each engine's autocommit copy; an engine disposed of and dropped takes its copy along.
-_AUTOCOMMIT: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+#: The attribute an engine keeps its autocommit copy in, so the two live and go together.
+#: (A weak-keyed map would keep every engine alive for ever: the copy refers to its engine.
+#: The test suite's dropped engines then held their pooled connections until PostgreSQL
+#: refused new ones.)
+_AUTOCOMMIT = "_khalex_autocommit"
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
